@@ -1,0 +1,342 @@
+"""The one model adapter: every read and write of a model's activations goes through here, via nnsight.
+
+An analysis asks for canonical sites (see :mod:`circuitry.models.families`) and never touches module
+paths. One call to :meth:`ModelAdapter.run` is one forward pass, in which any number of
+:class:`Edit` s (overwrite or add to a site, on any subset of batch rows, positions and heads, given as
+a boolean mask) and reads are applied in the order the model computes them. The model's own modules
+are never modified: nnsight applies the interventions for the duration of one trace, so a run after
+any edit, including one that raised mid-way, gives the unpatched logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence
+
+import torch
+
+from circuitry.errors import InputError, UnsupportedError
+from circuitry.models.families import HEAD_SITES, SITES, FamilySpec, get_path
+from circuitry.models.info import ArchInfo, arch_info, detect_family
+from circuitry.models.weights import HeadWeights, extract_weights
+
+# Stage order inside one layer: the order in which the model runs the modules that hold the sites.
+_STAGES = ("layer_in", "ln1", "q", "k", "v", "qkv", "pattern_hook", "o_proj", "attn_mod", "mlp", "layer_out")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Overwrite (``op="set"``) or add to (``op="add"``) a site's activation during one forward pass.
+
+    ``value`` and ``mask`` broadcast against the site's canonical shape (e.g. ``[b, p, h, d_head]``
+    for ``z``); entries where ``mask`` is ``False`` keep the model's value. ``mask=None`` edits
+    everything. Build masks with :meth:`ModelAdapter.mask`.
+    """
+
+    site: str
+    layer: int
+    value: torch.Tensor | float
+    mask: torch.Tensor | None = None
+    op: Literal["set", "add"] = "set"
+
+
+@dataclass
+class RunResult:
+    """Output of :meth:`ModelAdapter.run`: ``logits [b, p, vocab]`` and the requested reads,
+    keyed by ``(site, layer)`` (values after the edits at that site were applied)."""
+
+    logits: torch.Tensor | None
+    acts: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
+
+    def __getitem__(self, key: tuple[str, int]) -> torch.Tensor:
+        return self.acts[key]
+
+
+def _stage_of(spec: FamilySpec, site: str) -> str:
+    if site == "resid_pre":
+        return "layer_in"
+    if site == "attn_in":
+        return "ln1"
+    if site in ("q", "k", "v"):
+        return site if spec.qkv_layout == "separate" else "qkv"
+    if site == "pattern":
+        return "pattern_hook" if spec.pattern else "attn_mod"
+    if site in ("z", "head_out", "attn_out"):
+        return "o_proj"
+    if site == "mlp_out":
+        return "mlp"
+    return "layer_out"
+
+
+def _apply(act: torch.Tensor, edits: Sequence[Edit]) -> torch.Tensor:
+    for e in edits:
+        val = e.value if torch.is_tensor(e.value) else torch.tensor(e.value, dtype=act.dtype, device=act.device)
+        val = val.to(dtype=act.dtype, device=act.device)
+        if e.op == "set":
+            act = val.expand_as(act).clone() if e.mask is None else torch.where(e.mask, val, act)
+        else:
+            act = act + (val if e.mask is None else torch.where(e.mask, val, torch.zeros((), dtype=act.dtype)))
+    return act
+
+
+class ModelAdapter:
+    """A loaded model behind canonical sites.
+
+    Parameters
+    ----------
+    module
+        A zoo model or a Hugging Face causal LM (GPT-2, GPT-NeoX/Pythia, Llama-layout).
+    model_id
+        How the model was named (``"zoo:attn-only-2l"``, a directory, a hub id); recorded in results.
+    remote
+        Passed to nnsight's ``trace(remote=...)`` for NDIF execution.
+
+    Examples
+    --------
+    >>> from circuitry.models import load_model
+    >>> m = load_model("zoo:attn-only-2l")
+    >>> ids = torch.tensor([[0, 5, 6, 7, 5, 6, 7]])
+    >>> out = m.run(ids, reads=[("z", 1)])
+    >>> out[("z", 1)].shape[2] == m.info.n_heads
+    True
+    """
+
+    def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool = False,
+                 tokenizer=None, manifest=None):
+        from nnsight import NNsight
+
+        self.module = module.eval()
+        self.spec = detect_family(module)
+        self.info: ArchInfo = arch_info(module, self.spec)
+        if manifest is not None and getattr(manifest, "bos_token_id", None) is not None:
+            self.info = self.info.model_copy(update={"bos_token_id": manifest.bos_token_id})
+        if self.spec.name != "zoo" and hasattr(module, "set_attn_implementation"):
+            module.set_attn_implementation("eager")  # attention patterns are only returned by eager
+        self.model_id = model_id
+        self.remote = remote
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self._nn = NNsight(module)
+        self._weights: dict[bool, HeadWeights] = {}
+        self._sha: str | None = None
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+    @property
+    def weights_sha256(self) -> str:
+        """sha256 over the state dict (names in sorted order, then raw tensor bytes)."""
+        if self._sha is None:
+            h = hashlib.sha256()
+            for name, t in sorted(self.module.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            self._sha = h.hexdigest()
+        return self._sha
+
+    def weights(self, *, fold_ln: bool = True) -> HeadWeights:
+        """Per-head weights in the row-vector convention (:mod:`circuitry.models.weights`)."""
+        if fold_ln not in self._weights:
+            self._weights[fold_ln] = extract_weights(self.module, self.spec, self.info, fold_ln=fold_ln)
+        return self._weights[fold_ln]
+
+    def site_shape(self, site: str, batch: int, seq: int) -> tuple[int, ...]:
+        """Canonical shape of ``site`` for a batch of ``batch`` sequences of ``seq`` tokens."""
+        i = self.info
+        return {
+            "q": (batch, seq, i.n_heads, i.d_head), "k": (batch, seq, i.n_kv_heads, i.d_head),
+            "v": (batch, seq, i.n_kv_heads, i.d_head), "z": (batch, seq, i.n_heads, i.d_head),
+            "head_out": (batch, seq, i.n_heads, i.d_model), "pattern": (batch, i.n_heads, seq, seq),
+            "logits": (batch, seq, i.d_vocab),
+        }.get(site, (batch, seq, i.d_model))
+
+    def mask(self, site: str, *, batch: int, seq: int, rows: Iterable[int] | None = None,
+             positions: Iterable[int] | None = None, heads: Iterable[int] | None = None) -> torch.Tensor:
+        """Boolean mask over ``site``'s canonical shape selecting ``rows x positions x heads``
+        (``None`` selects all). For ``pattern``, ``positions`` are query positions."""
+        shape = self.site_shape(site, batch, seq)
+        m = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        r = slice(None) if rows is None else torch.as_tensor(list(rows), dtype=torch.long)
+        p = slice(None) if positions is None else torch.as_tensor(list(positions), dtype=torch.long)
+        if site in HEAD_SITES and site != "pattern":
+            h = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
+            idx = torch.zeros(shape[:3], dtype=torch.bool, device=self.device)
+            idx[r] = _sel(idx[r], p, h)
+            m[idx] = True
+        elif site == "pattern":
+            h = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
+            idx = torch.zeros(shape[:3], dtype=torch.bool, device=self.device)
+            idx[r] = _sel(idx[r], h, p)
+            m[idx] = True
+        else:
+            if heads is not None:
+                raise InputError(f"heads={list(heads)} given for site {site!r}, which has no head axis")
+            idx = torch.zeros(shape[:2], dtype=torch.bool, device=self.device)
+            sub = idx[r]
+            sub[:, p] = True
+            idx[r] = sub
+            m[idx] = True
+        return m
+
+    # ----------------------------------------------------------------- running
+    def validate(self, reads: Iterable[tuple[str, int]], edits: Iterable[Edit]) -> None:
+        """Check sites and layers before any work; raises :class:`InputError` / :class:`UnsupportedError`."""
+        for site, layer in list(reads) + [(e.site, e.layer) for e in edits]:
+            if site not in SITES or site == "logits":
+                raise InputError(f"site={site!r} is not a layer site; expected one of {SITES[:-1]}")
+            if not 0 <= layer < self.info.n_layers:
+                raise InputError(f"layer={layer} is out of range for a {self.info.n_layers}-layer model")
+            if site == "mlp_out" and not self.info.has_mlp:
+                raise InputError(f"site='mlp_out' requested, but {self.model_id} is attention-only")
+        for e in edits:
+            if e.site == "pattern" and not self.spec.pattern:
+                raise UnsupportedError(
+                    f"editing the attention pattern is not supported for family {self.spec.name!r} "
+                    "(Hugging Face computes it inside the attention function). Fix: patch 'q', 'k' or 'z' instead"
+                )
+            if e.op not in ("set", "add"):
+                raise InputError(f"Edit.op={e.op!r}; expected 'set' or 'add'")
+
+    def run(self, input_ids: torch.Tensor, *, reads: Iterable[tuple[str, int]] = (),
+            edits: Iterable[Edit] = (), grad: bool = False, logits: bool = True) -> RunResult:
+        """One forward pass with ``edits`` applied and ``reads`` recorded.
+
+        Parameters
+        ----------
+        input_ids
+            ``[batch, pos]`` token ids (all rows the same length).
+        reads
+            ``(site, layer)`` pairs to return, in canonical shapes.
+        edits
+            Interventions to apply, in any order; several edits of one site apply in the given order.
+        grad
+            Keep the autograd graph (for attribution patching); otherwise runs under ``no_grad``.
+        """
+        reads, edits = list(dict.fromkeys(reads)), list(edits)
+        self.validate(reads, edits)
+        if input_ids.ndim != 2:
+            raise InputError(f"input_ids has shape {tuple(input_ids.shape)}; expected [batch, pos]")
+        input_ids = input_ids.to(self.device)
+        plan: dict[tuple[int, int], tuple[list, list]] = {}
+        for site, layer in reads:
+            plan.setdefault((layer, _STAGES.index(_stage_of(self.spec, site))), ([], []))[0].append(site)
+        for e in edits:
+            plan.setdefault((e.layer, _STAGES.index(_stage_of(self.spec, e.site))), ([], []))[1].append(e)
+        if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
+            self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
+        out: dict = {}
+        kwargs = {"remote": True} if self.remote else {}
+        with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
+            root = self._nn
+            for key in sorted(plan):
+                self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
+            if logits:
+                out["logits"] = get_path(root, self.spec.unembed).output
+        result = RunResult(logits=out.pop("logits", None))
+        result.acts.update(out)
+        return result
+
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Plain forward pass through the adapter: ``[batch, pos, vocab]``."""
+        return self.run(input_ids).logits
+
+    # ----------------------------------------------------------------- stages
+    def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict) -> None:
+        i, spec = self.info, self.spec
+        lay = get_path(root, spec.layers)[layer]
+        by = lambda s: [e for e in edits if e.site == s]  # noqa: E731
+        if stage in ("layer_in", "layer_out"):
+            site = "resid_pre" if stage == "layer_in" else "resid_post"
+            raw = lay.input if stage == "layer_in" else lay.output
+            tup = isinstance(raw, tuple)
+            act = raw[0] if tup else raw
+            if edits:
+                act = _apply(act, edits)
+                new = (act, *raw[1:]) if tup else act
+                if stage == "layer_in":
+                    lay.input = new
+                else:
+                    lay.output = new
+            if reads:
+                out[(site, layer)] = act
+        elif stage in ("ln1", "mlp", "pattern_hook"):
+            site = {"ln1": "attn_in", "mlp": "mlp_out", "pattern_hook": "pattern"}[stage]
+            env = get_path(lay, {"ln1": spec.ln1, "mlp": spec.mlp, "pattern_hook": spec.pattern}[stage])
+            act = env.output
+            if edits:
+                act = _apply(act, edits)
+                env.output = act
+            if reads:
+                out[(site, layer)] = act
+        elif stage in ("q", "k", "v"):
+            env = get_path(lay, getattr(spec, stage))
+            raw = env.output
+            n = i.n_heads if stage == "q" else i.n_kv_heads
+            act = raw.view(*raw.shape[:-1], n, i.d_head)
+            if edits:
+                act = _apply(act, edits)
+                env.output = act.reshape(raw.shape)
+            if reads:
+                out[(stage, layer)] = act
+        elif stage == "qkv":
+            env = get_path(lay, spec.qkv)
+            raw = env.output
+            b, p = raw.shape[:2]
+            if spec.qkv_layout == "gpt2_fused":
+                parts = [t.view(b, p, i.n_heads, i.d_head) for t in raw.split(i.n_heads * i.d_head, dim=-1)]
+            else:
+                parts = list(raw.view(b, p, i.n_heads, 3 * i.d_head).split(i.d_head, dim=-1))
+            if edits:
+                parts = [_apply(t, by(s)) for t, s in zip(parts, "qkv")]
+                if spec.qkv_layout == "gpt2_fused":
+                    env.output = torch.cat([t.reshape(b, p, -1) for t in parts], dim=-1)
+                else:
+                    env.output = torch.cat(parts, dim=-1).reshape(raw.shape)
+            for t, s in zip(parts, "qkv"):
+                if s in reads:
+                    out[(s, layer)] = t
+        elif stage == "o_proj":
+            env = get_path(lay, spec.o)
+            zin = env.input
+            z = zin.view(*zin.shape[:-1], i.n_heads, i.d_head)
+            if by("z"):
+                z = _apply(z, by("z"))
+                env.input = z.reshape(zin.shape)
+            if "z" in reads:
+                out[("z", layer)] = z
+            if "attn_out" in reads or "head_out" in reads or edits and set(e.site for e in edits) - {"z"}:
+                act = env.output
+                if "head_out" in reads or by("head_out"):
+                    W_O = self.weights(fold_ln=False).W_O[layer].to(z.dtype)
+                    cur = torch.einsum("bphe,hed->bphd", z, W_O)
+                    if by("head_out"):
+                        new = _apply(cur, by("head_out"))
+                        act = act + (new - cur).sum(dim=2)
+                        cur = new
+                    if "head_out" in reads:
+                        out[("head_out", layer)] = cur
+                if by("attn_out"):
+                    act = _apply(act, by("attn_out"))
+                if by("head_out") or by("attn_out"):
+                    env.output = act
+                if "attn_out" in reads:
+                    out[("attn_out", layer)] = act
+        elif stage == "attn_mod":
+            out[("pattern", layer)] = get_path(lay, spec.attn).output[1]
+
+
+def _sel(t: torch.Tensor, a, b) -> torch.Tensor:
+    """Set ``t[:, a, b] = True`` for index tensors or slices ``a``, ``b`` (outer product)."""
+    t = t.clone()
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        t[:, a[:, None], b[None, :]] = True
+    else:
+        t[:, a, b] = True
+    return t

@@ -1,0 +1,102 @@
+"""Per-family table: where each canonical site lives in a model's module tree.
+
+This is the only place that knows module paths. The adapter reads this table; analyses never branch
+on a model's class. To add an architecture, add one :class:`FamilySpec` row (see ``docs/adapter.md``).
+
+Canonical sites and their shapes (``b`` batch, ``p`` position, ``h`` head, ``d`` d_model):
+
+==============  =================  ==========================================================
+site            shape              meaning
+==============  =================  ==========================================================
+``resid_pre``   ``[b, p, d]``      residual stream entering layer ``l`` (``l = 0``: embeddings)
+``attn_in``     ``[b, p, d]``      normalized residual stream fed to attention (``ln1`` output)
+``q``           ``[b, p, h, dh]``  queries, before rotary (per query head)
+``k``, ``v``    ``[b, p, hk, dh]`` keys / values, before rotary (per key/value head; GQA: hk < h)
+``pattern``     ``[b, h, q, k]``   attention pattern (post-softmax)
+``z``           ``[b, p, h, dh]``  per-head attention-weighted values (input of the output proj.)
+``head_out``    ``[b, p, h, d]``   each head's contribution to the residual stream, ``z_h W_O^h``
+``attn_out``    ``[b, p, d]``      attention output (sum of head outputs plus ``b_O``)
+``mlp_out``     ``[b, p, d]``      MLP output
+``resid_post``  ``[b, p, d]``      residual stream leaving layer ``l``
+``logits``      ``[b, p, vocab]``  unembedding output
+==============  =================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Site = Literal[
+    "resid_pre", "attn_in", "q", "k", "v", "pattern", "z", "head_out", "attn_out", "mlp_out", "resid_post", "logits"
+]
+SITES: tuple[str, ...] = Site.__args__  # type: ignore[attr-defined]
+HEAD_SITES = ("q", "k", "v", "z", "head_out", "pattern")
+QKVLayout = Literal["separate", "gpt2_fused", "neox_fused"]
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Module paths of one architecture family.
+
+    Paths of per-layer modules are relative to the layer module ``{layers}.{l}``; ``None`` means the
+    family has no such module.
+    """
+
+    name: str
+    layers: str
+    ln1: str
+    attn: str
+    qkv_layout: QKVLayout
+    q: str | None
+    k: str | None
+    v: str | None
+    qkv: str | None
+    o: str
+    pattern: str | None  # an identity hook module; None: read from the attention module's output[1]
+    mlp: str | None
+    ln_final: str
+    unembed: str
+    embed: str
+    pos_embed: str | None
+    normalization: Literal["layernorm", "rmsnorm", "none"]
+    positional: Literal["shortformer", "absolute", "rotary"]
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "zoo": FamilySpec(
+        name="zoo", layers="blocks", ln1="ln1", attn="attn", qkv_layout="separate",
+        q="attn.q_proj", k="attn.k_proj", v="attn.v_proj", qkv=None, o="attn.o_proj",
+        pattern="attn.hook_pattern", mlp="mlp", ln_final="ln_final", unembed="unembed",
+        embed="embed", pos_embed="pos_embed", normalization="layernorm", positional="shortformer",
+    ),
+    "gpt2": FamilySpec(
+        name="gpt2", layers="transformer.h", ln1="ln_1", attn="attn", qkv_layout="gpt2_fused",
+        q=None, k=None, v=None, qkv="attn.c_attn", o="attn.c_proj", pattern=None, mlp="mlp",
+        ln_final="transformer.ln_f", unembed="lm_head", embed="transformer.wte", pos_embed="transformer.wpe",
+        normalization="layernorm", positional="absolute",
+    ),
+    "gpt_neox": FamilySpec(
+        name="gpt_neox", layers="gpt_neox.layers", ln1="input_layernorm", attn="attention",
+        qkv_layout="neox_fused", q=None, k=None, v=None, qkv="attention.query_key_value", o="attention.dense",
+        pattern=None, mlp="mlp", ln_final="gpt_neox.final_layer_norm", unembed="lm_head",
+        embed="gpt_neox.embed_in", pos_embed=None, normalization="layernorm", positional="rotary",
+    ),
+    "llama": FamilySpec(
+        name="llama", layers="model.layers", ln1="input_layernorm", attn="self_attn", qkv_layout="separate",
+        q="self_attn.q_proj", k="self_attn.k_proj", v="self_attn.v_proj", qkv=None, o="self_attn.o_proj",
+        pattern=None, mlp="mlp", ln_final="model.norm", unembed="lm_head", embed="model.embed_tokens",
+        pos_embed=None, normalization="rmsnorm", positional="rotary",
+    ),
+}
+
+# Hugging Face ``config.model_type`` -> family. Llama-layout models share the "llama" row.
+HF_MODEL_TYPES = {"gpt2": "gpt2", "gpt_neox": "gpt_neox", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
+
+
+def get_path(root, path: str):
+    """Follow a dotted module path (``"model.layers"``) from ``root`` (a module or an nnsight envoy)."""
+    obj = root
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    return obj
