@@ -1,0 +1,6 @@
+"""Prompt pairs (clean/corrupted) and task generators."""
+
+from circuitry.prompts.induction import induction_pairs, repeated_tokens
+from circuitry.prompts.pairs import PairDataset, PromptPair
+
+__all__ = ["PairDataset", "PromptPair", "induction_pairs", "repeated_tokens"]

@@ -1,0 +1,143 @@
+"""Clean/corrupted prompt pairs: the typed dataset every patching analysis runs on.
+
+A pair holds token ids (and optionally the texts they came from). Metric targets are per position:
+``positions[i]`` is a position whose next-token prediction the metric reads, with the correct token
+``answers[i]`` and the foil ``foils[i]`` (for the logit difference). Clean and corrupted prompts must
+tokenize to the same length (Zhang & Nanda 2024: symmetric token replacement); unequal pairs are
+rejected up front with an error naming the pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+
+from circuitry.errors import InputError
+from circuitry.io import atomic_write_text
+from circuitry.provenance import Frozen
+
+
+class PromptPair(Frozen):
+    """One clean/corrupted pair with per-position answer and foil tokens."""
+
+    clean: tuple[int, ...]
+    corrupted: tuple[int, ...]
+    positions: tuple[int, ...] = ()
+    answers: tuple[int, ...] = ()
+    foils: tuple[int, ...] = ()
+    clean_text: str | None = None
+    corrupted_text: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "PromptPair":
+        if len(self.answers) not in (0, len(self.positions)) or len(self.foils) not in (0, len(self.positions)):
+            raise ValueError(
+                f"positions ({len(self.positions)}), answers ({len(self.answers)}) and foils "
+                f"({len(self.foils)}) must have equal lengths"
+            )
+        return self
+
+
+class PairDataset(Frozen):
+    """A list of :class:`PromptPair` s with the recipe that made them.
+
+    All pairs share one length, so the dataset stacks into ``[n, pos]`` tensors.
+    """
+
+    task: str
+    pairs: tuple[PromptPair, ...]
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "PairDataset":
+        if not self.pairs:
+            raise InputError("a PairDataset needs at least one pair; got none")
+        n0 = len(self.pairs[0].clean)
+        for i, p in enumerate(self.pairs):
+            if len(p.clean) != len(p.corrupted):
+                raise InputError(
+                    f"pair {i}: clean and corrupted prompts tokenize to {len(p.clean)} and {len(p.corrupted)} "
+                    "tokens; pairs must have equal length (use a corruption of the same template)"
+                )
+            if len(p.clean) != n0:
+                raise InputError(
+                    f"pair {i} has {len(p.clean)} tokens but pair 0 has {n0}; every pair in a dataset must have "
+                    "the same length (split the dataset by length)"
+                )
+            bad = [q for q in p.positions if not 0 <= q < n0]
+            if bad:
+                raise InputError(f"pair {i}: metric positions {bad} lie outside the prompt (length {n0})")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def seq_len(self) -> int:
+        return len(self.pairs[0].clean)
+
+    def clean_ids(self, device: str | torch.device = "cpu") -> torch.Tensor:
+        """``[n, pos]`` clean token ids."""
+        return torch.tensor([p.clean for p in self.pairs], dtype=torch.long, device=device)
+
+    def corrupted_ids(self, device: str | torch.device = "cpu") -> torch.Tensor:
+        """``[n, pos]`` corrupted token ids."""
+        return torch.tensor([p.corrupted for p in self.pairs], dtype=torch.long, device=device)
+
+    def targets(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(positions, answers, foils)``, each ``[n, k]``: the metric targets of every pair.
+
+        Raises :class:`InputError` when pairs have different numbers of targets."""
+        ks = {len(p.positions) for p in self.pairs}
+        if len(ks) != 1 or 0 in ks:
+            raise InputError(f"pairs have {sorted(ks)} metric positions; a metric needs the same k >= 1 for all")
+        pos = torch.tensor([p.positions for p in self.pairs], dtype=torch.long, device=device)
+        ans = torch.tensor([p.answers or p.positions for p in self.pairs], dtype=torch.long, device=device)
+        foil = torch.tensor([p.foils or p.positions for p in self.pairs], dtype=torch.long, device=device)
+        return pos, ans, foil
+
+    def subset(self, idx) -> "PairDataset":
+        """A dataset of the pairs at ``idx`` (e.g. a bootstrap or a train/test split)."""
+        return self.model_copy(update={"pairs": tuple(self.pairs[i] for i in idx)})
+
+    def sha256(self) -> str:
+        """Hash of the dataset's content (recorded in every result's provenance)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+    # ----------------------------------------------------------------- JSONL
+    def to_jsonl(self, path: str | Path) -> Path:
+        """Write one header line (task, params, seed) and one line per pair, atomically."""
+        head = {"task": self.task, "params": self.params, "seed": self.seed}
+        lines = [json.dumps({"header": head})] + [p.model_dump_json() for p in self.pairs]
+        return atomic_write_text(path, "\n".join(lines) + "\n")
+
+    @classmethod
+    def from_jsonl(cls, path: str | Path) -> "PairDataset":
+        """Read a dataset written by :meth:`to_jsonl` (the header line is optional).
+
+        Raises :class:`InputError` naming the line of a malformed record."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"prompts file {str(path)!r} does not exist")
+        head: dict[str, Any] = {"task": path.stem, "params": {}, "seed": None}
+        pairs = []
+        for n, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if "header" in rec:
+                    head.update(rec["header"])
+                else:
+                    pairs.append(PromptPair.model_validate(rec))
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"{path}:{n}: not a prompt pair ({exc}). Expected JSON with 'clean' and "
+                                 "'corrupted' token-id lists") from exc
+        return cls(task=head["task"], pairs=tuple(pairs), params=head["params"], seed=head["seed"])
