@@ -1,0 +1,182 @@
+"""The adapter against plain-torch references, for every supported family (random init, no hub)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig,
+                          LlamaForCausalLM)
+
+from circuitry.errors import InputError, UnsupportedError
+from circuitry.models import Edit, load_model
+from circuitry.zoo.arch import ZooConfig, ZooTransformer
+
+V, L, H, D = 50, 2, 4, 32
+
+
+def _build(family: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if family == "zoo":
+        m = ZooTransformer(ZooConfig(n_layers=L, n_heads=H, d_model=D, d_head=8, d_vocab=V, n_ctx=32, d_mlp=64))
+        for p in m.parameters():  # larger than the 0.02 init so heads differ visibly
+            torch.nn.init.normal_(p, std=0.3)
+        return m
+    if family == "gpt2":
+        return GPT2LMHeadModel(GPT2Config(n_layer=L, n_head=H, n_embd=D, vocab_size=V, n_positions=32,
+                                          bos_token_id=0, eos_token_id=0))
+    if family == "gpt_neox":
+        return GPTNeoXForCausalLM(GPTNeoXConfig(num_hidden_layers=L, num_attention_heads=H, hidden_size=D,
+                                                intermediate_size=64, vocab_size=V, max_position_embeddings=32,
+                                                bos_token_id=0, eos_token_id=0))
+    return LlamaForCausalLM(LlamaConfig(num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=2,
+                                        hidden_size=D, intermediate_size=64, vocab_size=V,
+                                        max_position_embeddings=32, bos_token_id=0, eos_token_id=0))
+
+
+FAMILIES = ["zoo", "gpt2", "gpt_neox", "llama"]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def fam(request):
+    module = _build(request.param)
+    return request.param, module, load_model(module)
+
+
+def _logits(module, ids):
+    with torch.no_grad():
+        out = module(ids)
+    return out.logits if hasattr(out, "logits") else out
+
+
+def _o_proj(module, family, layer):
+    return {"zoo": lambda: module.blocks[layer].attn.o_proj,
+            "gpt2": lambda: module.transformer.h[layer].attn.c_proj,
+            "gpt_neox": lambda: module.gpt_neox.layers[layer].attention.dense,
+            "llama": lambda: module.model.layers[layer].self_attn.o_proj}[family]()
+
+
+def test_family_and_shapes(fam):
+    family, module, m = fam
+    assert m.info.family == family
+    assert (m.info.n_layers, m.info.n_heads, m.info.d_model) == (L, H, D)
+    assert m.info.n_kv_heads == (2 if family == "llama" else H)
+
+
+def test_logits_match_module(fam):
+    _, module, m = fam
+    ids = torch.randint(1, V, (3, 9))
+    torch.testing.assert_close(m.logits(ids), _logits(module, ids), rtol=0, atol=1e-6)
+
+
+def test_rewriting_head_outputs_reproduces_logits(fam):
+    _, module, m = fam
+    ids = torch.randint(1, V, (3, 9))
+    r = m.run(ids, reads=[("head_out", l) for l in range(L)])
+    # write back each head's output, perturbed and then restored by a second 'add' edit
+    edits = []
+    for l in range(L):
+        edits += [Edit("head_out", l, r[("head_out", l)] + 1.0), Edit("head_out", l, -1.0, op="add")]
+    out = m.run(ids, edits=edits)
+    torch.testing.assert_close(out.logits, _logits(module, ids), rtol=0, atol=1e-5)
+
+
+def test_head_patch_matches_plain_torch_hooks(fam):
+    family, module, m = fam
+    a, b = torch.randint(1, V, (2, 9)), torch.randint(1, V, (2, 9))
+    src = m.run(b, reads=[("z", 0)])[("z", 0)]
+    mask = m.mask("z", batch=2, seq=9, heads=[1], positions=[3, 4, 5])
+    got = m.run(a, edits=[Edit("z", 0, src, mask)]).logits
+    # plain-torch reference: forward pre-hook on the output projection swaps head 1's slice of z
+    saved = {}
+    proj = _o_proj(module, family, 0)
+    h1 = proj.register_forward_pre_hook(lambda mod, args: saved.setdefault("z", args[0].clone()))
+    _logits(module, b)
+    h1.remove()
+    dh = m.info.d_head
+
+    def swap(mod, args):
+        z = args[0].clone()
+        z[:, 3:6, dh:2 * dh] = saved["z"][:, 3:6, dh:2 * dh]
+        return (z,)
+
+    h2 = proj.register_forward_pre_hook(swap)
+    try:
+        ref = _logits(module, a)
+    finally:
+        h2.remove()
+    assert (ref - _logits(module, a)).abs().max() > 1e-4  # the patch does something
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
+
+
+def test_head_out_sums_to_attn_out(fam):
+    _, _, m = fam
+    ids = torch.randint(1, V, (2, 7))
+    r = m.run(ids, reads=[("head_out", 1), ("attn_out", 1)])
+    W = m.weights(fold_ln=False)
+    torch.testing.assert_close(r[("head_out", 1)].sum(2) + W.b_O[1], r[("attn_out", 1)], rtol=0, atol=1e-5)
+
+
+def _rotate(family, module, q, k, seq):
+    """Apply the model's own rotary embedding to ``[b, h, p, dh]`` queries and keys."""
+    if family == "zoo" or family == "gpt2":
+        return q, k
+    inner = module.gpt_neox if family == "gpt_neox" else module.model
+    pos = torch.arange(seq)[None]
+    cos, sin = inner.rotary_emb(q, position_ids=pos)
+    if family == "gpt_neox":
+        from transformers.models.gpt_neox.modeling_gpt_neox import apply_rotary_pos_emb
+    else:
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+    return apply_rotary_pos_emb(q, k, cos, sin)
+
+
+def test_head_weights_recompute_attention_scores(fam):
+    family, module, m = fam
+    seq = 8
+    ids = torch.randint(1, V, (2, seq))
+    reads = [("attn_in", l) for l in range(L)] + [("pattern", l) for l in range(L)]
+    r = m.run(ids, reads=reads)
+    W = m.weights(fold_ln=False)
+    for l in range(L):
+        x = r[("attn_in", l)]
+        xq = x
+        if family == "zoo":  # shortformer: positions join the query/key inputs
+            xq = x + W.W_pos[:seq]
+        q = torch.einsum("bpd,hde->bhpe", xq, W.W_Q[l]) + W.b_Q[l][None, :, None]
+        k = torch.einsum("bpd,hde->bhpe", xq, W.W_K[l]) + W.b_K[l][None, :, None]
+        q, k = _rotate(family, module, q, k, seq)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(m.info.d_head)
+        scores = scores.masked_fill(torch.ones(seq, seq, dtype=torch.bool).triu(1), float("-inf"))
+        torch.testing.assert_close(scores.softmax(-1), r[("pattern", l)], rtol=0, atol=1e-5)
+
+
+def test_model_restored_after_error(fam):
+    _, module, m = fam
+    ids = torch.randint(1, V, (2, 6))
+    clean = _logits(module, ids)
+    with pytest.raises(Exception):
+        m.run(ids, edits=[Edit("z", 0, torch.zeros(5, 5, 5))])  # wrong shape: raises mid-trace
+    torch.testing.assert_close(m.logits(ids), clean, rtol=0, atol=0)
+
+
+def test_bad_site_and_layer_rejected_before_running(fam):
+    family, _, m = fam
+    ids = torch.randint(1, V, (1, 4))
+    with pytest.raises(InputError, match="layer=7"):
+        m.run(ids, reads=[("z", 7)])
+    with pytest.raises(InputError, match="site='nope'"):
+        m.run(ids, reads=[("nope", 0)])
+    if family != "zoo":
+        with pytest.raises(UnsupportedError, match="pattern"):
+            m.run(ids, edits=[Edit("pattern", 0, 0.0)])
+
+
+def test_gqa_kv_heads_expand_per_query_head():
+    m = load_model(_build("llama"))
+    W = m.weights(fold_ln=False)
+    assert W.W_K.shape == (L, H, D, 8)
+    torch.testing.assert_close(W.W_K[0, 0], W.W_K[0, 1])  # heads 0 and 1 share kv head 0
+    assert not torch.equal(W.W_K[0, 1], W.W_K[0, 2])
+    assert m.info.kv_head(3) == 1
