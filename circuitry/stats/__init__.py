@@ -1,0 +1,25 @@
+"""Statistics for causal claims: bootstrap intervals, random-head baselines, multiple-testing corrections
+and the circuit hypothesis tests of Shi et al. (2024).
+
+Every function is model-agnostic: it takes per-prompt values or callables that compute effects on sets
+of heads or edges, so it works with any patching or ablation engine. Every result is a frozen pydantic
+model that round-trips through JSON and records the test used, the sample sizes and the seed. See
+``docs/statistics.md`` for definitions, assumptions and failure modes.
+"""
+
+from circuitry.stats._common import ConfidenceInterval
+from circuitry.stats.bootstrap import BootstrapMethod, EffectEstimate, bootstrap_ci, paired_bootstrap_ci
+from circuitry.stats.circuit_tests import (CircuitTest, EdgeMinimality, MinimalityTest, minimality_test,
+                                           partial_necessity_test, sufficiency_test)
+from circuitry.stats.equivalence import EquivalenceTest, equivalence_test
+from circuitry.stats.multiple import Correction, CorrectedPValues, adjust_pvalues, correct_pvalues
+from circuitry.stats.random_heads import RandomHeadTest, monte_carlo_pvalue, random_head_test
+from circuitry.stats.verdict import Outcome, Verdict, verdict
+
+__all__ = [
+    "BootstrapMethod", "CircuitTest", "ConfidenceInterval", "CorrectedPValues", "Correction", "EdgeMinimality",
+    "EffectEstimate", "EquivalenceTest", "MinimalityTest", "Outcome", "RandomHeadTest", "Verdict",
+    "adjust_pvalues", "bootstrap_ci", "correct_pvalues", "equivalence_test", "minimality_test",
+    "monte_carlo_pvalue", "paired_bootstrap_ci", "partial_necessity_test", "random_head_test",
+    "sufficiency_test", "verdict",
+]

@@ -1,0 +1,160 @@
+"""Shared pieces of :mod:`circuitry.stats`: random generators with a recorded seed, input checks, and the
+batched evaluation of user callables on sets of heads or edges.
+
+Nothing here is public API; the public names are re-exported by :mod:`circuitry.stats`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Hashable, Iterable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from circuitry.errors import InputError, bad_value
+from circuitry.provenance import Frozen
+
+RngLike = int | np.random.Generator | None
+SetFn = Callable[[list[tuple[Any, ...]]], Any]
+
+
+class ConfidenceInterval(Frozen):
+    """A two-sided interval ``[low, high]``, scipy's ``confidence_interval.low/.high``."""
+
+    low: float
+    high: float
+
+
+def resolve_rng(rng: RngLike) -> tuple[np.random.Generator, int | None]:
+    """Turn ``rng`` into a generator and the seed to record.
+
+    ``None`` draws a fresh 63-bit seed from the OS entropy pool and records it, so every result can be
+    reproduced; an ``int`` is the seed; a ``numpy.random.Generator`` is used as is and records
+    ``seed=None`` (its state is not a seed).
+    """
+    if rng is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+        return np.random.default_rng(seed), seed
+    if isinstance(rng, np.random.Generator):
+        return rng, None
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return np.random.default_rng(int(rng)), int(rng)
+    raise bad_value("rng", rng, "None, a non-negative int seed or a numpy.random.Generator",
+                    "pass rng=0 for a reproducible run")
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """An integer ``>= minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise bad_value(name, value, f"an integer >= {minimum}")
+    return int(value)
+
+
+def check_open_unit(name: str, value: Any, fix: str | None = None) -> float:
+    """A float strictly between 0 and 1 (alpha, q, confidence levels)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise bad_value(name, value, "a number strictly between 0 and 1", fix) from None
+    if not 0.0 < v < 1.0:
+        raise bad_value(name, value, "a number strictly between 0 and 1", fix)
+    return v
+
+
+def check_choice(name: str, value: Any, options: Sequence[str]) -> str:
+    """One member of a ``Literal`` option set."""
+    if value not in options:
+        raise bad_value(name, value, "one of " + ", ".join(repr(o) for o in options))
+    return value
+
+
+def finite_1d(name: str, values: Any, *, min_n: int = 1) -> np.ndarray:
+    """A finite 1-D float array of at least ``min_n`` values; torch tensors are accepted."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a 1-D sequence of numbers, got {type(values).__name__}") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D (one value per prompt), got shape {arr.shape}. "
+                         "Fix: reduce over other axes first, or pass arr.ravel()")
+    if arr.size < min_n:
+        raise InputError(f"{name} has {arr.size} value(s); at least {min_n} are needed. "
+                         "Fix: evaluate the effect on more prompts")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InputError(f"{name}[{bad[0]}]={arr[bad[0]]!r} is not finite ({bad.size} non-finite value(s)). "
+                         "Fix: drop or repair those prompts before testing")
+    return arr
+
+
+def element_label(x: Hashable) -> str:
+    """A JSON-friendly label for a head or an edge: strings pass through, a ``(u, v)`` edge becomes
+    ``"u->v"``, a longer tuple joins with ``"->"`` as well."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, tuple):
+        return "->".join(element_label(p) for p in x)
+    return str(x)
+
+
+def check_elements(name: str, items: Iterable[Hashable], *, min_n: int = 1) -> list[Hashable]:
+    """Distinct hashable elements (heads or edges), order kept."""
+    try:
+        out = list(items)
+        seen: set[Hashable] = set()
+        for x in out:
+            if x in seen:
+                raise InputError(f"{name} lists {x!r} twice; each head or edge may appear once")
+            seen.add(x)
+    except TypeError:
+        raise InputError(f"{name} must be an iterable of hashable heads or edges") from None
+    if len(out) < min_n:
+        raise bad_value(name, out, f"at least {min_n} element(s)")
+    return out
+
+
+def evaluate_sets(fn: SetFn, sets: Sequence[tuple[Any, ...]], *, batch_size: int, name: str) -> np.ndarray:
+    """Call ``fn`` on ``sets`` in batches of ``batch_size`` and check that every batch returns one
+    finite number per set."""
+    out = np.empty(len(sets), dtype=float)
+    for start in range(0, len(sets), batch_size):
+        batch = list(sets[start:start + batch_size])
+        res = fn(batch)
+        if hasattr(res, "detach"):
+            res = res.detach().cpu().numpy()
+        arr = np.asarray(res, dtype=float).reshape(-1)
+        if arr.size != len(batch):
+            raise InputError(f"{name} returned {arr.size} value(s) for a batch of {len(batch)} sets; "
+                             "it must return one effect per set, in order")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{name} returned a non-finite effect for set {batch[int(np.argmin(np.isfinite(arr)))]}; "
+                             "fix the metric (e.g. clamp log-probabilities) before testing")
+        out[start:start + len(batch)] = arr
+    return out
+
+
+def tie_tolerance(observed: float) -> float:
+    """Values within this distance of ``observed`` count as ties (and so against the claim), as in
+    ``scipy.stats.permutation_test``: 100 machine epsilons relative to the observed value."""
+    return abs(observed) * np.finfo(float).eps * 100
+
+
+def binom_greater_floor(n: int, q: float) -> float:
+    """The smallest p-value ``binomtest(k, n, q, alternative="greater")`` can return: ``q ** n`` (k = n)."""
+    return float(q) ** n if n > 0 else 1.0
+
+
+def binom_greater(k: int, n: int, q: float) -> tuple[float, ConfidenceInterval]:
+    """One-sided exact binomial test that the success share exceeds ``q``; p-value and the Clopper-Pearson
+    95% interval of the share."""
+    res = stats.binomtest(k, n, q, alternative="greater")
+    ci = res.proportion_ci(confidence_level=0.95, method="exact")
+    return float(res.pvalue), ConfidenceInterval(low=float(ci.low), high=float(ci.high))
+
+
+def comb(n: int, k: int) -> int:
+    """Binomial coefficient as an exact int."""
+    return math.comb(n, k)
