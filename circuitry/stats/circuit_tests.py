@@ -14,7 +14,7 @@ import numpy as np
 
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import Frozen
-from circuitry.stats._common import (ConfidenceInterval, RngLike, SetFn, binom_greater, binom_greater_floor,
+from circuitry.stats._common import (ConfidenceInterval, RngLike, SetFn, binom_greater, binom_greater_floor, check_choice,
                                      check_elements, check_int, check_open_unit, element_label, evaluate_sets,
                                      resolve_rng, tie_tolerance)
 from circuitry.stats.multiple import Correction, adjust_pvalues
@@ -218,6 +218,7 @@ def minimality_test(score_fn: SetFn, circuit: Iterable[Hashable], universe: Iter
     q = check_open_unit("q", q, "e.g. q=0.9 (the paper's share)")
     alpha = check_open_unit("alpha", alpha, "e.g. alpha=0.05")
     batch_size = check_int("batch_size", batch_size, 1)
+    correction = check_choice("correction", correction, ("holm", "bh", "bonferroni"))
     outside = [e for e in elems if e not in set(cand)]
     if not outside:
         raise InputError("minimality_test needs elements outside the circuit to build its reference; "
