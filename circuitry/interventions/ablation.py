@@ -1,0 +1,125 @@
+"""Ablations of head sets: zero, mean and resample, many head sets per forward pass.
+
+Ablating a head replaces its output ``z_h W_O^h`` for every position; circuitry does it on ``z``
+(the input of the output projection), which is exactly equivalent because the projection is linear:
+
+* ``zero``: ``z_h = 0`` (the head writes nothing; its share of the output bias stays).
+* ``mean``: ``z_h`` replaced by its mean over a reference set of prompts, per position when the
+  reference prompts have the prompts' length (``per_position=True``), else over all positions.
+* ``resample``: ``z_h`` taken from another prompt of the reference set (a seeded random pairing that
+  never pairs a prompt with itself when the reference set is the prompt set).
+
+This is the operation the random-head baseline repeats thousands of times, so every call stacks many
+head sets along the batch (see :mod:`circuitry.interventions.batching`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Sequence
+
+import torch
+
+from circuitry.errors import InputError
+from circuitry.interventions.batching import row_mask, run_units
+from circuitry.interventions.results import AblationResult
+from circuitry.labels import Head, head_label, parse_head
+from circuitry.metrics import Targets, get_metric
+from circuitry.models import Edit, ModelAdapter
+from circuitry.provenance import NamedArray, make_provenance
+
+AblationMethod = Literal["zero", "mean", "resample"]
+
+
+def _check_sets(model: ModelAdapter, head_sets) -> list[list[Head]]:
+    sets = []
+    for i, hs in enumerate(head_sets):
+        parsed = [parse_head(h) for h in hs]
+        for l, h in parsed:
+            if not (0 <= l < model.info.n_layers and 0 <= h < model.info.n_heads):
+                raise InputError(f"head_sets[{i}] names L{l}H{h}, which {model.model_id} does not have "
+                                 f"({model.info.n_layers} layers x {model.info.n_heads} heads)")
+        sets.append(parsed)
+    return sets
+
+
+def ablation_values(model: ModelAdapter, ids: torch.Tensor, *, method: AblationMethod,
+                    reference_ids: torch.Tensor | None = None, per_position: bool = True,
+                    seed: int = 0) -> dict[int, torch.Tensor | float]:
+    """The replacement ``z`` per layer for every prompt row of ``ids``: ``[n, pos, head, d_head]``
+    (or a scalar 0 for ``zero``)."""
+    L = model.info.n_layers
+    if method == "zero":
+        return {l: 0.0 for l in range(L)}
+    if method not in ("mean", "resample"):
+        raise InputError(f"method={method!r}; expected 'zero', 'mean' or 'resample'")
+    ref = ids if reference_ids is None else reference_ids.to(model.device)
+    cache = model.run(ref, reads=[("z", l) for l in range(L)])
+    n, seq = ids.shape
+    out: dict[int, torch.Tensor | float] = {}
+    if method == "mean":
+        for l in range(L):
+            z = cache[("z", l)]
+            if per_position and z.shape[1] == seq:
+                out[l] = z.mean(0, keepdim=True)
+            else:
+                out[l] = z.mean((0, 1), keepdim=True)
+        return out
+    if ref.shape[1] != seq:
+        raise InputError(f"reference_ids have {ref.shape[1]} tokens but the prompts have {seq}; resample "
+                         "ablation needs reference prompts of the same length")
+    g = torch.Generator().manual_seed(seed)
+    m = ref.shape[0]
+    if reference_ids is None:  # a derangement-like pairing: never a prompt with itself
+        pick = (torch.arange(n) + torch.randint(1, max(m, 2), (n,), generator=g)) % m
+    else:
+        pick = torch.randint(m, (n,), generator=g)
+    return {l: cache[("z", l)][pick] for l in range(L)}
+
+
+def ablate_heads(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
+                 targets: Targets, *, method: AblationMethod = "zero", metric: str | Callable = "loss",
+                 reference_ids: torch.Tensor | None = None, per_position: bool = True, seed: int = 0,
+                 max_rows: int | None = None, progress: bool = False, values=None) -> torch.Tensor:
+    """Metric per head set and prompt with each set ablated, ``[len(head_sets), n]``.
+
+    ``values`` may pass precomputed :func:`ablation_values` (the random-head test reuses them)."""
+    sets = _check_sets(model, head_sets)
+    metric_fn = get_metric(metric)
+    ids = ids.to(model.device)
+    n, seq = ids.shape
+    vals = values if values is not None else ablation_values(
+        model, ids, method=method, reference_ids=reference_ids, per_position=per_position, seed=seed)
+
+    def make_edits(chunk, n_prompts):
+        rows = len(chunk) * n_prompts
+        masks: dict[int, torch.Tensor] = {}
+        for u, hs in enumerate(chunk):
+            for l, h in hs:
+                masks.setdefault(l, row_mask(model, "z", rows, seq))[u * n_prompts:(u + 1) * n_prompts, :, h] = True
+        edits = []
+        for l, m in masks.items():
+            v = vals[l]
+            if torch.is_tensor(v) and v.shape[0] == n_prompts and v.shape[0] > 1:
+                v = v.repeat(len(chunk), 1, 1, 1)
+            edits.append(Edit("z", l, v, m))
+        return edits
+
+    return run_units(model, ids, sets, make_edits, metric_fn, targets, max_rows=max_rows,
+                     progress="ablating" if progress else False)
+
+
+def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
+                   targets: Targets, *, method: AblationMethod = "zero", metric: str | Callable = "loss",
+                   reference_ids: torch.Tensor | None = None, seed: int = 0, dataset=None,
+                   progress: bool = False) -> AblationResult:
+    """:func:`ablate_heads` plus the unablated baseline, as a result with provenance."""
+    vals = ablate_heads(model, ids, head_sets, targets, method=method, metric=metric, reference_ids=reference_ids,
+                        seed=seed, progress=progress)
+    base = get_metric(metric)(model.run(ids.to(model.device)).logits, targets).float().cpu()
+    labels = [[head_label(*parse_head(h)) for h in hs] for hs in head_sets]
+    return AblationResult(
+        method=method, metric=metric if isinstance(metric, str) else getattr(metric, "__name__", "custom"),
+        head_sets=labels, per_prompt=NamedArray.from_array(vals, ("set", "prompt")), baseline=base.tolist(),
+        effect=(vals - base).mean(1).tolist(), n_prompts=ids.shape[0],
+        provenance=make_provenance(model, dataset=dataset, seed=seed),
+    )

@@ -1,0 +1,59 @@
+"""Many interventions in one forward pass: units stacked along the batch, chunked to a row budget.
+
+A *unit* is one intervention applied to all ``n`` prompts (e.g. "patch head L1H3 at position 5").
+``U`` units on ``n`` prompts become ``U * n`` batch rows; rows ``u*n .. (u+1)*n - 1`` belong to unit
+``u``. The results are identical to running the units one at a time (tests check this to 1e-5).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
+
+import torch
+
+from circuitry.metrics import Targets
+from circuitry.models import Edit, ModelAdapter
+
+U = TypeVar("U")
+
+
+def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0) -> int:
+    """How many batch rows fit a memory budget: a rough bound from the widest activations of a row."""
+    i = model.info
+    per_row = seq_len * (4 * i.d_model + i.n_heads * seq_len + i.d_vocab + max(i.d_mlp, 1)) * 4 * 3
+    return max(1, int(memory_mb * 2**20 // per_row))
+
+
+def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
+              make_edits: Callable[[Sequence[U], int], list[Edit]],
+              metric: Callable[[torch.Tensor, Targets], torch.Tensor], targets: Targets, *,
+              max_rows: int | None = None, progress: bool | str = False) -> torch.Tensor:
+    """Run every unit on all prompts and return the metric per unit and prompt, ``[U, n]``.
+
+    ``make_edits(chunk, n)`` returns the edits for a batch of ``len(chunk) * n`` rows laid out as
+    above. ``max_rows`` bounds the rows of one forward pass (default: :func:`rows_per_pass`).
+    """
+    n = ids.shape[0]
+    max_rows = max_rows or rows_per_pass(model, ids.shape[1])
+    per_chunk = max(1, max_rows // n)
+    out = torch.empty(len(units), n)
+    starts = range(0, len(units), per_chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=progress if isinstance(progress, str) else "patching", unit="pass", leave=False)
+    for s in starts:
+        chunk = units[s:s + per_chunk]
+        k = len(chunk)
+        batch = ids.repeat(k, 1)
+        logits = model.run(batch, edits=make_edits(chunk, n)).logits
+        out[s:s + k] = metric(logits, targets.repeat(k)).detach().float().cpu().view(k, n)
+    return out
+
+
+def row_mask(model: ModelAdapter, site: str, rows: int, seq: int) -> torch.Tensor:
+    """An all-False mask over ``site`` of a ``rows``-row batch, shaped to broadcast against it:
+    ``[rows, seq, heads, 1]`` for head sites, ``[rows, heads, seq, 1]`` for ``pattern``,
+    ``[rows, seq, 1]`` otherwise."""
+    shape = model.site_shape(site, rows, seq)
+    return torch.zeros(*shape[:-1], 1, dtype=torch.bool, device=model.device)

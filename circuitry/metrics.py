@@ -1,0 +1,102 @@
+"""Metrics: plain functions from logits to one value per prompt.
+
+Every metric has the signature ``metric(logits, targets) -> Tensor[n]`` where ``logits`` is
+``[n, pos, vocab]`` and ``targets`` a :class:`Targets` (metric positions, answer and foil tokens, and
+the clean run's log-probabilities for the KL divergence). Values are kept per prompt so that later
+stages can bootstrap over prompts. A user metric is any callable of that signature.
+
+Definitions follow Zhang & Nanda (2024), "Towards best practices of activation patching": logit
+difference (answer minus foil), answer probability, loss, KL divergence to the clean distribution,
+and the normalized effect ``(M_patched - M_corrupted) / (M_clean - M_corrupted)``. Probability alone
+hides negative heads; the logit difference does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Literal
+
+import torch
+
+from circuitry.errors import InputError
+
+MetricName = Literal["logit_diff", "answer_prob", "loss", "kl"]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-prompt metric targets, each ``[n, k]``; ``clean_logprobs`` is ``[n, k, vocab]`` (for ``kl``)."""
+
+    positions: torch.Tensor
+    answers: torch.Tensor
+    foils: torch.Tensor
+    clean_logprobs: torch.Tensor | None = None
+
+    def repeat(self, times: int) -> "Targets":
+        """The targets tiled ``times`` over the batch (for patches stacked along the batch)."""
+        rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.ndim - 1)))  # noqa: E731
+        return Targets(rep(self.positions), rep(self.answers), rep(self.foils), rep(self.clean_logprobs))
+
+    def with_clean(self, clean_logits: torch.Tensor) -> "Targets":
+        """Attach the clean run's log-probabilities at the metric positions."""
+        return replace(self, clean_logprobs=at_positions(clean_logits, self.positions).log_softmax(-1))
+
+
+def at_positions(logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``logits[i, positions[i, j]]`` for every prompt ``i`` and target ``j``: ``[n, k, vocab]``."""
+    idx = positions.to(logits.device)[..., None].expand(-1, -1, logits.shape[-1])
+    return logits.gather(1, idx)
+
+
+def logit_diff(logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    """Mean over target positions of ``logit[answer] - logit[foil]``: ``[n]``."""
+    lg = at_positions(logits, t.positions)
+    ans = lg.gather(-1, t.answers[..., None].to(lg.device))[..., 0]
+    foil = lg.gather(-1, t.foils[..., None].to(lg.device))[..., 0]
+    return (ans - foil).mean(-1)
+
+
+def answer_prob(logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    """Mean over target positions of the answer's probability: ``[n]``."""
+    p = at_positions(logits, t.positions).softmax(-1)
+    return p.gather(-1, t.answers[..., None].to(p.device))[..., 0].mean(-1)
+
+
+def loss(logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    """Mean cross-entropy of the answers at the target positions (nats): ``[n]``.
+
+    For the induction task: the loss on the repeated half."""
+    lp = at_positions(logits, t.positions).log_softmax(-1)
+    return -lp.gather(-1, t.answers[..., None].to(lp.device))[..., 0].mean(-1)
+
+
+def kl(logits: torch.Tensor, t: Targets) -> torch.Tensor:
+    """Mean over target positions of ``KL(clean || patched)`` (nats): ``[n]``."""
+    if t.clean_logprobs is None:
+        raise InputError("metric='kl' needs the clean run's log-probabilities: use Targets.with_clean(clean_logits)")
+    lp = at_positions(logits, t.positions).log_softmax(-1)
+    c = t.clean_logprobs.to(lp.device)
+    return (c.exp() * (c - lp)).sum(-1).mean(-1)
+
+
+METRICS: dict[str, Callable[[torch.Tensor, Targets], torch.Tensor]] = {
+    "logit_diff": logit_diff, "answer_prob": answer_prob, "loss": loss, "kl": kl,
+}
+# For which metrics a *higher* value means "more like the clean run".
+HIGHER_IS_CLEAN = {"logit_diff": True, "answer_prob": True, "loss": False, "kl": False}
+
+
+def get_metric(metric: str | Callable) -> Callable[[torch.Tensor, Targets], torch.Tensor]:
+    """A metric by name (``logit_diff``, ``answer_prob``, ``loss``, ``kl``) or a user callable."""
+    if callable(metric):
+        return metric
+    if metric not in METRICS:
+        raise InputError(f"metric={metric!r} is unknown; expected one of {sorted(METRICS)} or a callable "
+                         "(logits [n, pos, vocab], Targets) -> [n]")
+    return METRICS[metric]
+
+
+def normalized_effect(patched, clean, corrupted):
+    """``(M_patched - M_corrupted) / (M_clean - M_corrupted)``: 0 = like the corrupted run, 1 = like the
+    clean run, whichever run was patched. Works on tensors, arrays or floats (means)."""
+    return (patched - corrupted) / (clean - corrupted)
