@@ -63,8 +63,10 @@ def verdict(result: Any, alpha: float) -> Verdict:
     if floor is not None and alpha < floor:
         extra = ""
         if hasattr(result, "n_draws"):
-            kind = "distinct random sets (exact null)" if getattr(result, "exact", False) else "random draws"
-            extra = f" with {result.n_draws} {kind}"
+            if getattr(result, "exact", False):
+                extra = f" (exact null over {getattr(result, 'n_distinct_sets', result.n_draws + 1)} distinct sets)"
+            else:
+                extra = f" with {result.n_draws} random draws"
         return Verdict(
             outcome="inconclusive", alpha=alpha, pvalue=p, min_attainable_pvalue=floor,
             reason=(f"alpha={alpha:g} is below the smallest attainable p-value {floor:.3g} of this test{extra}: "
