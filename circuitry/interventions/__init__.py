@@ -1,8 +1,14 @@
-"""Interventions: activation patching, ablations, path patching; many per forward pass."""
+"""Interventions: activation patching, ablations, path patching; many per forward pass.
 
-from circuitry.interventions.ablation import ablate_heads, ablation_sweep, ablation_values
-from circuitry.interventions.patching import activation_patch
-from circuitry.interventions.results import AblationResult, PatchResult
+Exports are lazy: ``import circuitry.interventions.cli`` does not import torch.
+"""
 
-__all__ = ["activation_patch", "ablate_heads", "ablation_sweep", "ablation_values", "PatchResult",
-           "AblationResult"]
+from circuitry._lazy import lazy_exports
+
+_EXPORTS = {
+    "activation_patch": "patching", "ablate_heads": "ablation", "ablation_sweep": "ablation",
+    "ablation_values": "ablation", "PatchResult": "results", "AblationResult": "results",
+    "path_patch": "path_patching", "PathPatchResult": "path_patching",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
