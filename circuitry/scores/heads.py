@@ -1,0 +1,160 @@
+"""Score every head with registered detectors: mean over sampled sequences + bootstrap interval.
+
+Built-in detectors (``available_detectors()``):
+
+=====================  ==========================================================================
+``previous_token``     attention from ``i`` to ``i-1`` (Olsson et al. 2022)
+``induction``          prefix matching: attention to the token after earlier occurrences (Olsson)
+``duplicate_token``    attention to earlier occurrences of the current token (Olsson)
+``copying``            share of the head's direct logit raise on the attended token (Olsson)
+``retrieval``          top attention on, and copying of, a needle token from far back (Wu et al. 2024)
+=====================  ==========================================================================
+
+Add your own with :func:`register_detector` (built from a pattern or a function, see
+:mod:`circuitry.scores.detectors`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Sequence
+
+import numpy as np
+import torch
+
+from circuitry.errors import InputError, bad_value
+from circuitry.provenance import make_provenance, sha256_json
+from circuitry.scores.copying import COPYING
+from circuitry.scores.detectors import (DUPLICATE_TOKEN, INDUCTION, PREVIOUS_TOKEN, Detector, SequenceRecipe,
+                                        check_tokens, pattern_scores)
+from circuitry.scores.results import HeadScores, head_scores_from_samples
+from circuitry.scores.retrieval import RETRIEVAL
+
+if TYPE_CHECKING:
+    from circuitry.models import ModelAdapter
+
+_REGISTRY: dict[str, Detector] = {d.name: d for d in (PREVIOUS_TOKEN, INDUCTION, DUPLICATE_TOKEN, COPYING, RETRIEVAL)}
+DEFAULT_DETECTORS = ("previous_token", "induction", "duplicate_token")
+
+
+def register_detector(detector: Detector, *, overwrite: bool = False) -> Detector:
+    """Make ``detector`` available by name to :func:`score_heads` and ``circuitry scores``.
+
+    Raises
+    ------
+    InputError
+        The name is taken and ``overwrite`` is False, or ``detector`` is not a :class:`Detector`.
+    """
+    if not isinstance(detector, Detector):
+        raise bad_value("detector", detector, "a Detector (use pattern_detector(...) or function_detector(...))")
+    if detector.name in _REGISTRY and not overwrite:
+        raise InputError(f"detector name {detector.name!r} is already registered. Fix: choose another name "
+                         "or pass overwrite=True")
+    _REGISTRY[detector.name] = detector
+    return detector
+
+
+def get_detector(name: str | Detector) -> Detector:
+    """A registered detector by name (a :class:`Detector` passes through)."""
+    if isinstance(name, Detector):
+        return name
+    if name not in _REGISTRY:
+        raise bad_value("detector", name, f"one of {sorted(_REGISTRY)}", "register it with register_detector()")
+    return _REGISTRY[name]
+
+
+def available_detectors() -> list[str]:
+    """Names of the registered detectors."""
+    return sorted(_REGISTRY)
+
+
+def score_heads(
+    model: "ModelAdapter",
+    detectors: Sequence[str | Detector] | str | Detector = DEFAULT_DETECTORS,
+    *,
+    tokens: torch.Tensor | None = None,
+    block_len: int = 25,
+    repeats: int = 4,
+    n_samples: int = 10,
+    bos: int | None | Literal["model"] = "model",
+    exclude: Sequence[int] = (),
+    seed: int = 0,
+    confidence_level: float = 0.95,
+    n_resamples: int = 2000,
+) -> dict[str, HeadScores]:
+    """Score every head of ``model`` with each detector.
+
+    Parameters
+    ----------
+    model
+        A loaded model (:func:`circuitry.models.load_model`).
+    detectors
+        Names of registered detectors or :class:`Detector` objects (default: previous-token,
+        induction, duplicate-token).
+    tokens
+        ``[n, pos]`` sequences to score on, used by every detector. ``None``: each detector's default
+        sequences from the recipe below (repeated random tokens; random tokens for ``copying``; needle
+        sequences for ``retrieval``).
+    block_len, repeats, n_samples, bos, exclude, seed
+        The sequence recipe (:class:`~circuitry.scores.detectors.SequenceRecipe`; Olsson et al.:
+        25 tokens, 4 repeats, BOS first, 10 samples; exclude the corpus's most and least frequent
+        tokens via ``exclude``).
+    confidence_level, n_resamples
+        Bootstrap interval over the sequences (:func:`circuitry.stats.bootstrap_ci`, BCa), seeded
+        with ``seed``.
+
+    Returns
+    -------
+    dict[str, HeadScores]
+        By detector name; ``values`` is the ``[layer, head]`` mean over sequences.
+
+    Raises
+    ------
+    InputError
+        Unknown detector, a bad recipe value, or tokens out of range, before any forward pass.
+
+    Examples
+    --------
+    >>> from circuitry.models import load_model
+    >>> m = load_model("zoo:attn-only-2l")
+    >>> s = score_heads(m, ["previous_token", "induction"], n_samples=4, n_resamples=200)
+    >>> s["induction"].best(layer=1).startswith("L1H")
+    True
+    """
+    if isinstance(detectors, (str, Detector)):
+        detectors = [detectors]
+    dets = [get_detector(d) for d in detectors]
+    if not dets:
+        raise bad_value("detectors", list(detectors), "at least one detector")
+    recipe = SequenceRecipe(block_len=block_len, repeats=repeats, n_samples=n_samples, bos=bos,
+                            exclude=tuple(int(t) for t in exclude), seed=seed)
+    recipe.validate_for(model)
+    if tokens is not None:
+        tokens = check_tokens(model, tokens)
+
+    per_sample: dict[str, np.ndarray] = {}
+    used: dict[str, torch.Tensor] = {}
+    pattern_dets = [d for d in dets if d.target is not None and (tokens is not None or d.sequences is None)]
+    if pattern_dets:  # one forward pass per batch for every pattern detector on the shared tokens
+        toks = tokens if tokens is not None else recipe.tokens(model)
+        for d, arr in zip(pattern_dets, pattern_scores(model, toks, [d.target for d in pattern_dets])):
+            per_sample[d.name], used[d.name] = arr, toks
+    for d in dets:
+        if d.name in per_sample:
+            continue
+        toks = tokens if tokens is not None else d.default_tokens(model, recipe)
+        arr = d.score(model, toks)
+        arr = np.asarray(arr.detach().cpu() if hasattr(arr, "detach") else arr, dtype=float)
+        want = (toks.shape[0], model.info.n_layers, model.info.n_heads)
+        if arr.shape != want:
+            raise InputError(f"detector {d.name!r} returned shape {arr.shape}; expected [n, layer, head] = {want}")
+        per_sample[d.name], used[d.name] = arr, toks
+
+    out = {}
+    for d in dets:
+        toks = used[d.name]
+        rec = recipe.model_dump() | {"user_tokens": tokens is not None, "shape": list(toks.shape)}
+        prov = make_provenance(model, dataset=sha256_json(toks.tolist()), seed=seed, detector=d.name)
+        out[d.name] = head_scores_from_samples(per_sample[d.name], name=d.name, description=d.description,
+                                               provenance=prov, recipe=rec, confidence_level=confidence_level,
+                                               n_resamples=n_resamples, seed=seed)
+    return out

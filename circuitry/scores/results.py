@@ -1,0 +1,208 @@
+"""Result types of :mod:`circuitry.scores`: frozen, JSON round-trippable, with provenance.
+
+* :class:`HeadScores`: one value per head (``NamedArray`` with axes ``("layer", "head")``), the mean
+  over sampled sequences with a bootstrap confidence interval per head, plus the per-sample values.
+* :class:`CompositionScores`: Q-, K- or V-composition for every earlier -> later head pair, raw, the
+  random-matrix baseline (mean and spread) and baseline-subtracted.
+* :class:`ScalarScore`: one number per model (the ICL score) with its bootstrap interval.
+* :class:`ScoreReport`: everything ``circuitry scores`` writes to ``scores.json``.
+
+The confidence intervals come from :func:`circuitry.stats.bootstrap_ci` (``scipy.stats.bootstrap``
+over the sampled sequences: the resampling unit is the sequence).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from circuitry.labels import head_label
+from circuitry.provenance import Frozen, NamedArray, Provenance
+
+CompositionKind = Literal["Q", "K", "V"]
+"""``"Q"``: the earlier head's output feeds the later head's queries; ``"K"``: its keys; ``"V"``: its
+values (Elhage et al. 2021)."""
+
+
+class BootstrapInfo(Frozen):
+    """How the intervals of a result were computed (scipy's vocabulary)."""
+
+    confidence_level: float = 0.95
+    method: str = "BCa"
+    n_resamples: int = 2000
+    seed: int | None = 0
+    test: str = "nonparametric bootstrap over sampled sequences (circuitry.stats.bootstrap_ci / scipy.stats.bootstrap)"
+
+
+class HeadScores(Frozen):
+    """A score for every head: mean over ``n_samples`` sequences and a bootstrap interval.
+
+    Attributes
+    ----------
+    name, description
+        The detector's name (``"induction"``) and what it measures.
+    values, ci_low, ci_high
+        ``NamedArray`` with axes ``("layer", "head")``: the mean over samples and the interval bounds.
+    per_sample
+        ``NamedArray`` ``("sample", "layer", "head")``: the per-sequence values the mean is taken over
+        (``None`` for weight-based scores, which have no samples).
+    n_samples
+        Number of sequences (0 for weight-based scores).
+    recipe
+        The sequence recipe (block length, repeats, BOS, excluded tokens, seed...).
+    """
+
+    name: str
+    description: str
+    values: NamedArray
+    ci_low: NamedArray | None = None
+    ci_high: NamedArray | None = None
+    per_sample: NamedArray | None = None
+    n_samples: int = 0
+    bootstrap: BootstrapInfo | None = None
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance
+
+    def numpy(self) -> np.ndarray:
+        """The ``[layer, head]`` means as a float array."""
+        return self.values.numpy()
+
+    def best(self, layer: int | None = None) -> str:
+        """Label of the highest-scoring head (of ``layer`` if given), e.g. ``"L1H3"``."""
+        arr = self.numpy()
+        if layer is not None:
+            return head_label(layer, int(np.nanargmax(arr[layer])))
+        lay, h = np.unravel_index(int(np.nanargmax(arr)), arr.shape)
+        return head_label(int(lay), int(h))
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` highest heads as ``(label, mean)``, highest first."""
+        arr = self.numpy()
+        order = np.argsort(-np.nan_to_num(arr, nan=-np.inf), axis=None)[:k]
+        return [(head_label(*map(int, np.unravel_index(i, arr.shape))), float(arr.flat[i])) for i in order]
+
+    def heatmap(self, path: str | Path) -> Path:
+        """Write a layer x head heatmap of the means (``circuitry.plots.heatmap``)."""
+        from circuitry.plots import heatmap
+
+        return heatmap(self.numpy(), path, title=f"{self.name} score ({self.provenance.model_id})",
+                       cbar_label=self.name)
+
+
+class CompositionScores(Frozen):
+    """Composition scores of one kind for every pair (earlier head -> later head).
+
+    Attributes
+    ----------
+    kind
+        ``"Q"``, ``"K"`` or ``"V"``.
+    raw, subtracted
+        ``NamedArray`` with axes ``("src_layer", "src_head", "dst_layer", "dst_head")``; entries with
+        ``src_layer >= dst_layer`` are missing (``None`` in JSON, NaN in :meth:`numpy`).
+        ``subtracted = raw - baseline_mean``.
+    baseline_mean, baseline_std, baseline_n_draws, baseline_distribution
+        The score of random heads of the same shapes: mean and standard deviation over
+        ``baseline_n_draws`` simulated pairs, and how they were drawn.
+    convention
+        The matrix products, in circuitry's row-vector convention.
+    """
+
+    kind: CompositionKind
+    raw: NamedArray
+    subtracted: NamedArray
+    baseline_mean: float
+    baseline_std: float
+    baseline_n_draws: int
+    baseline_distribution: str
+    convention: str
+    provenance: Provenance
+
+    def numpy(self, *, which: Literal["raw", "subtracted"] = "raw") -> np.ndarray:
+        """``[src_layer, src_head, dst_layer, dst_head]`` array (NaN for invalid pairs)."""
+        return (self.raw if which == "raw" else self.subtracted).numpy()
+
+    def score(self, src: str | tuple[int, int], dst: str | tuple[int, int]) -> float:
+        """Raw score of one pair, e.g. ``score("L0H2", "L1H5")``."""
+        from circuitry.labels import parse_head
+
+        (l1, h1), (l2, h2) = parse_head(src), parse_head(dst)
+        return float(self.numpy()[l1, h1, l2, h2])
+
+    def pairs(self, k: int | None = None) -> list[tuple[str, str, float, float]]:
+        """Pairs as ``(src, dst, raw, raw - baseline)``, highest raw score first (the top ``k``)."""
+        arr = self.numpy()
+        idx = np.argwhere(np.isfinite(arr))
+        rows = [(head_label(a, b), head_label(c, d), float(arr[a, b, c, d]),
+                 float(arr[a, b, c, d] - self.baseline_mean)) for a, b, c, d in idx]
+        rows.sort(key=lambda r: -r[2])
+        return rows if k is None else rows[:k]
+
+    def heatmap(self, path: str | Path) -> Path:
+        """Heatmap of the baseline-subtracted scores: rows = source heads (layers 0..L-2),
+        columns = destination heads (layers 1..L-1); invalid pairs blank."""
+        from circuitry.plots import heatmap
+
+        arr = self.numpy(which="subtracted")
+        n_layers, n_heads = arr.shape[:2]
+        mat = arr[: n_layers - 1, :, 1:, :].reshape((n_layers - 1) * n_heads, (n_layers - 1) * n_heads)
+        rows = [head_label(a, b) for a in range(n_layers - 1) for b in range(n_heads)]
+        cols = [head_label(a, b) for a in range(1, n_layers) for b in range(n_heads)]
+        return heatmap(mat, path, title=f"{self.kind}-composition minus baseline {self.baseline_mean:.3f}",
+                       xlabel="destination head", ylabel="source head", xticklabels=cols, yticklabels=rows,
+                       center=0.0, annotate=mat.size <= 256, cbar_label="score - baseline")
+
+
+class ScalarScore(Frozen):
+    """One number per model with a bootstrap interval over sequences (e.g. the ICL score)."""
+
+    name: str
+    description: str
+    statistic: float
+    ci_low: float
+    ci_high: float
+    per_sample: list[float]
+    n_samples: int
+    bootstrap: BootstrapInfo
+    details: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance
+
+
+class ScoreReport(Frozen):
+    """Everything ``circuitry scores`` computes: head scores by detector name, weight-based scores,
+    composition scores by kind and the ICL score."""
+
+    head_scores: dict[str, HeadScores]
+    composition: dict[str, CompositionScores]
+    icl: ScalarScore | None = None
+    provenance: Provenance
+
+
+def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: str, provenance: Provenance,
+                             recipe: dict[str, Any], confidence_level: float = 0.95, n_resamples: int = 2000,
+                             seed: int | None = 0) -> HeadScores:
+    """Mean and per-head bootstrap interval of ``per_sample [n_samples, layer, head]``.
+
+    Uses :func:`circuitry.stats.bootstrap_ci` (BCa, scipy) head by head; with a single sample the
+    interval is the point itself.
+    """
+    from circuitry.stats import bootstrap_ci
+
+    arr = np.asarray(per_sample, dtype=float)
+    n = arr.shape[0]
+    low, high = np.empty(arr.shape[1:]), np.empty(arr.shape[1:])
+    for lay, h in np.ndindex(*arr.shape[1:]):
+        if n < 2:
+            low[lay, h] = high[lay, h] = arr[0, lay, h]
+            continue
+        est = bootstrap_ci(arr[:, lay, h], confidence_level=confidence_level, n_resamples=n_resamples, rng=seed)
+        low[lay, h], high[lay, h] = est.confidence_interval.low, est.confidence_interval.high
+    ax = ("layer", "head")
+    return HeadScores(
+        name=name, description=description, values=NamedArray.from_array(arr.mean(axis=0), ax),
+        ci_low=NamedArray.from_array(low, ax), ci_high=NamedArray.from_array(high, ax),
+        per_sample=NamedArray.from_array(arr, ("sample", *ax)), n_samples=n,
+        bootstrap=BootstrapInfo(confidence_level=confidence_level, n_resamples=n_resamples, seed=seed),
+        recipe=recipe, provenance=provenance)
