@@ -13,6 +13,7 @@ from circuitry.stats.circuit_tests import (CircuitTest, EdgeMinimality, Minimali
                                            partial_necessity_test, sufficiency_test)
 from circuitry.stats.equivalence import EquivalenceTest, equivalence_test
 from circuitry.stats.multiple import Correction, CorrectedPValues, adjust_pvalues, correct_pvalues
+from circuitry.stats.prompt_effects import PromptEffect, prompt_effect
 from circuitry.stats.random_heads import RandomHeadTest, monte_carlo_pvalue, random_head_test
 from circuitry.stats.verdict import Outcome, Verdict, verdict
 
@@ -20,6 +21,6 @@ __all__ = [
     "BootstrapMethod", "CircuitTest", "ConfidenceInterval", "CorrectedPValues", "Correction", "EdgeMinimality",
     "EffectEstimate", "EquivalenceTest", "MinimalityTest", "Outcome", "RandomHeadTest", "Verdict",
     "adjust_pvalues", "bootstrap_ci", "correct_pvalues", "equivalence_test", "minimality_test",
-    "monte_carlo_pvalue", "paired_bootstrap_ci", "partial_necessity_test", "random_head_test",
+    "monte_carlo_pvalue", "paired_bootstrap_ci", "PromptEffect", "prompt_effect", "partial_necessity_test", "random_head_test",
     "sufficiency_test", "verdict",
 ]
