@@ -127,8 +127,9 @@ def score_heads(
         raise bad_value("detectors", list(detectors), "at least one detector")
     recipe = SequenceRecipe(block_len=block_len, repeats=repeats, n_samples=n_samples, bos=bos,
                             exclude=tuple(int(t) for t in exclude), seed=seed)
-    recipe.validate_for(model)
-    if tokens is not None:
+    if tokens is None:
+        recipe.validate_for(model)
+    else:
         tokens = check_tokens(model, tokens)
 
     per_sample: dict[str, np.ndarray] = {}
@@ -152,7 +153,7 @@ def score_heads(
     out = {}
     for d in dets:
         toks = used[d.name]
-        rec = recipe.model_dump() | {"user_tokens": tokens is not None, "shape": list(toks.shape)}
+        rec = recipe.model_dump(mode="json") | {"user_tokens": tokens is not None, "shape": list(toks.shape)}
         prov = make_provenance(model, dataset=sha256_json(toks.tolist()), seed=seed, detector=d.name)
         out[d.name] = head_scores_from_samples(per_sample[d.name], name=d.name, description=d.description,
                                                provenance=prov, recipe=rec, confidence_level=confidence_level,
