@@ -16,6 +16,7 @@ from circuitry.errors import CircuitryError
 
 # (module, attribute) of each subcommand's add_parser, in the order --help lists them.
 _COMMANDS = [
+    "circuitry.analysis.cli",
     "circuitry.zoo.cli",
     "circuitry.interventions.cli",
 ]

@@ -123,3 +123,26 @@ def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[S
         effect=(vals - base).mean(1).tolist(), n_prompts=ids.shape[0],
         provenance=make_provenance(model, dataset=dataset, seed=seed),
     )
+
+
+def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets, *,
+                       method: AblationMethod = "mean", metric: str | Callable = "loss",
+                       reference_ids: torch.Tensor | None = None, seed: int = 0, max_rows: int | None = None,
+                       sign: float = 1.0):
+    """A batched ``effect_fn(head_sets) -> array`` for :func:`circuitry.stats.random_head_test`.
+
+    The effect of a set is ``sign * mean over prompts of (metric(ablated) - metric(unablated))``; with
+    ``metric="loss"`` and ``sign=1`` it is the rise in loss when the set is ablated. The ablation
+    values are computed once and reused for every draw."""
+    import numpy as np
+
+    ids = ids.to(model.device)
+    vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed)
+    base = get_metric(metric)(model.run(ids).logits, targets).float().cpu()
+
+    def effect_fn(head_sets) -> "np.ndarray":
+        per = ablate_heads(model, ids, [list(s) for s in head_sets], targets, method=method, metric=metric,
+                           values=vals, max_rows=max_rows)
+        return (sign * (per - base).mean(1)).numpy().astype(float)
+
+    return effect_fn

@@ -1,0 +1,39 @@
+"""``circuitry analyze``: the main job."""
+
+from __future__ import annotations
+
+import argparse
+
+from circuitry.cli_common import add_model_args
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "analyze", help="the full analysis: head scores, composition, patching, path patching, graph, statistics",
+        description="Run head scores, composition scores, activation patching, path patching and their "
+                    "statistics on MODEL and TASK; write report.md, report.json, graph.* and figures/ to --out. "
+                    "Finished stages are reused when re-run with the same options.")
+    add_model_args(p)
+    p.add_argument("--direction", default="noising", choices=("noising", "denoising"),
+                   help="patching direction (default noising: which heads and paths are necessary)")
+    p.add_argument("--draws", type=int, default=1000, help="random head sets for the circuit test (default 1000)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the findings (default 0.01)")
+    p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
+    p.set_defaults(handler=_run)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from circuitry.analysis import AnalysisConfig, run_analysis
+    from circuitry.errors import bad_value
+    from circuitry.models import load_model
+
+    if args.draws < 10:
+        raise bad_value("--draws", args.draws, "at least 10", "use --draws 1000")
+    if not 0 < args.alpha < 1:
+        raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
+    cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
+                         direction=args.direction, n_draws=args.draws, alpha=args.alpha)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    report = run_analysis(model, cfg, args.out, quiet=args.quiet)
+    return 0 if report.findings else 1

@@ -1,0 +1,148 @@
+"""``circuitry analyze``: head scores, composition, activation patching, path patching, the graph and
+its statistics, in one resumable run.
+
+Every stage's result is written atomically to ``DIR/stages/NAME.json`` together with a hash of the
+configuration; a re-run with the same configuration reuses finished stages, so an interrupted run
+loses nothing. Circuit heads for the random-head test are *selected* on the analysis prompts and
+*tested* on fresh prompts (seed + 1), so the test does not reuse the data that chose them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from circuitry.analysis.results import AnalysisConfig, AnalysisReport, SiteEffect
+from circuitry.io import atomic_write_json
+from circuitry.labels import all_heads, head_label
+from circuitry.provenance import make_provenance, sha256_json
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"[circuitry analyze] {msg}", flush=True)
+
+
+def _stage(out: Path, name: str, cfg_hash: str, cls: type[T], fn: Callable[[], T], quiet: bool,
+           timings: dict[str, float]) -> T:
+    path = out / "stages" / f"{name}.json"
+    if path.exists():
+        rec = json.loads(path.read_text())
+        if rec.get("config_sha256") == cfg_hash:
+            _log(f"{name}: reusing finished stage {path}", quiet)
+            timings[name] = 0.0
+            return cls.model_validate(rec["result"])
+    t = time.perf_counter()
+    res = fn()
+    timings[name] = round(time.perf_counter() - t, 2)
+    atomic_write_json(path, {"config_sha256": cfg_hash, "result": json.loads(res.model_dump_json())})
+    _log(f"{name}: done in {timings[name]:.1f} s", quiet)
+    return res
+
+
+def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *, direction: str,
+                  correction: str, n_resamples: int, seed: int) -> list[SiteEffect]:
+    """Per-site share of the clean-corrupted gap with bootstrap CI and corrected sign-flip p-values."""
+    from circuitry.stats import adjust_pvalues, prompt_effect
+
+    raw = [prompt_effect(per_prompt[i], clean, corrupted, direction=direction, n_resamples=n_resamples,
+                         rng=seed + i) for i in range(len(labels))]
+    adj = adjust_pvalues([r.pvalue for r in raw], method=correction)
+    out = []
+    for lab, r, a in zip(labels, raw, adj):
+        share, lo, hi = ((1 - r.effect, 1 - r.ci_high, 1 - r.ci_low) if direction == "noising"
+                         else (r.effect, r.ci_low, r.ci_high))
+        out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
+                              pvalue_adjusted=float(a), correction=correction))
+    return out
+
+
+def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = 0.1,
+                         max_heads: int = 4) -> list[str]:
+    """Heads whose patching share is at least ``min_share`` with adjusted p below ``alpha``, largest
+    first (at most ``max_heads``); if none qualifies, the two heads with the largest share."""
+    ranked = sorted(effects, key=lambda e: -e.share)
+    chosen = [e.site for e in ranked if e.share >= min_share and e.pvalue_adjusted < alpha][:max_heads]
+    return chosen or [e.site for e in ranked[:2]]
+
+
+def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = False) -> AnalysisReport:
+    """Run every stage on a loaded model and write ``report.json``, ``report.md``, the graph files and
+    the figures to ``out``. See ``docs/tutorials/trace-the-induction-circuit.md``."""
+    from circuitry.analysis.findings import build_edges, check_findings
+    from circuitry.analysis.report import write_outputs
+    from circuitry.interventions import activation_patch, head_set_effect_fn, path_patch
+    from circuitry.interventions.results import PatchResult
+    from circuitry.interventions.path_patching import PathPatchResult
+    from circuitry.metrics import Targets
+    from circuitry.prompts import make_task
+    from circuitry.scores import all_composition_scores, icl_score, score_heads
+    from circuitry.scores.results import ScoreReport
+    from circuitry.stats import random_head_test
+    from circuitry.stats.random_heads import RandomHeadTest
+
+    out = Path(out)
+    cfg_hash = sha256_json({"cfg": cfg.model_dump(), "weights": model.weights_sha256})
+    timings: dict[str, float] = {}
+    data = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed)
+    info = model.info
+    _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {cfg.task}, "
+         f"{len(data)} prompt pairs of {data.seq_len} tokens, seed {cfg.seed}", quiet)
+
+    def scores() -> ScoreReport:
+        # Olsson et al.'s recipe (25 tokens x 4 repeats, BOS first), the block shortened to fit the context
+        block = min(25, (info.n_ctx - 1) // 4)
+        hs = score_heads(model, ["previous_token", "induction", "duplicate_token"], block_len=block, repeats=4,
+                         n_samples=cfg.n_score_samples, seed=cfg.seed, n_resamples=cfg.n_resamples)
+        comp = all_composition_scores(model, n_baseline=cfg.n_baseline, seed=cfg.seed)
+        icl = icl_score(model, n_samples=cfg.n_prompts, seed=cfg.seed, n_resamples=cfg.n_resamples)
+        return ScoreReport(head_scores=hs, composition=comp, icl=icl, provenance=make_provenance(model, seed=cfg.seed))
+
+    sc = _stage(out, "scores", cfg_hash, ScoreReport, scores, quiet, timings)
+    patch = _stage(out, "patching", cfg_hash, PatchResult, lambda: activation_patch(
+        model, data, site="z", direction=cfg.direction, metric=cfg.metric, progress=not quiet, seed=cfg.seed),
+        quiet, timings)
+    paths = _stage(out, "path_patching", cfg_hash, PathPatchResult, lambda: path_patch(
+        model, data, direction=cfg.direction, metric=cfg.metric, progress=not quiet, seed=cfg.seed),
+        quiet, timings)
+
+    t = time.perf_counter()
+    per_head = patch.per_prompt.numpy().reshape(info.n_layers * info.n_heads, -1)
+    head_effects = share_effects(per_head, patch.clean, patch.corrupted, all_heads(info.n_layers, info.n_heads),
+                                 direction=cfg.direction, correction="holm", n_resamples=cfg.n_resamples,
+                                 seed=cfg.seed)
+    labels = [f"{s}->{r}:{k}" for s, r, k in paths.paths]
+    path_effects = share_effects(paths.per_prompt.numpy(), paths.clean, paths.corrupted, labels,
+                                 direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
+                                 seed=cfg.seed)
+    timings["statistics"] = round(time.perf_counter() - t, 2)
+    circuit = select_circuit_heads(head_effects, alpha=cfg.alpha)
+
+    def circuit_test() -> RandomHeadTest:
+        test = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed + 1)
+        pos, ans, foil = test.targets(model.device)
+        fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets(pos, ans, foil), method=cfg.ablation,
+                                metric="loss", seed=cfg.seed)
+        return random_head_test(fn, circuit, all_heads(info.n_layers, info.n_heads), n_draws=cfg.n_draws,
+                                rng=cfg.seed)
+
+    ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), RandomHeadTest, circuit_test, quiet, timings)
+    edges = build_edges(paths, path_effects, sc.composition)
+    findings = check_findings(model, sc, edges, ctest, alpha=cfg.alpha)
+    report = AnalysisReport(
+        config=cfg, provenance=make_provenance(model, dataset=data, seed=cfg.seed, task=cfg.task),
+        head_scores=sc.head_scores, composition=sc.composition, icl=sc.icl, patching=patch, head_effects=head_effects,
+        path_patching=paths, path_effects=path_effects, edges=edges, circuit_heads=circuit, circuit_test=ctest,
+        findings=findings, timings=timings, figures=[],
+    )
+    return write_outputs(report, model, out, quiet=quiet)
+
+
+__all__ = ["run_analysis", "share_effects", "select_circuit_heads", "head_label"]
