@@ -72,6 +72,8 @@ def icl_score(model: "ModelAdapter", tokens: torch.Tensor | None = None, *, earl
             raise bad_value("n_samples", n_samples, "an integer >= 2 (the interval needs two sequences)")
         total = seq_len if seq_len is not None else min(model.info.n_ctx, 512)
         b = (model.info.bos_token_id or 0) if bos == "model" else bos
+        if b is not None and not 0 <= b < model.info.d_vocab:
+            raise bad_value("bos", b, f"None or a token id in [0, {model.info.d_vocab})", "pass bos=0 or bos=None")
         if not isinstance(total, int) or total < 6 or total > model.info.n_ctx:
             raise bad_value("seq_len", seq_len, f"an integer in [6, n_ctx={model.info.n_ctx}]")
         block = (total - (b is not None)) // 2
