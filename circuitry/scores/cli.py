@@ -21,7 +21,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--n-samples", type=int, default=10, help="sequences per score (default 10, as Olsson et al.)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sequences, bootstrap and baseline (default 0)")
-    p.add_argument("--block-len", type=int, default=25, help="random block length (default 25)")
+    p.add_argument("--block-len", type=int, default=None,
+                   help="random block length (default 25, shortened to fit the context)")
     p.add_argument("--repeats", type=int, default=4, help="copies of the block (default 4)")
     p.add_argument("--detectors", default="previous_token,induction,duplicate_token,copying,retrieval",
                    help="comma-separated detector names (default: all built-in)")

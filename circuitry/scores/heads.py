@@ -72,7 +72,7 @@ def score_heads(
     detectors: Sequence[str | Detector] | str | Detector = DEFAULT_DETECTORS,
     *,
     tokens: torch.Tensor | None = None,
-    block_len: int = 25,
+    block_len: int | None = None,
     repeats: int = 4,
     n_samples: int = 10,
     bos: int | None | Literal["model"] = "model",
@@ -97,7 +97,8 @@ def score_heads(
     block_len, repeats, n_samples, bos, exclude, seed
         The sequence recipe (:class:`~circuitry.scores.detectors.SequenceRecipe`; Olsson et al.:
         25 tokens, 4 repeats, BOS first, 10 samples; exclude the corpus's most and least frequent
-        tokens via ``exclude``).
+        tokens via ``exclude``). ``block_len=None``: 25, shortened to fit the context
+        (``min(25, (n_ctx - 1) // repeats)``), e.g. 15 for a 64-token context.
     confidence_level, n_resamples
         Bootstrap interval over the sequences (:func:`circuitry.stats.bootstrap_ci`, BCa), seeded
         with ``seed``.
@@ -125,6 +126,8 @@ def score_heads(
     dets = [get_detector(d) for d in detectors]
     if not dets:
         raise bad_value("detectors", list(detectors), "at least one detector")
+    if block_len is None:
+        block_len = max(1, min(25, (model.info.n_ctx - 1) // max(int(repeats), 1)))
     recipe = SequenceRecipe(block_len=block_len, repeats=repeats, n_samples=n_samples, bos=bos,
                             exclude=tuple(int(t) for t in exclude), seed=seed)
     if tokens is None:
