@@ -122,20 +122,21 @@ def test_json_round_trip_and_validation(rand_model, tmp_path):
 
 @pytest.mark.dev
 def test_matches_transformer_lens(rand_model):
-    tl = pytest.importorskip("transformer_lens")
+    """TransformerLens 4.x's own composition code (``utilities.matrix.composition_scores`` on
+    ``FactoredMatrix`` es, built exactly as ``TransformerBridge.all_composition_scores`` builds them:
+    left = OV, right = QK for Q, QK^T for K, OV for V) on the same weights."""
+    pytest.importorskip("transformer_lens")
+    from transformer_lens.FactoredMatrix import FactoredMatrix
+    from transformer_lens.utilities.matrix import composition_scores as tl_scores
+
     w = rand_model.weights(fold_ln=True)
-    info = rand_model.info
-    cfg = tl.HookedTransformerConfig(n_layers=info.n_layers, n_heads=info.n_heads, d_model=info.d_model,
-                                     d_head=info.d_head, d_vocab=info.d_vocab, n_ctx=info.n_ctx,
-                                     attn_only=True, normalization_type=None, act_fn="relu")
-    model = tl.HookedTransformer(cfg)
-    sd = model.state_dict()
-    for name, t in (("W_Q", w.W_Q), ("W_K", w.W_K), ("W_V", w.W_V), ("W_O", w.W_O)):
-        for layer in range(info.n_layers):
-            sd[f"blocks.{layer}.attn.{name}"] = t[layer].float()
-    model.load_state_dict(sd, strict=False)
-    for kind in "QKV":
-        ref = model.all_composition_scores(kind).detach().double().numpy()
+    Q, K, V, O = (t.double() for t in (w.W_Q, w.W_K, w.W_V, w.W_O))
+    left = FactoredMatrix(V, O)
+    rights = {"Q": FactoredMatrix(Q, K.transpose(-2, -1)), "K": FactoredMatrix(Q, K.transpose(-2, -1)).T,
+              "V": FactoredMatrix(V, O)}
+    for kind, right in rights.items():
+        ref = tl_scores(left, right, broadcast_dims=True).numpy()  # [l1, h1, l2, h2]
         got = composition_scores(rand_model, kind=kind, n_baseline=10).numpy()
         mask = np.isfinite(got)
+        assert mask.sum() == 64
         assert np.abs(got[mask] - ref[mask]).max() < 1e-5
