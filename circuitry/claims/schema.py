@@ -1,0 +1,275 @@
+"""The claim-file schema: what a user writes to have circuitry check a paper's claims.
+
+A claim file (YAML or JSON) holds run-wide settings (``model``, ``task``, ``n_prompts``, ``seed``,
+``alpha``, ``draws``, ...) and a list of ``claims``; each claim has an ``id``, a human ``statement`` and a
+typed body selected by ``type`` (a pydantic discriminated union). The published JSON Schema is
+``circuitry/claims/claim-file.schema.json`` (:func:`json_schema`; a test keeps it in sync). Every field
+is documented in ``docs/claims-reference.md``.
+
+Parsing errors are turned into :class:`ClaimFileError` messages that name the claim id, the field, the
+bad value and the fix (:func:`parse_claim_file`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, ValidationError, model_validator
+
+from circuitry.errors import InputError
+from circuitry.provenance import Frozen
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "claim-file.schema.json"
+
+HEAD_PATTERN = r"^L\d+H\d+$"
+HeadLabel = Annotated[str, Field(pattern=HEAD_PATTERN, description="a head label 'L{layer}H{head}', e.g. 'L1H3'")]
+ClaimId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80,
+                               description="a unique name: letters, digits, '_', '.', '-'")]
+Alpha = Annotated[float, Field(gt=0.0, lt=1.0, description="significance level, strictly between 0 and 1")]
+Share = Annotated[float, Field(gt=0.0, lt=1.0, description="a share strictly between 0 and 1")]
+
+Ablation = Literal["zero", "mean", "resample"]
+"""``zero``: the heads write nothing. ``mean``: their output is replaced by its mean over the prompts (per
+position). ``resample``: by their output on another prompt (see :mod:`circuitry.interventions.ablation`)."""
+
+AblationMetric = Literal["loss", "logit_diff", "answer_prob", "icl_score"]
+"""``loss``: cross-entropy of the answers at the task's target positions (for ``induction``: the repeated
+half). ``logit_diff`` / ``answer_prob``: answer minus foil logit / answer probability at those positions.
+``icl_score``: the in-context-learning score, loss at a late token minus loss at an early token on repeated
+random tokens (Olsson et al. 2022; :func:`circuitry.scores.icl_score`), independent of ``task``."""
+
+PatchMetric = Literal["logit_diff", "answer_prob", "loss"]
+"""Metrics on clean/corrupted prompt pairs, for path patching."""
+
+Direction = Literal["more", "less"]
+"""``more``: ablating the heads damages the metric *more* than ablating random heads (they matter more).
+``less``: less (they matter less). Damage is the rise of ``loss``/``icl_score`` and the fall of
+``logit_diff``/``answer_prob``."""
+
+Match = Literal["all", "layer"]
+"""``all``: random heads from the whole model. ``layer``: as many random heads per layer as the claim has."""
+
+Kind = Literal["q", "k", "v"]
+"""The receiver's input the path enters: queries, keys or values."""
+
+
+class _Claim(Frozen):
+    """Fields every claim has."""
+
+    id: ClaimId = Field(description="unique name of the claim, used in messages and reports")
+    statement: str = Field(min_length=1, description="the claim in words, as the paper makes it")
+    alpha: Alpha | None = Field(default=None, description="significance level; default: the file's alpha")
+    seed: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="seed of the prompts and of every resampling; default: the file's seed")
+    n_prompts: Annotated[int, Field(ge=2)] | None = Field(
+        default=None, description="number of prompts; default: the file's n_prompts")
+
+
+class AblationVsRandom(_Claim):
+    """"Ablating these heads damages the metric more (less) than ablating random heads of the same count."
+
+    Evaluated with :func:`circuitry.stats.random_head_test` and :func:`circuitry.stats.verdict`.
+    """
+
+    type: Literal["ablation_vs_random"]
+    heads: list[HeadLabel] = Field(min_length=1, description="the candidate heads")
+    ablation: Ablation = Field(default="mean", description="how the heads are ablated")
+    metric: AblationMetric = Field(default="loss", description="what the ablation damages")
+    direction: Direction = Field(default="more", description="more or less damage than random heads")
+    match: Match = Field(default="all", description="how random head sets are drawn")
+    draws: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="random head sets; default: the file's draws (all sets when there are fewer)")
+
+
+class AblationTable(_Claim):
+    """The classic ablation table: full model / these heads ablated / as many random heads ablated, on one
+    or more metrics. Supported when the heads damage *every* metric more (``direction``) than random heads
+    (intersection-union test: the largest p-value decides; no multiplicity correction is needed)."""
+
+    type: Literal["ablation_table"]
+    heads: list[HeadLabel] = Field(min_length=1, description="the candidate heads")
+    ablation: Ablation = Field(default="mean", description="how the heads are ablated")
+    metrics: list[AblationMetric] = Field(default=["loss", "icl_score"], min_length=1,
+                                          description="the table's metrics, one row group each")
+    direction: Direction = Field(default="more", description="more or less damage than random heads")
+    match: Match = Field(default="all", description="how random head sets are drawn")
+    draws: Annotated[int, Field(ge=1)] | None = Field(default=None, description="random head sets per metric")
+
+
+class PathShare(_Claim):
+    """"The path sender -> receiver (through q, k or v) carries at least ``min_share`` of the effect."
+
+    Share = 1 - normalized effect of noising the path (exact path patching, Wang et al. 2023), with a
+    paired bootstrap CI over prompts. Supported if the CI's low end >= ``min_share``, refuted if its high
+    end < ``min_share``, else inconclusive."""
+
+    type: Literal["path_share"]
+    sender: Annotated[str, Field(pattern=r"^(L\d+H\d+|embed)$")] = Field(description="a head label or 'embed'")
+    receiver: HeadLabel = Field(description="a head in a later layer than the sender")
+    kind: Kind = Field(description="which input of the receiver the path enters")
+    min_share: Share = Field(default=0.5, description="claimed share of the effect (0.5: 'most of the effect')")
+    metric: PatchMetric = Field(default="logit_diff", description="metric on the clean/corrupted pairs")
+
+
+class CircuitClaim(_Claim):
+    """A circuit hypothesis test (Shi et al. 2024) on a circuit given as a head set.
+
+    Faithfulness loss of a head set S = mean over prompts of ``|metric(only S, other heads ablated) -
+    metric(full model)|``. ``sufficiency``: the circuit's loss is lower than that of a share > q of random
+    head sets of its size. ``partial_necessity``: ablating the circuit (keeping its complement) raises the
+    loss more than ablating random sets. ``minimality``: removing any one head changes the circuit's metric
+    more than removing a random head added to it."""
+
+    type: Literal["sufficiency", "partial_necessity", "minimality"]
+    heads: list[HeadLabel] = Field(min_length=1, description="the circuit's heads")
+    ablation: Ablation = Field(default="mean", description="how heads outside the kept set are ablated")
+    metric: AblationMetric = Field(default="logit_diff", description="the metric faithfulness is measured on")
+    q: Share = Field(default=0.9, description="share of random circuits the circuit must beat (paper: 0.9)")
+    n_random: Annotated[int, Field(ge=1)] = Field(default=100, description="random circuits (paper: 100)")
+
+
+Claim = Annotated[Union[AblationVsRandom, AblationTable, PathShare, CircuitClaim], Field(discriminator="type")]
+CLAIM_TYPES = ("ablation_vs_random", "ablation_table", "path_share", "sufficiency", "partial_necessity",
+               "minimality")
+
+
+class ClaimFile(Frozen):
+    """A claim file: run-wide settings and the claims to check."""
+
+    version: Literal[1] = Field(default=1, description="claim-file schema version")
+    model: str = Field(default="zoo:attn-only-2l", min_length=1,
+                       description="'zoo:NAME', a local Hugging Face directory or a cached hub id")
+    task: str = Field(default="induction", min_length=1,
+                      description="'induction' or a .jsonl file of prompt pairs (relative to the claim file)")
+    n_prompts: Annotated[int, Field(ge=2)] = Field(default=32, description="prompts per claim")
+    seed: Annotated[int, Field(ge=0)] = Field(default=0, description="seed of prompts and resampling")
+    alpha: Alpha = Field(default=0.01, description="default significance level of every claim")
+    draws: Annotated[int, Field(ge=1)] = Field(default=1000, description="default random head sets per test")
+    confidence_level: Share = Field(default=0.95, description="level of the bootstrap CIs reported")
+    n_resamples: Annotated[int, Field(ge=100)] = Field(default=2000, description="bootstrap resamples")
+    claims: list[Claim] = Field(min_length=1, description="the claims to check")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "ClaimFile":
+        seen: set[str] = set()
+        for c in self.claims:
+            if c.id in seen:
+                raise ValueError(f"claim id {c.id!r} is used twice; ids must be unique (rename one)")
+            seen.add(c.id)
+        return self
+
+
+class ClaimFileError(InputError):
+    """A claim file is invalid (unreadable, does not match the schema, or names heads the model lacks)."""
+
+
+_FIXES = {
+    "alpha": "use a level strictly between 0 and 1, e.g. alpha: 0.01",
+    "q": "use a share strictly between 0 and 1, e.g. q: 0.9",
+    "min_share": "use a share strictly between 0 and 1, e.g. min_share: 0.5",
+    "heads": "write heads as labels 'L{layer}H{head}', e.g. [L1H3, L1H5]",
+    "receiver": "write the receiver as a head label, e.g. L1H5",
+    "sender": "write the sender as a head label (e.g. L0H2) or 'embed'",
+    "type": "use one of " + ", ".join(CLAIM_TYPES),
+    "id": "use letters, digits, '_', '.', '-' (e.g. induction-heads-matter)",
+    "n_prompts": "use at least 2 prompts, e.g. n_prompts: 32",
+    "draws": "use a positive number of draws, e.g. draws: 1000",
+    "seed": "use a non-negative integer, e.g. seed: 0",
+}
+
+
+def _describe(err: dict[str, Any], raw: Any) -> str:
+    loc = list(err["loc"])
+    where = "file"
+    if len(loc) >= 2 and loc[0] == "claims" and isinstance(loc[1], int):
+        idx = loc[1]
+        cid = None
+        if isinstance(raw, dict) and isinstance(raw.get("claims"), list) and idx < len(raw["claims"]):
+            item = raw["claims"][idx]
+            cid = item.get("id") if isinstance(item, dict) else None
+        where = f"claim {cid!r} (claims[{idx}])" if cid else f"claims[{idx}]"
+        loc = loc[2:]
+        if loc and isinstance(loc[0], str) and loc[0] in CLAIM_TYPES:
+            loc = loc[1:]  # drop the union tag pydantic inserts
+    field = ".".join(str(p) for p in loc if not isinstance(p, int)) or "(whole entry)"
+    name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    etype, msg = err["type"], err["msg"]
+    if etype == "extra_forbidden":
+        fix = "remove it or check its spelling (docs/claims-reference.md lists every field)"
+        return f"{where}: unknown field `{field}`. Fix: {fix}"
+    if etype == "missing":
+        return f"{where}: field `{field}` is required. Fix: add it (docs/claims-reference.md)"
+    if etype in ("union_tag_invalid", "union_tag_not_found"):
+        tag = (err.get("ctx") or {}).get("tag")
+        what = f"`type`={tag!r} is not a claim type" if tag is not None else "field `type` is required"
+        return f"{where}: {what}. Fix: {_FIXES['type']}"
+    fix = _FIXES.get(name, "see docs/claims-reference.md for the allowed values")
+    if etype == "literal_error":
+        fix = f"use {msg.removeprefix('Input should be ')}"
+    value = err.get("input")
+    return f"{where}: field `{field}`={value!r} is invalid ({msg}). Fix: {fix}"
+
+
+def parse_claim_file(raw: Any, *, source: str = "claim file") -> ClaimFile:
+    """Validate a parsed claim file (a dict from YAML or JSON).
+
+    Raises
+    ------
+    ClaimFileError
+        Listing every problem, each naming the claim id, the field, the value and the fix.
+    """
+    if not isinstance(raw, dict):
+        raise ClaimFileError(f"{source}: the top level must be a mapping with a `claims` list, got "
+                             f"{type(raw).__name__}. Fix: see examples/claims/false_claim.yaml")
+    try:
+        return ClaimFile.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(e, raw) for e in exc.errors(include_url=False)]
+        raise ClaimFileError(f"{source} is invalid ({len(lines)} problem(s)); no claim was run:\n  - "
+                             + "\n  - ".join(lines)) from None
+
+
+def load_claim_file(path: str | Path) -> ClaimFile:
+    """Read and validate a YAML (``.yaml``/``.yml``) or JSON claim file.
+
+    Raises
+    ------
+    ClaimFileError
+        The file is missing, not parseable, or does not match the schema.
+
+    Examples
+    --------
+    >>> cf = load_claim_file("examples/claims/false_claim.yaml")
+    >>> cf.claims[0].type
+    'ablation_vs_random'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ClaimFileError(f"claim file {str(path)!r} does not exist. Fix: pass the path of a .yaml or .json file")
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ClaimFileError(f"claim file {str(path)!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                             f"{first}. Fix: check the indentation and quoting near that line") from None
+    return parse_claim_file(raw, source=f"claim file {str(path)!r}")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of claim files (what ``claim-file.schema.json`` holds)."""
+    schema = ClaimFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://circuitry.dev/schemas/claim-file.schema.json"
+    return schema
+
+
+def write_json_schema(path: str | Path = SCHEMA_PATH) -> Path:
+    """Write :func:`json_schema` to ``path`` (atomically)."""
+    from circuitry.io import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
