@@ -170,7 +170,8 @@ def pattern_scores(model: "ModelAdapter", tokens: torch.Tensor, targets: Sequenc
     """Score every head against several targets with one forward pass per batch.
 
     Returns one ``[n, layer, head]`` array per target:
-    ``mean_{q: sum_k T[q,k] > 0} sum_k A[q,k] T[q,k]`` for each sequence and head.
+    ``mean_{q: sum_k T[q,k] > 0} sum_k A[q,k] T[q,k]`` for each sequence and head; NaN for a sequence
+    without any target row (such sequences are left out of the mean and the interval).
     """
     tokens = check_tokens(model, tokens)
     n, L, H = tokens.shape[0], model.info.n_layers, model.info.n_heads
@@ -180,9 +181,9 @@ def pattern_scores(model: "ModelAdapter", tokens: torch.Tensor, targets: Sequenc
             raise InputError(f"target {getattr(fn, '__name__', fn)} returned shape {tuple(T.shape)}; "
                              f"expected [n, q, k] = {(n, tokens.shape[1], tokens.shape[1])}")
         empty = (T.sum(-1) > 0).sum(-1) == 0
-        if bool(empty.any()):
-            raise InputError(f"target {getattr(fn, '__name__', fn)} selects no query position in sequence "
-                             f"{int(empty.nonzero()[0])}; every sequence needs at least one row with a target "
+        if bool(empty.all()):
+            raise InputError(f"target {getattr(fn, '__name__', fn)} selects no query position in any of the "
+                             f"{n} sequences; at least one needs a row with a target "
                              "(e.g. induction needs a repeated token)")
     outs = [np.empty((n, L, H)) for _ in targets]
     reads = [("pattern", layer) for layer in range(L)]
@@ -195,7 +196,9 @@ def pattern_scores(model: "ModelAdapter", tokens: torch.Tensor, targets: Sequenc
                 t = T[sl]
                 rows = (t.sum(-1) > 0).to(torch.float64)  # [b, q]
                 mass = torch.einsum("bhqk,bqk->bhq", A, t)
-                out[sl, layer] = ((mass * rows[:, None]).sum(-1) / rows.sum(-1)[:, None]).numpy()
+                n_rows = rows.sum(-1)[:, None]
+                val = (mass * rows[:, None]).sum(-1) / n_rows.clamp_min(1)
+                out[sl, layer] = torch.where(n_rows > 0, val, torch.nan).numpy()
     return outs
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from circuitry.errors import InputError
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray, Provenance
 
@@ -186,11 +187,16 @@ def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: 
     """Mean and per-head bootstrap interval of ``per_sample [n_samples, layer, head]``.
 
     Uses :func:`circuitry.stats.bootstrap_ci` (BCa, scipy) head by head; with a single sample the
-    interval is the point itself.
+    interval is the point itself. Sequences whose values are NaN (a pattern detector's target selects no
+    query there) are dropped; ``n_samples`` counts the sequences kept.
     """
     from circuitry.stats import bootstrap_ci
 
     arr = np.asarray(per_sample, dtype=float)
+    keep = np.isfinite(arr).all(axis=(1, 2))  # sequences without a target row are NaN for every head
+    if not keep.any():
+        raise InputError(f"detector {name!r} gave no finite score on any sequence")
+    arr = arr[keep]
     n = arr.shape[0]
     low, high = np.empty(arr.shape[1:]), np.empty(arr.shape[1:])
     for lay, h in np.ndindex(*arr.shape[1:]):

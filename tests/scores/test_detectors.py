@@ -85,5 +85,8 @@ def test_validation_before_work(rand_model):
         score_heads(rand_model, block_len=40, repeats=4)
     with pytest.raises(InputError, match=r"ids in \[0, 200\)"):
         score_heads(rand_model, tokens=torch.tensor([[0, 5, 300]]))
-    with pytest.raises(InputError, match="selects no query position"):
+    with pytest.raises(InputError, match="selects no query position in any"):
         score_heads(rand_model, "induction", tokens=torch.tensor([[0, 1, 2, 3]]))
+    # a sequence without a repeated token is left out, the other one counts
+    s = score_heads(rand_model, "induction", tokens=torch.tensor([[0, 1, 2, 3], [0, 1, 2, 1]]))["induction"]
+    assert s.n_samples == 1 and s.per_sample.shape == (1, 2, 8)
