@@ -1,0 +1,224 @@
+"""The shipped zoo: list, describe and load checkpoints from ``circuitry/zoo/checkpoints/``.
+
+Each model ``NAME`` is two files, ``NAME.safetensors`` (the final weights) and ``NAME.json`` (its
+:class:`~circuitry.zoo.train.ZooManifest`), plus intermediate checkpoints
+``NAME/step_XXXXX.safetensors``. Loading never unpickles: weights are read with ``safetensors`` only.
+Before loading, the sha256 of the safetensors *file bytes* is compared with the manifest; a mismatch
+raises :class:`~circuitry.errors.ChecksumError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from circuitry.errors import ChecksumError, InputError, ModelLoadError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from circuitry.zoo.train import ZooManifest
+
+#: Folder of the shipped checkpoints (inside the installed package).
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def list_zoo(*, root: str | Path | None = None) -> list[str]:
+    """Names of the zoo models in ``root`` (default: the shipped checkpoints), sorted.
+
+    Examples
+    --------
+    >>> "attn-only-2l" in list_zoo()
+    True
+    """
+    folder = Path(root) if root is not None else CHECKPOINT_DIR
+    return sorted(p.stem for p in folder.glob("*.json") if p.with_suffix(".safetensors").exists())
+
+
+def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
+    """The manifest of zoo model ``name`` (no weights are read).
+
+    Raises
+    ------
+    ModelLoadError
+        If ``name`` is not in the zoo; the message lists the available names.
+    """
+    from circuitry.zoo.train import ZooManifest
+
+    folder = Path(root) if root is not None else CHECKPOINT_DIR
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        available = ", ".join(list_zoo(root=folder)) or "(none)"
+        raise ModelLoadError(
+            f"name={name!r} is not a zoo model in {folder}: available are {available}. "
+            f"Fix: pick one of them (see `circuitry zoo list`)."
+        )
+    return ZooManifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def read_verified(path: str | Path, expected_sha256: str) -> bytes:
+    """The bytes of ``path`` after checking their sha256 against ``expected_sha256``.
+
+    Raises
+    ------
+    ModelLoadError
+        If the file is missing.
+    ChecksumError
+        If the digest differs (a corrupted, truncated or tampered file).
+    """
+    from circuitry.zoo.train import sha256_bytes
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint file {path} is missing. Fix: reinstall circuitry or re-train the model.")
+    data = path.read_bytes()
+    digest = sha256_bytes(data)
+    if digest != expected_sha256:
+        raise ChecksumError(
+            f"checkpoint {path} has sha256 {digest} but its manifest records {expected_sha256}; "
+            f"the file is corrupted or was modified, so it was refused. Fix: reinstall circuitry, or "
+            f"re-create it with `circuitry zoo train {path.stem.split('.')[0]} --out DIR`."
+        )
+    return data
+
+
+def load_zoo(
+    name: str,
+    *,
+    step: int | None = None,
+    device: str = "cpu",
+    dtype: "torch.dtype | None" = None,
+    root: str | Path | None = None,
+) -> "tuple[torch.nn.Module, ZooManifest]":
+    """Load zoo model ``name`` (weights verified against the manifest) in eval mode.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`list_zoo`, e.g. ``"attn-only-2l"``.
+    step
+        Load the intermediate checkpoint saved after this training step instead of the final weights
+        (``manifest.checkpoints`` lists them).
+    device, dtype
+        Where to put the model and, optionally, a floating dtype to cast it to.
+    root
+        A folder holding ``NAME.json`` and ``NAME.safetensors`` (e.g. the ``--out`` folder of
+        ``circuitry zoo train``); default: the shipped checkpoints.
+
+    Returns
+    -------
+    (torch.nn.Module, ZooManifest)
+        A :class:`~circuitry.zoo.arch.ZooTransformer` (family ``"zoo"``) or a
+        ``transformers.LlamaForCausalLM`` (family ``"llama"``), and its manifest.
+
+    Raises
+    ------
+    ModelLoadError
+        Unknown name or missing file. ``ChecksumError``: the weights' sha256 differs from the
+        manifest. ``InputError``: ``step`` is not one of the saved steps.
+
+    Examples
+    --------
+    >>> model, manifest = load_zoo("attn-only-2l")
+    >>> manifest.config["n_heads"]
+    8
+    """
+    from safetensors.torch import load
+
+    from circuitry.zoo.train import build_model
+
+    manifest = zoo_manifest(name, root=root)
+    folder = Path(root) if root is not None else CHECKPOINT_DIR
+    if step is None or step == manifest.steps:
+        file, sha = manifest.weights_file, manifest.weights_sha256
+    else:
+        match = [c for c in manifest.checkpoints if c.step == step]
+        if not match:
+            steps = [c.step for c in manifest.checkpoints] + [manifest.steps]
+            raise InputError(
+                f"step={step!r} is invalid: {name} has checkpoints at steps {steps}. "
+                f"Fix: pass one of them, or step=None for the final weights."
+            )
+        file, sha = match[0].file, match[0].sha256
+    state = load(read_verified(folder / file, sha))
+    model = _build_quiet(build_model, manifest.recipe)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"checkpoint {folder / file} does not fit the architecture in its manifest: missing "
+            f"{sorted(missing)}, unexpected {sorted(unexpected)}. Fix: re-train it with `circuitry zoo train`."
+        )
+    model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
+    model.eval()
+    return model, manifest
+
+
+def _build_quiet(build: Any, recipe: Any):
+    """Build the model without disturbing the caller's global torch RNG state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        return build(recipe)
+
+
+def summary(manifest: "ZooManifest") -> dict[str, Any]:
+    """A short, printable digest of a manifest: architecture, training, and the final probe scores."""
+    p = manifest.final_probes
+    return {
+        "name": manifest.name,
+        "family": manifest.family,
+        "description": manifest.description,
+        "config": manifest.config,
+        "steps": manifest.steps,
+        "seed": manifest.seed,
+        "train_seconds": manifest.train_seconds,
+        "threads": manifest.threads,
+        "torch_version": manifest.torch_version,
+        "weights_sha256": manifest.weights_sha256,
+        "checkpoints": [c.step for c in manifest.checkpoints],
+        "final_train_loss": round(manifest.curve[-1].train_loss, 4) if manifest.curve else None,
+        "loss_per_repeat": [round(x, 3) for x in p.loss_per_repeat],
+        "prev_token": [[round(x, 2) for x in row] for row in p.prev_token],
+        "induction": [[round(x, 2) for x in row] for row in p.induction],
+    }
+
+
+def plot_training_curves(manifest: "ZooManifest", path: str | Path) -> Path:
+    """Save a PNG of ``manifest``'s training curve: train loss, loss per repeat, best head scores.
+
+    Three panels against the training step: the training loss (window means), the loss on each
+    repeat of the held-out repeated random tokens, and the best previous-token score (layer 0) and
+    best prefix-matching score (last layer). Intermediate checkpoints are marked by dotted lines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from circuitry.io import atomic_write_bytes
+
+    steps = [c.step for c in manifest.curve]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [c.train_loss for c in manifest.curve], color="k")
+    axes[0].set(title="training loss", xlabel="step", ylabel="cross-entropy (nats)")
+    n_rep = len(manifest.final_probes.loss_per_repeat)
+    for r in range(n_rep):
+        axes[1].plot(steps, [c.probes.loss_per_repeat[r] for c in manifest.curve], label=f"repeat {r + 1}")
+    axes[1].set(title="held-out repeated random tokens", xlabel="step", ylabel="loss (nats)")
+    axes[1].legend(fontsize=8)
+    axes[2].plot(steps, [max(c.probes.prev_token[0]) for c in manifest.curve], label="best prev-token (layer 0)")
+    axes[2].plot(steps, [max(c.probes.induction[-1]) for c in manifest.curve],
+                 label=f"best prefix-matching (layer {len(manifest.final_probes.induction) - 1})")
+    axes[2].set(title="head scores", xlabel="step", ylim=(0, 1.05))
+    axes[2].legend(fontsize=8)
+    for ax in axes:
+        for c in manifest.checkpoints:
+            ax.axvline(c.step, color="grey", lw=0.6, ls=":")
+    fig.suptitle(f"{manifest.name}: {manifest.steps} steps, {manifest.train_seconds:.0f} s on 1 thread")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
