@@ -1,0 +1,95 @@
+"""`circuitry validate` exit codes, through a subprocess on a claim file naming a saved random GPT-2
+(2 layers x 4 heads: 28 head pairs, floor 1/28)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+
+N, SEED = 8, 0
+
+
+def _run(path, out):
+    cmd = [sys.executable, "-m", "circuitry.claims.cli", str(path), "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _yaml(gpt2_dir, heads, **kw):
+    extra = "".join(f"    {k}: {v}\n" for k, v in kw.items())
+    return (f"model: {gpt2_dir}\nn_prompts: {N}\nseed: {SEED}\nalpha: 0.05\nn_resamples: 200\nclaims:\n"
+            f"  - id: pair\n    type: ablation_vs_random\n    statement: these heads matter\n"
+            f"    heads: [{', '.join(heads)}]\n{extra}")
+
+
+@pytest.fixture(scope="module")
+def ranked(gpt2_dir):
+    """Head pairs of the GPT-2 ranked by their loss damage (computed in-process, independently)."""
+    from circuitry.interventions import head_set_effect_fn
+    from circuitry.labels import all_heads
+    from circuitry.metrics import Targets
+    from circuitry.models import load_model
+    from circuitry.prompts import make_task
+
+    model = load_model(str(gpt2_dir))
+    data = make_task("induction", model, n_prompts=N, seed=SEED)
+    fn = head_set_effect_fn(model, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss", seed=SEED)
+    pairs = list(itertools.combinations(all_heads(2, 4), 2))
+    eff = dict(zip(pairs, fn(pairs)))
+    return sorted(pairs, key=eff.get)
+
+
+def test_exit_codes(gpt2_dir, ranked, tmp_path):
+    good, bad, invalid = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "invalid.yaml"
+    good.write_text(_yaml(gpt2_dir, ranked[-1]))
+    bad.write_text(_yaml(gpt2_dir, ranked[0]))
+    invalid.write_text(_yaml(gpt2_dir, ["L0H0", "L3H1"]))
+
+    res = _run(good, tmp_path / "g")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith("SUPPORTED") and "pair:" in res.stdout
+    v = json.loads((tmp_path / "g" / "verdicts.json").read_text())
+    assert v["results"][0]["verdict"]["pvalue"] == pytest.approx(1 / 28) and v["exit_code"] == 0
+
+    res = _run(bad, tmp_path / "b")
+    assert res.returncode == 1 and res.stdout.startswith("REFUTED")
+
+    res = _run(invalid, tmp_path / "i")
+    assert res.returncode == 2
+    assert "claim 'pair': field `heads` names L3H1" in res.stderr and "2 layers x 4 heads" in res.stderr
+    assert not (tmp_path / "i").exists()  # nothing run, nothing written
+
+
+def test_schema_error_exit_2_without_loading_model(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model: /nonexistent/dir\nclaims:\n  - id: x\n    type: ablation_vs_random\n    statement: s\n"
+                 "    heads: [L0H0]\n    alpha: 2\n")
+    res = _run(f, tmp_path / "o")
+    assert res.returncode == 2 and "claim 'x' (claims[0]): field `alpha`=2" in res.stderr
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = "import sys, circuitry.claims.cli; print('torch' in sys.modules, 'pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_handler_in_process(random_2l, tmp_path, monkeypatch):
+    import argparse
+
+    from circuitry.claims import check
+    from circuitry.claims.cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    f = tmp_path / "c.yaml"
+    f.write_text("n_prompts: 8\nn_resamples: 200\nclaims:\n  - id: x\n    type: ablation_vs_random\n"
+                 "    statement: s\n    heads: [L0H0]\n    alpha: 0.001\n")
+    real = check.check_claims
+    monkeypatch.setattr(check, "check_claims", lambda cf, **kw: real(cf, **{**kw, "model": random_2l}))
+    args = parser.parse_args(["validate", str(f), "--out", str(tmp_path / "o")])
+    assert args.handler(args) == 1  # alpha 0.001 < floor 1/16: inconclusive
+    assert "INCONCLUSIVE" in (tmp_path / "o" / "verdicts.md").read_text().upper()
