@@ -17,8 +17,9 @@ from circuitry.errors import CircuitryError
 # (module, attribute) of each subcommand's add_parser, in the order --help lists them.
 _COMMANDS = [
     "circuitry.analysis.cli",
-    "circuitry.zoo.cli",
+    "circuitry.scores.cli",
     "circuitry.interventions.cli",
+    "circuitry.zoo.cli",
 ]
 
 
