@@ -12,17 +12,17 @@ Definitions follow ``REFERENCES.md`` ("Head scores", "Composition scores"); ever
 JSON round-trippable pydantic model with provenance (:mod:`circuitry.scores.results`).
 """
 
-from circuitry.scores.composition import all_composition_scores, composition_scores, random_baseline
-from circuitry.scores.copying import copying_per_sample, ov_eigenvalue_positivity
-from circuitry.scores.detectors import Detector, SequenceRecipe, function_detector, pattern_detector
-from circuitry.scores.heads import available_detectors, get_detector, register_detector, score_heads
-from circuitry.scores.icl import icl_score
-from circuitry.scores.results import CompositionScores, HeadScores, ScalarScore, ScoreReport
-from circuitry.scores.retrieval import needle_tokens, retrieval_per_sample
+from circuitry._lazy import lazy_exports
 
-__all__ = [
-    "CompositionScores", "Detector", "HeadScores", "ScalarScore", "ScoreReport", "SequenceRecipe",
-    "all_composition_scores", "available_detectors", "composition_scores", "copying_per_sample",
-    "function_detector", "get_detector", "icl_score", "needle_tokens", "ov_eigenvalue_positivity",
-    "pattern_detector", "random_baseline", "register_detector", "retrieval_per_sample", "score_heads",
-]
+_EXPORTS = {
+    "all_composition_scores": "composition", "composition_scores": "composition", "random_baseline": "composition",
+    "copying_per_sample": "copying", "ov_eigenvalue_positivity": "copying",
+    "Detector": "detectors", "SequenceRecipe": "detectors", "function_detector": "detectors",
+    "pattern_detector": "detectors",
+    "available_detectors": "heads", "get_detector": "heads", "register_detector": "heads", "score_heads": "heads",
+    "icl_score": "icl",
+    "CompositionScores": "results", "HeadScores": "results", "ScalarScore": "results", "ScoreReport": "results",
+    "needle_tokens": "retrieval", "retrieval_per_sample": "retrieval",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
