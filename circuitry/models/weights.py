@@ -10,9 +10,11 @@ matrices of the key/value head it reads.
 
 Layer norm: with ``fold_ln=True`` the norm's scale ``gamma`` of ``ln1`` is folded into ``W_Q``,
 ``W_K``, ``W_V`` (``diag(gamma) @ W``) and its shift ``beta`` into the biases (``b + beta @ W``);
-the ``ln_final`` scale likewise into ``W_U``. The normalization itself (centering and division by the
-norm) is nonlinear and is *not* folded: composition scores treat it as a per-token scalar, as in
-Elhage et al. (2021).
+the ``ln_final`` scale likewise into ``W_U``. For LayerNorm (not RMSNorm) the centering
+``x - mean(x)`` is linear and is folded too: the folded reading weights have their mean over the
+``d_model`` axis removed, so they ignore the all-ones direction that the norm removes anyway (exactly
+as TransformerLens's ``fold_ln``). Only the division by the norm, which is nonlinear, is not folded:
+composition scores treat it as a per-token scalar, as in Elhage et al. (2021).
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool =
             gamma, beta = _norm_params(get_path(layer, spec.ln1), info.d_model, wq)
             bq, bk, bv = (b + torch.einsum("d,hde->he", beta, w) for b, w in ((bq, wq), (bk, wk), (bv, wv)))
             wq, wk, wv = (gamma[None, :, None] * w for w in (wq, wk, wv))
+            if info.normalization == "layernorm":  # fold the (linear) centering of LayerNorm
+                wq, wk, wv = (w - w.mean(dim=1, keepdim=True) for w in (wq, wk, wv))
         wo, bo = _out(layer, spec, info)
         for acc, t in zip((Q, K, V, O, bQ, bK, bV, bO), (wq, wk, wv, wo, bq, bk, bv, bo)):
             acc.append(t.detach().clone())
@@ -122,6 +126,8 @@ def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool =
     if fold_ln:
         gamma, _ = _norm_params(get_path(module, spec.ln_final), info.d_model, W_U)
         W_U = gamma[:, None] * W_U
+        if info.normalization == "layernorm":
+            W_U = W_U - W_U.mean(dim=0, keepdim=True)
     W_pos = get_path(module, spec.pos_embed).weight.detach().clone() if spec.pos_embed else None
     return HeadWeights(
         W_Q=torch.stack(Q), W_K=torch.stack(K), W_V=torch.stack(V), W_O=torch.stack(O),

@@ -10,9 +10,9 @@ starts with ``pytest.importorskip("transformer_lens")`` so the module skips clea
   independently of :mod:`circuitry.metrics`.
 * Composition scores: circuitry's raw Q/K/V scores against ``TransformerBridge.all_composition_scores``
   after TransformerLens folds the LayerNorm scales (``process_weights(fold_ln=True)``, no centering of
-  writing weights), so the checks cover the folding and which of Q and K is which. TransformerLens's
-  ``fold_ln`` also centers the folded reading weights and circuitry's does not: the matching test runs
-  on a model where that centering is a no-op, and a strict ``xfail`` records the gap on a generic one.
+  writing weights), so the checks cover the folding and which of Q and K is which. Both libraries'
+  ``fold_ln`` also fold LayerNorm's (linear) centering into the reading weights; a generic-LayerNorm
+  model checks that.
 """
 
 from __future__ import annotations
@@ -162,10 +162,6 @@ def test_composition_scores_match_transformer_lens(kind, gpt2, tmp_path):
     assert np.abs(_tl_composition(raw_bridge, kind)[earlier] - ours[earlier]).max() > 1e-2
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "circuitry's fold_ln folds the ln1 scale but not the LayerNorm's centering, which is linear: "
-    "TransformerLens also projects the all-ones direction out of the folded W_Q/W_K/W_V, so on a "
-    "generic LayerNorm model the scores differ (up to 0.009 Q, 0.040 K, 0.022 V here)"))
 @pytest.mark.parametrize("kind", ["Q", "K", "V"])
 def test_composition_scores_generic_layernorm(kind, gpt2, tmp_path):
     pytest.importorskip("transformer_lens")

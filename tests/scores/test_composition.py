@@ -24,6 +24,8 @@ def _reference(module: ZooTransformer, kind: str) -> np.ndarray:
         g = block.ln1.weight.detach().double()[:, None]  # fold the ln1 scale into the readers
         a = block.attn
         WQ, WK, WV = (g * m.weight.detach().double().T for m in (a.q_proj, a.k_proj, a.v_proj))
+        # LayerNorm's centering is linear: readers ignore the all-ones direction of the residual stream
+        WQ, WK, WV = (w - w.mean(0, keepdim=True) for w in (WQ, WK, WV))
         WO = a.o_proj.weight.detach().double().T  # [H*dh, d]
         heads.append([(WQ[:, i * dh:(i + 1) * dh] @ WK[:, i * dh:(i + 1) * dh].T,
                        WV[:, i * dh:(i + 1) * dh] @ WO[i * dh:(i + 1) * dh]) for i in range(H)])
