@@ -14,7 +14,7 @@ N, SEED = 8, 0
 
 
 def _run(path, out):
-    cmd = [sys.executable, "-m", "circuitry.claims.cli", str(path), "--out", str(out)]
+    cmd = [sys.executable, "-m", "circuitry.cli", "validate", str(path), "--out", str(out)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
