@@ -25,6 +25,9 @@ def build_report_graph(report: AnalysisReport, model):
         arr = report.head_scores[name].numpy()
         node_scores[attr] = {h: float(arr[parse_head(h)]) for h in all_heads(info.n_layers, info.n_heads)}
     node_scores["patching_share"] = {e.site: e.share for e in report.head_effects}
+    node_scores["patching_ci_low"] = {e.site: e.ci_low for e in report.head_effects}
+    node_scores["patching_ci_high"] = {e.site: e.ci_high for e in report.head_effects}
+    node_scores["patching_pvalue"] = {e.site: e.pvalue for e in report.head_effects}
     node_scores["patching_pvalue_adjusted"] = {e.site: e.pvalue_adjusted for e in report.head_effects}
     return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, edges=report.edges, node_scores=node_scores,
                        mlp_layers=range(info.n_layers) if info.has_mlp else (),
