@@ -66,9 +66,16 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from circuitry.errors import bad_value
-    from circuitry.zoo.registry import zoo_manifest
+    from circuitry.zoo.registry import list_zoo, zoo_manifest, zoo_recipes
     from circuitry.zoo.train import train
 
+    recipes = zoo_recipes()
+    if args.name not in list_zoo() and args.name in recipes:
+        # Not shipped (yet): build it from the recipe in circuitry.zoo.registry.zoo_recipes().
+        new = train(recipes[args.name], args.out, stop_step=args.steps, progress=not args.no_progress)
+        print(f"trained {new.name} for {new.steps} steps in {new.train_seconds:.1f} s -> {args.out}")
+        _compare(new.final_probes, None)
+        return 0
     shipped = zoo_manifest(args.name)
     if args.steps is not None and not 1 <= args.steps <= shipped.recipe.steps:
         raise bad_value("--steps", args.steps, f"an integer in 1..{shipped.recipe.steps}", "omit it to train fully")

@@ -17,7 +17,7 @@ from circuitry.errors import ChecksumError, InputError, ModelLoadError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from circuitry.zoo.train import ZooManifest
+    from circuitry.zoo.train import TrainRecipe, ZooManifest
 
 #: Folder of the shipped checkpoints (inside the installed package).
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -151,6 +151,45 @@ def load_zoo(
     model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
     model.eval()
     return model, manifest
+
+
+def zoo_recipes() -> "dict[str, TrainRecipe]":
+    """The recipes the shipped zoo models were trained from (each manifest also stores its own).
+
+    All three share one corpus; ``circuitry zoo train NAME --out DIR`` uses the shipped manifest's
+    recipe when there is one, otherwise the recipe from here (that is how the zoo was built).
+    """
+    from circuitry.zoo.arch import ZooConfig
+    from circuitry.zoo.train import LlamaSpec, TrainRecipe
+
+    corpus = zoo_corpus()
+    common = dict(corpus=corpus, lr=3e-3, betas=(0.9, 0.99), weight_decay=0.05, warmup=100,
+                  batch_size=64, seed=0, eval_every=50, pos_init_std=1.0)
+    attn = dict(d_model=64, d_head=16, d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len, n_heads=8,
+                positional="shortformer")
+    return {
+        "attn-only-1l": TrainRecipe(
+            name="attn-only-1l", description="control: 1 attention-only layer, 8 heads; no induction head",
+            model=ZooConfig(n_layers=1, **attn), steps=1000, checkpoint_steps=(250, 500), **common),
+        "attn-only-2l": TrainRecipe(
+            name="attn-only-2l",
+            description="headline: 2 attention-only layers x 8 heads, shortformer positions; induction circuit",
+            model=ZooConfig(n_layers=2, **attn), steps=1500, checkpoint_steps=(200, 400, 550, 650, 750, 1000),
+            **common),
+        "llama-2l-gqa": TrainRecipe(
+            name="llama-2l-gqa", family="llama",
+            description="HF Llama, 2 layers with MLPs, 8 query / 2 key-value heads (GQA), rotary",
+            model=LlamaSpec(n_layers=2, n_heads=8, n_kv_heads=2, d_model=64, d_mlp=128,
+                            d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len),
+            steps=2000, checkpoint_steps=(500, 1000, 1500), **common),
+    }
+
+
+def zoo_corpus():
+    """The corpus shared by every shipped zoo model."""
+    from circuitry.zoo.corpus import CorpusSpec
+
+    return CorpusSpec(p_repeat=0.3, p_skip2=0.35)
 
 
 def _build_quiet(build: Any, recipe: Any):

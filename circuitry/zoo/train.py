@@ -181,7 +181,7 @@ class TrainRecipe(Frozen):
     seed: int = 0
     checkpoint_steps: tuple[int, ...] = ()
     eval_every: int = 50
-    attn_init_std: float | None = None
+    pos_init_std: float | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "TrainRecipe":
@@ -330,11 +330,9 @@ def train(
     try:
         torch.manual_seed(recipe.seed)
         model = build_model(recipe)
-        if recipe.attn_init_std is not None:
+        if recipe.pos_init_std is not None and hasattr(model, "pos_embed"):
             with torch.no_grad():
-                for n, p in model.named_parameters():
-                    if any(k in n for k in ("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")):
-                        p.normal_(0.0, recipe.attn_init_std)
+                model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
         model.train()
         # Weight decay on matrices only: not on biases, norms or (positional) embeddings.
         no_wd = [p.ndim < 2 or n.split(".")[-2] in ("embed", "pos_embed", "embed_tokens")
