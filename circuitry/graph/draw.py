@@ -1,0 +1,187 @@
+"""Draw the composition graph with matplotlib, laid out by layer.
+
+matplotlib is imported inside :func:`draw_graph`; the figure is rendered on its own Agg canvas
+(``matplotlib.figure.Figure`` + ``FigureCanvasAgg``), so neither pyplot's global state nor the
+session's backend is touched.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import networkx as nx
+
+from circuitry.errors import bad_value
+from circuitry.graph.export import PathLike, _check_graph
+from circuitry.graph.schema import KIND_COLORS, KINDS, Kind
+from circuitry.graph.text import _measured, _top
+from circuitry.io import atomic_write_bytes
+from circuitry.labels import node_layer
+
+ImageFormat = Literal["png", "svg"]
+"""Image formats of :func:`draw_graph`, chosen by the file suffix: ``.png`` (raster) or ``.svg`` (vector)."""
+
+
+def layered_layout(G: nx.DiGraph) -> dict[str, tuple[float, float]]:
+    """Positions ``{node: (x, y)}``: x is the layer (``embed`` at -1, ``MLP{l}`` at l + 0.5, ``logits``
+    one past the last layer), heads stacked top to bottom by head index, other nodes centred."""
+    finite = [node_layer(n) for n in G if math.isfinite(node_layer(n))]
+    right = math.floor(max(finite, default=0.0)) + 1.0
+    heads = [int(G.nodes[n].get("head", -1)) for n in G]
+    n_heads = max(heads, default=-1) + 1
+    pos = {}
+    for n, d in G.nodes(data=True):
+        x = node_layer(n)
+        x = right if not math.isfinite(x) else x
+        h = int(d.get("head", -1))
+        y = (n_heads - 1) / 2 - h if h >= 0 else 0.0
+        pos[n] = (x, y)
+    return pos
+
+
+def draw_graph(
+    G: nx.DiGraph,
+    path: PathLike | Sequence[PathLike],
+    *,
+    attr: str = "effect",
+    node_score: Optional[str] = None,
+    kinds: Optional[Sequence[Kind]] = None,
+    title: Optional[str] = None,
+    figsize: Optional[tuple[float, float]] = None,
+    dpi: int = 150,
+    max_width: float = 6.0,
+    cmap: str = "viridis",
+) -> list[Path]:
+    """Draw ``G`` by layer and write PNG and/or SVG files.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph
+        A composition graph.
+    path : path or sequence of paths
+        Output file(s); the suffix picks the format (see :data:`ImageFormat`). One rendering is saved
+        to every path, e.g. ``["fig.png", "fig.svg"]``.
+    attr : str
+        Edge field for the width (proportional to |value|, up to ``max_width`` points). Edges whose
+        value is NaN are drawn thin and dashed.
+    node_score : str, optional
+        Node attribute for the node colour (``cmap``, with a colour bar); nodes without a value are
+        grey. ``None`` colours nodes by type.
+    kinds : sequence of {"q", "k", "v", "out"}, optional
+        Kinds to draw (default all). Each measured kind is its own arrow, coloured by kind
+        (:data:`~circuitry.graph.schema.KIND_COLORS`), so Q, K and V paths into one head stay apart.
+    title : str, optional
+        Figure title; default names ``G.graph["model_id"]`` when present.
+    figsize : (float, float), optional
+        Inches; default grows with the number of layers and heads. The image is
+        ``figsize * dpi`` pixels (PNG).
+    dpi : int
+        Resolution of the PNG.
+    max_width : float
+        Line width of the strongest edge.
+    cmap : str
+        A matplotlib colormap name for ``node_score``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (atomically).
+    """
+    _check_graph(G)
+    paths = [Path(path)] if isinstance(path, (str, Path)) or not isinstance(path, Sequence) else [Path(p) for p in path]
+    for p in paths:
+        if p.suffix.lower() not in (".png", ".svg"):
+            raise bad_value("path", str(p), "a file ending in .png or .svg", "e.g. figures/graph.png")
+    if not paths:
+        raise bad_value("path", [], "at least one .png or .svg path")
+    kinds = tuple(KINDS if kinds is None else kinds)
+    for k in kinds:
+        if k not in KINDS:
+            raise bad_value("kinds", k, f"kinds among {', '.join(KINDS)}")
+    if node_score is not None and not any(node_score in d for _, d in G.nodes(data=True)):
+        raise bad_value("node_score", node_score, "a node attribute", "e.g. 'induction_score'")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 10:
+        raise bad_value("dpi", dpi, "an integer of at least 10")
+
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch
+
+    pos = layered_layout(G)
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    if figsize is None:
+        figsize = (max(6.0, 1.9 * (max(xs) - min(xs) + 1) + 2.0), max(4.0, 0.55 * (max(ys) - min(ys) + 1) + 1.5))
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_axis_off()
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+    ax.set_ylim(min(ys) - 0.8, max(ys) + 0.8)
+
+    rows = [r for r in _measured(G, attr) if r[2] in kinds]
+    top = _top(rows, attr)
+    per_pair: dict[tuple[str, str], list[str]] = {}
+    for u, v, k, _ in rows:
+        per_pair.setdefault((u, v), []).append(k)
+    node_r = 17.0
+    for u, v, k, vals in rows:
+        x = vals[attr]
+        siblings = per_pair[(u, v)]
+        span = abs(pos[v][0] - pos[u][0])
+        rad = (0.25 if span > 1.01 and pos[u][1] == pos[v][1] else 0.0) + 0.12 * (siblings.index(k) - (len(siblings) - 1) / 2)
+        width = 0.6 if math.isnan(x) or top <= 0 else 0.6 + (max_width - 0.6) * abs(x) / top
+        ax.add_patch(FancyArrowPatch(
+            pos[u], pos[v], connectionstyle=f"arc3,rad={rad:.3f}", arrowstyle="-|>", mutation_scale=10,
+            lw=width, color=KIND_COLORS[k], alpha=0.85, linestyle="--" if math.isnan(x) else "-",
+            shrinkA=node_r, shrinkB=node_r, zorder=1,
+        ))
+
+    norm = None
+    if node_score is not None:
+        vals = [float(d.get(node_score, math.nan)) for _, d in G.nodes(data=True)]
+        finite = [v for v in vals if math.isfinite(v)]
+        norm = Normalize(vmin=min(finite, default=0.0), vmax=max(max(finite, default=1.0), min(finite, default=0.0) + 1e-9))
+        cm = colormaps[cmap]
+    type_fill = {"embed": "#fde9c9", "head": "#ffffff", "mlp": "#e0e0e0", "logits": "#d9ecd0"}
+    for n, d in G.nodes(data=True):
+        fill = type_fill.get(str(d.get("type")), "#ffffff")
+        text_color = "black"
+        if norm is not None:
+            s = float(d.get(node_score, math.nan))
+            if math.isfinite(s):
+                rgba = cm(norm(s))
+                fill = rgba
+                text_color = "white" if 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5 else "black"
+            else:
+                fill = "#d0d0d0"
+        ax.text(*pos[n], n, ha="center", va="center", fontsize=8, color=text_color, zorder=3,
+                bbox=dict(boxstyle="round,pad=0.35", fc=fill, ec="#333333", lw=0.8))
+    n_layers = G.graph.get("n_layers")
+    if isinstance(n_layers, int):
+        for layer in range(n_layers):
+            ax.text(layer, max(ys) + 0.6, f"layer {layer}", ha="center", va="bottom", fontsize=9, color="#555555")
+
+    present = [k for k in KINDS if k in kinds and any(r[2] == k for r in rows)]
+    handles = [Line2D([0], [0], color=KIND_COLORS[k], lw=2.5, label=k) for k in present]
+    if handles:
+        ax.legend(handles=handles, title=f"kind (width ∝ |{attr}|)", loc="upper left", fontsize=8,
+                  title_fontsize=8, frameon=True, bbox_to_anchor=(0.0, 1.0))
+    if norm is not None:
+        from matplotlib.cm import ScalarMappable
+
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cm), ax=ax, shrink=0.6, pad=0.01, label=node_score)
+    model = G.graph.get("model_id")
+    fig.suptitle(title if title is not None else f"composition graph{f' of {model}' if model else ''}", fontsize=11)
+    written = []
+    for p in paths:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=p.suffix.lower()[1:], dpi=dpi)
+        written.append(atomic_write_bytes(p, buf.getvalue()))
+    return written

@@ -1,0 +1,147 @@
+"""Write and read the composition graph as GraphML, GEXF and node-link JSON (networkx readwrite).
+
+Every writer is atomic (temporary file, then rename). Readers return a ``networkx.DiGraph`` with the
+same node ids, attributes and types as the graph written:
+
+- GraphML keeps types through its key declarations and stores NaN as ``nan``.
+- GEXF keeps types too (NaN as ``NaN``); networkx's GEXF writer drops graph-level attributes, so
+  circuitry stores them as JSON in the standard ``<meta><description>`` element and reads them back.
+- Node-link JSON writes NaN as ``null`` (strict JSON has no NaN); the reader turns ``null`` back into
+  NaN.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import networkx as nx
+
+from circuitry.errors import InputError, bad_value
+from circuitry.io import atomic_write_bytes, atomic_write_text
+
+PathLike = str | os.PathLike
+_GEXF_META_PREFIX = "circuitry graph attributes: "
+
+
+def _check_graph(G: Any) -> nx.DiGraph:
+    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+        raise bad_value("G", type(G).__name__, "a networkx.DiGraph", "build it with circuitry.graph.build_graph")
+    for where, items in (("graph", [("", G.graph)]), ("node", G.nodes(data=True)),
+                         ("edge", (((u, v), d) for u, v, d in G.edges(data=True)))):
+        for key, attrs in items:
+            for name, value in attrs.items():
+                if not isinstance(value, (str, int, float, bool)):
+                    raise InputError(
+                        f"{where} attribute {name!r}{' of ' + str(key) if key else ''} is a "
+                        f"{type(value).__name__}; export formats store only str, int, float and bool. "
+                        "Fix: convert it to a JSON string"
+                    )
+    return G
+
+
+def _clean(G: nx.Graph) -> nx.DiGraph:
+    H = nx.DiGraph()
+    H.graph.update({k: v for k, v in G.graph.items() if k not in ("node_default", "edge_default", "mode")})
+    for n, d in G.nodes(data=True):
+        H.add_node(str(n), **d)
+    for u, v, d in G.edges(data=True):
+        H.add_edge(str(u), str(v), **d)
+    return H
+
+
+def _read_file(path: PathLike) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise bad_value("path", str(path), "an existing file", "write it first or check the path")
+    return p.read_bytes()
+
+
+def write_graphml(G: nx.DiGraph, path: PathLike) -> Path:
+    """Write ``G`` as GraphML (opens in Gephi, Cytoscape, yEd); returns the path."""
+    buf = io.BytesIO()
+    nx.write_graphml(_check_graph(G), buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_graphml(path: PathLike) -> nx.DiGraph:
+    """Read a graph written by :func:`write_graphml` (types from the key declarations)."""
+    return _clean(nx.read_graphml(io.BytesIO(_read_file(path)), node_type=str))
+
+
+def write_gexf(G: nx.DiGraph, path: PathLike) -> Path:
+    """Write ``G`` as GEXF 1.2 (Gephi's native format); graph attributes go into ``<meta><description>``."""
+    buf = io.BytesIO()
+    nx.write_gexf(_check_graph(G), buf)
+    text = buf.getvalue().decode("utf-8")
+    desc = _GEXF_META_PREFIX + json.dumps(G.graph, sort_keys=True, allow_nan=True)
+    marker = "</creator>"
+    if marker not in text:  # pragma: no cover - networkx always writes a creator
+        raise InputError("networkx wrote GEXF without <meta><creator>; cannot store graph attributes")
+    text = text.replace(marker, marker + f"\n    <description>{escape(desc)}</description>", 1)
+    return atomic_write_text(path, text)
+
+
+def read_gexf(path: PathLike) -> nx.DiGraph:
+    """Read a graph written by :func:`write_gexf`, restoring graph attributes and dropping the
+    ``label``/``id`` attributes the GEXF reader adds."""
+    data = _read_file(path)
+    G = _clean(nx.read_gexf(io.BytesIO(data), node_type=str))
+    for _, d in G.nodes(data=True):
+        d.pop("label", None)
+    for _, _, d in G.edges(data=True):
+        d.pop("id", None)
+    for el in ET.fromstring(data).iter():
+        if el.tag.endswith("description") and (el.text or "").startswith(_GEXF_META_PREFIX):
+            G.graph.update(json.loads(el.text[len(_GEXF_META_PREFIX):]))
+    return G
+
+
+def _nan_to_null(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in d.items()}
+
+
+def _null_to_nan(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: math.nan if v is None else v for k, v in d.items()}
+
+
+def write_node_link_json(G: nx.DiGraph, path: PathLike) -> Path:
+    """Write ``G`` as node-link JSON (``networkx.node_link_data``, key ``edges``), NaN as ``null``."""
+    data = nx.node_link_data(_check_graph(G), edges="edges")
+    data["graph"] = _nan_to_null(data["graph"])
+    data["nodes"] = [_nan_to_null(n) for n in data["nodes"]]
+    data["edges"] = [_nan_to_null(e) for e in data["edges"]]
+    return atomic_write_text(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def read_node_link_json(path: PathLike) -> nx.DiGraph:
+    """Read a graph written by :func:`write_node_link_json`; ``null`` values become NaN."""
+    try:
+        data = json.loads(_read_file(path))
+    except json.JSONDecodeError as exc:
+        raise bad_value("path", str(path), "a node-link JSON file", f"the file is not JSON ({exc})") from exc
+    data["graph"] = _null_to_nan(data.get("graph", {}))
+    data["nodes"] = [_null_to_nan(n) for n in data.get("nodes", [])]
+    data["edges"] = [_null_to_nan(e) for e in data.get("edges", [])]
+    return _clean(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
+
+
+def write_all(G: nx.DiGraph, directory: PathLike, *, stem: str = "graph") -> dict[str, Path]:
+    """Write ``G`` in every text format to ``directory``: ``{stem}.graphml``, ``.gexf``, ``.json``,
+    ``.dot`` and ``.mmd`` (Mermaid). Returns ``{format: path}``. Drawings: see :func:`draw_graph`."""
+    from circuitry.graph.text import write_dot, write_mermaid
+
+    d = Path(directory)
+    return {
+        "graphml": write_graphml(G, d / f"{stem}.graphml"),
+        "gexf": write_gexf(G, d / f"{stem}.gexf"),
+        "json": write_node_link_json(G, d / f"{stem}.json"),
+        "dot": write_dot(G, d / f"{stem}.dot"),
+        "mermaid": write_mermaid(G, d / f"{stem}.mmd"),
+    }
