@@ -148,7 +148,9 @@ def load_zoo(
             f"checkpoint {folder / file} does not fit the architecture in its manifest: missing "
             f"{sorted(missing)}, unexpected {sorted(unexpected)}. Fix: re-train it with `circuitry zoo train`."
         )
-    model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
+    model.to(device=device)
+    if dtype is not None:
+        model.to(dtype=dtype)
     model.eval()
     return model, manifest
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,11 +103,10 @@ def attention_patterns(model, tokens) -> tuple[object, list[object]]:
         handles = [b.attn.hook_pattern.register_forward_hook(lambda m, i, o: pats.append(o.detach()))
                    for b in model.blocks]
         try:
-            logits = model(tokens)
+            return model(tokens), pats
         finally:
             for h in handles:
                 h.remove()
-        return logits, pats
     out = model(tokens, output_attentions=True)
     return out.logits, [a.detach() for a in out.attentions]
 
@@ -122,9 +122,8 @@ def run_probes(model, spec: ProbeSpec, *, n_symbols: int) -> ProbeResult:
         n_symbols=n_symbols, block_len=spec.block_len, n_repeats=spec.n_repeats,
         n_samples=spec.n_samples, seed=spec.seed))
     was_training = model.training
-    model.eval()
     with torch.no_grad():
-        logits, pats = attention_patterns(model, tokens)
+        logits, pats = attention_patterns(model.eval(), tokens)
     model.train(was_training)
     n, L = tokens.shape[1], spec.block_len
     q = torch.arange(1, n)
@@ -363,7 +362,6 @@ def train(
             window.append(loss.item())
             if step % recipe.eval_every == 0 or step == n_steps:
                 probes = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
-                model.train()
                 curve.append(CurvePoint(step=step, train_loss=sum(window) / len(window), lr=lr, probes=probes))
                 window = []
                 bar.set_postfix(loss=f"{curve[-1].train_loss:.3f}", prev=f"{probes.prev_token_best:.2f}",
@@ -386,7 +384,8 @@ def train(
             d_vocab=recipe.model.d_vocab, n_ctx=recipe.model.n_ctx, corpus_sha256=corpus_sha256(recipe.corpus),
             weights_file=weights_file, weights_sha256=sha256_bytes(data), checkpoints=ckpts, curve=curve,
             final_probes=final, train_seconds=round(seconds, 2), threads=torch.get_num_threads(),
-            torch_version=torch.__version__, transformers_version=_transformers_version(recipe),
+            torch_version=torch.__version__,
+            transformers_version=_version("transformers") if recipe.family == "llama" else None,
         )
         atomic_write_json(out_dir / f"{recipe.name}.json", manifest)
         return manifest
@@ -396,12 +395,4 @@ def train(
 
 def _logits(model, tokens):
     out = model(tokens)
-    return out if not hasattr(out, "logits") else out.logits
-
-
-def _transformers_version(recipe: TrainRecipe) -> str | None:
-    if recipe.family != "llama":
-        return None
-    import transformers
-
-    return transformers.__version__
+    return getattr(out, "logits", out)
