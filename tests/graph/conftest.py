@@ -1,0 +1,9 @@
+"""Fixtures of the graph tests (cases in graph_cases.py)."""
+
+import pytest
+from graph_cases import make_small_graph
+
+
+@pytest.fixture
+def small_graph():
+    return make_small_graph()
