@@ -3,7 +3,7 @@
 Every writer is atomic (temporary file, then rename). Readers return a ``networkx.DiGraph`` with the
 same node ids, attributes and types as the graph written:
 
-- GraphML keeps types through its key declarations and stores NaN as ``nan``.
+- GraphML keeps types through its key declarations and stores NaN as ``NaN``.
 - GEXF keeps types too (NaN as ``NaN``); networkx's GEXF writer drops graph-level attributes, so
   circuitry stores them as JSON in the standard ``<meta><description>`` element and reads them back.
 - Node-link JSON writes NaN as ``null`` (strict JSON has no NaN); the reader turns ``null`` back into
@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,22 @@ def _read_file(path: PathLike) -> bytes:
     return p.read_bytes()
 
 
+_GRAPHML_DOUBLE_KEY = re.compile(r'<key id="([^"]+)" for="\w+" attr.name="[^"]*" attr.type="double"')
+
+
 def write_graphml(G: nx.DiGraph, path: PathLike) -> Path:
-    """Write ``G`` as GraphML (opens in Gephi, Cytoscape, yEd); returns the path."""
+    """Write ``G`` as GraphML (opens in Gephi, Cytoscape, yEd); returns the path.
+
+    NaN is written ``NaN`` (XML Schema's spelling, which Java tools parse), not Python's ``nan``.
+    """
     buf = io.BytesIO()
     nx.write_graphml(_check_graph(G), buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    text = buf.getvalue().decode("utf-8")
+    keys = _GRAPHML_DOUBLE_KEY.findall(text)
+    if keys:
+        pattern = r'(<data key="(?:' + "|".join(map(re.escape, keys)) + r')">)nan(</data>)'
+        text = re.sub(pattern, r"\1NaN\2", text)
+    return atomic_write_text(path, text)
 
 
 def read_graphml(path: PathLike) -> nx.DiGraph:

@@ -71,6 +71,11 @@ def test_same_graph_check_detects_differences(small_graph, tmp_path):
         assert_same_graph(small_graph, H)
 
 
+def test_graphml_spells_nan_for_xml_schema(small_graph, tmp_path):
+    text = write_graphml(small_graph, tmp_path / "g.graphml").read_text()
+    assert ">NaN</data>" in text and ">nan</data>" not in text
+
+
 def test_node_link_json_is_strict_json(small_graph, tmp_path):
     path = write_node_link_json(small_graph, tmp_path / "g.json")
 
