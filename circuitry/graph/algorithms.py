@@ -23,6 +23,7 @@ Combine = Literal["product", "sum", "min"]
 
 - ``"product"``: product of |value| (default). With effects normalized to the clean-corrupted gap,
   this treats each edge as a share of the signal that passes on; one weak link makes a weak path.
+  With values below 1 it favours short paths (the direct ``embed -> logits`` path often ranks high).
 - ``"sum"``: sum of |value|. Favours longer paths; useful when effects are additive contributions.
 - ``"min"``: the weakest edge (bottleneck) of the path.
 """
