@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 import networkx as nx
 
 from circuitry.errors import InputError, bad_value
-from circuitry.io import atomic_write_bytes, atomic_write_text
+from circuitry.io import atomic_write_text
 
 PathLike = str | os.PathLike
 _GEXF_META_PREFIX = "circuitry graph attributes: "
