@@ -14,8 +14,9 @@ from circuitry.labels import all_heads, parse_head
 CIRCUIT_THRESHOLD = 0.05  # edges carrying at least 5% of the metric gap are drawn in the circuit figure
 
 
-def build_report_graph(report: AnalysisReport, model):
-    """The composition graph of a report: every measured path, node scores, provenance."""
+def build_report_graph(report: AnalysisReport, model, *, min_share: float | None = None):
+    """The composition graph of a report: every measured path (or, with ``min_share``, the paths
+    carrying at least that share of the metric gap), node scores, provenance."""
     from circuitry.graph import build_graph
 
     info = model.info
@@ -29,7 +30,8 @@ def build_report_graph(report: AnalysisReport, model):
     node_scores["patching_ci_high"] = {e.site: e.ci_high for e in report.head_effects}
     node_scores["patching_pvalue"] = {e.site: e.pvalue for e in report.head_effects}
     node_scores["patching_pvalue_adjusted"] = {e.site: e.pvalue_adjusted for e in report.head_effects}
-    return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, edges=report.edges, node_scores=node_scores,
+    edges = report.edges if min_share is None else [e for e in report.edges if (e.effect or 0) >= min_share]
+    return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, edges=edges, node_scores=node_scores,
                        mlp_layers=range(info.n_layers) if info.has_mlp else (),
                        graph_attrs={"model_id": model.model_id, "provenance": report.provenance,
                                     "effect": "share of the clean-corrupted metric gap carried by the path "
@@ -48,7 +50,7 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     paths.append(report.patching.heatmap(figs / f"patching_{report.config.direction}_z.png"))
     G = build_report_graph(report, model)
     write_all(G, out, stem="graph")
-    circuit = prune(G, threshold=CIRCUIT_THRESHOLD, attr="effect")
+    circuit = prune(build_report_graph(report, model, min_share=CIRCUIT_THRESHOLD), threshold=0.0)
     paths += draw_graph(circuit, [figs / "circuit.png", figs / "circuit.svg"], node_score="induction_score",
                         title=f"{model.model_id}: paths carrying >= {CIRCUIT_THRESHOLD:.0%} of the effect")
     report = report.model_copy(update={"figures": [str(Path(p).relative_to(out)) for p in paths]})
