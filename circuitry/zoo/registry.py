@@ -181,9 +181,9 @@ def zoo_recipes() -> "dict[str, TrainRecipe]":
         "llama-2l-gqa": TrainRecipe(
             name="llama-2l-gqa", family="llama",
             description="HF Llama, 2 layers with MLPs, 8 query / 2 key-value heads (GQA), rotary",
-            model=LlamaSpec(n_layers=2, n_heads=8, n_kv_heads=2, d_model=64, d_mlp=128,
+            model=LlamaSpec(n_layers=2, n_heads=8, n_kv_heads=2, d_model=128, d_mlp=256,
                             d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len),
-            steps=2000, checkpoint_steps=(500, 1000, 1500), **common),
+            steps=2000, checkpoint_steps=(1000, 1500), **common),
     }
 
 

@@ -5,9 +5,9 @@ bit-reproducible: the same recipe on the same torch version gives byte-identical
 hence the same sha256. The learning-rate schedule depends on ``recipe.steps`` only, so a run stopped
 early (``stop_step``) is a prefix of the full run and reproduces its intermediate checkpoints.
 
-Every ``eval_every`` steps the trainer records cheap probes (:func:`run_probes`) on held-out repeated
-random tokens (Olsson et al. 2022's head evaluators): each head's previous-token and prefix-matching
-(induction) score, and the loss on each repeat of the block.
+Every ``eval_every`` steps it records probes (:func:`run_probes`, Olsson et al. 2022's head evaluators)
+on held-out repeated random tokens: each head's previous-token and prefix-matching score, and the
+loss on each repeat.
 """
 
 from __future__ import annotations
@@ -83,13 +83,8 @@ class ProbeResult(Frozen):
     induction: list[list[float]]
     loss_per_repeat: list[float]
 
-    @property
-    def prev_token_best(self) -> float:
-        return max(max(row) for row in self.prev_token)
-
-    @property
-    def induction_best(self) -> float:
-        return max(max(row) for row in self.induction)
+    prev_token_best = property(lambda self: max(map(max, self.prev_token)), doc="Best prev-token score.")
+    induction_best = property(lambda self: max(map(max, self.induction)), doc="Best prefix-matching score.")
 
 
 def attention_patterns(model, tokens) -> tuple[object, list[object]]:
@@ -161,6 +156,9 @@ class TrainRecipe(Frozen):
         Steps after which an intermediate checkpoint is saved (for phase-change analyses).
     eval_every
         Probe interval in steps; the training loss is averaged over the same window.
+    pos_init_std
+        Re-initialize a zoo model's ``pos_embed`` at this std (the default 0.02 is too small for sharp
+        positional heads under shortformer; see docs/zoo.md). Ignored without ``pos_embed`` (Llama).
     """
 
     name: str

@@ -66,6 +66,6 @@ def test_llama_loads_and_runs():
     assert logits.shape == (2, 16, manifest.d_vocab) and torch.isfinite(logits).all()
     p = run_probes(model, HELD_OUT, n_symbols=64)
     print("llama-2l-gqa loss per repeat", p.loss_per_repeat, "induction", p.induction)
-    # Honest state of this model (see docs/zoo.md): with rotary positions it learned previous-token
-    # heads and the text statistics, but no induction head within its training budget.
-    assert p.loss_per_repeat[0] > 4.0 and max(max(r) for r in p.prev_token) > 0.5
+    # A weaker, later circuit than attn-only-2l (see docs/zoo.md), but a real one.
+    assert p.loss_per_repeat[1] < 0.3 * p.loss_per_repeat[0]
+    assert max(p.induction[1]) > 0.4 and max(p.induction[0]) < 0.15

@@ -63,3 +63,13 @@ def test_intermediate_checkpoint_loads_and_differs():
 def test_dtype_option():
     model, _ = load_zoo("attn-only-1l", dtype=torch.float64)
     assert next(model.parameters()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipes_match_the_source_recipes(name):
+    from circuitry.zoo.corpus import corpus_sha256
+    from circuitry.zoo.registry import zoo_recipes
+
+    m = zoo_manifest(name)
+    assert m.recipe == zoo_recipes()[name]
+    assert m.corpus_sha256 == corpus_sha256(m.recipe.corpus)
