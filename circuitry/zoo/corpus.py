@@ -18,6 +18,11 @@ training sequence starts with BOS and is ``seq_len`` tokens long. A sequence is 
   for attention heads that is not induction. And with probability ``p_skip2`` a symbol is a fixed
   function (a random permutation) of the symbol *two* positions back: a job for a head that attends
   to position ``i - 1`` of the query's own position (a "previous-previous token" lookup).
+``skip_distance`` sets how far back that symbol is (default 2), and ``skip_trigger_frac`` restricts
+the lookup to positions whose previous symbol lies in a fixed *trigger* set of that share of the
+symbols (default 1.0: every symbol triggers). A trigger set below 1 makes the heads that serve the
+lookup attend to the previous token only after trigger symbols, so they do not duplicate the
+unconditional previous-token head that induction builds on.
 
 The bigram chain is fixed by ``language_seed``; the sequences of training step ``step`` are fixed by
 ``(seed, step)`` through numpy's ``SeedSequence``. The generator uses numpy only, so the corpus is the
@@ -60,6 +65,8 @@ class CorpusSpec(Frozen):
     n_rules: int = 24
     p_rule: float = 0.9
     p_skip2: float = 0.0
+    skip_distance: int = 2
+    skip_trigger_frac: float = 1.0
     language_seed: int = 1234
 
     @model_validator(mode="after")
@@ -70,11 +77,13 @@ class CorpusSpec(Frozen):
             raise ValueError(f"need 1 <= block_min <= block_max, got {self.block_min}, {self.block_max}")
         if not 1 <= self.span_min <= self.span_max < self.seq_len // 2:
             raise ValueError(f"need 1 <= span_min <= span_max < seq_len/2, got {self.span_min}, {self.span_max}")
+        if not 2 <= self.skip_distance < self.seq_len - 1:
+            raise ValueError(f"skip_distance={self.skip_distance} must lie in 2..seq_len-2")
         if not 1 <= self.topic_size <= self.n_symbols:
             raise ValueError(f"topic_size={self.topic_size} must lie in 1..n_symbols={self.n_symbols}")
         if not 0 <= self.n_rules <= self.n_symbols:
             raise ValueError(f"n_rules={self.n_rules} must lie in 0..n_symbols={self.n_symbols}")
-        for name in ("p_repeat", "p_topic", "p_span", "p_rule", "p_skip2"):
+        for name in ("p_repeat", "p_topic", "p_span", "p_rule", "p_skip2", "skip_trigger_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in [0, 1]")
         return self
@@ -87,7 +96,11 @@ class CorpusSpec(Frozen):
 
 def corpus_sha256(spec: CorpusSpec) -> str:
     """sha256 of the corpus recipe and the generator version (a dataset hash for provenance)."""
-    return sha256_json({"generator": GENERATOR_VERSION, "spec": spec.model_dump()})
+    dump = spec.model_dump()
+    for key, default in (("skip_distance", 2), ("skip_trigger_frac", 1.0)):
+        if dump[key] == default:  # added later; defaults keep the hashes of earlier recipes
+            del dump[key]
+    return sha256_json({"generator": GENERATOR_VERSION, "spec": dump})
 
 
 def bigram_cdf(spec: CorpusSpec) -> np.ndarray:
@@ -144,6 +157,10 @@ def _text_rows(spec: CorpusSpec, rng: np.random.Generator, n: int, cdf: np.ndarr
     use_skip2 = rng.random((n, body)) < spec.p_skip2
     skip2 = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.language_seed, 13]))).permutation(
         spec.n_symbols)
+    n_trig = int(round(spec.skip_trigger_frac * spec.n_symbols))
+    trigger = np.zeros(spec.n_symbols, dtype=bool)
+    trigger[np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.language_seed, 17]))).permutation(
+        spec.n_symbols)[:n_trig]] = True
     rules = skip_trigram_rules(spec)
     rule_a = np.full(spec.n_symbols, -1)
     rule_c = np.zeros(spec.n_symbols, dtype=np.int64)
@@ -159,7 +176,8 @@ def _text_rows(spec: CorpusSpec, rng: np.random.Generator, n: int, cdf: np.ndarr
         a = rule_a[prev]
         fires = (a >= 0) & seen[rows, np.maximum(a, 0)] & follow[:, t]
         nxt = np.where(fires, rule_c[prev], nxt)
-        sym[:, t] = np.where(use_skip2[:, t] & (t >= 2), skip2[sym[:, max(t - 2, 0)]], nxt)
+        d = spec.skip_distance
+        sym[:, t] = np.where(use_skip2[:, t] & trigger[prev] & (t >= d), skip2[sym[:, max(t - d, 0)]], nxt)
     # Embedded repeated spans: copy sym[src:src+L] to sym[dst:dst+L] with dst >= src + L.
     has_span = rng.random(n) < spec.p_span
     span_len = rng.integers(spec.span_min, spec.span_max + 1, size=n)
