@@ -3,8 +3,11 @@ its statistics, in one resumable run.
 
 Every stage's result is written atomically to ``DIR/stages/NAME.json`` together with a hash of the
 configuration; a re-run with the same configuration reuses finished stages, so an interrupted run
-loses nothing. Circuit heads for the random-head test are *selected* on the analysis prompts and
-*tested* on fresh prompts (seed + 1), so the test does not reuse the data that chose them.
+loses nothing. The circuit heads of the random-head test are the previous-token head and the induction heads read
+off the head scores (Olsson et al.'s sequences; if no induction head is found, the heads with the
+largest significant patching share), *tested* on fresh prompts (seed + 1) against random sets of the
+same size drawn from the *other* heads (``exclude_candidates=True``: with a bottleneck head, random
+sets that contain it are as damaging as the circuit, which says nothing about the rest of it).
 """
 
 from __future__ import annotations
@@ -123,7 +126,10 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
                                  direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
                                  seed=cfg.seed)
     timings["statistics"] = round(time.perf_counter() - t, 2)
-    circuit = select_circuit_heads(head_effects, alpha=cfg.alpha)
+    from circuitry.analysis.findings import circuit_from_scores
+
+    P, I, _, _ = circuit_from_scores(sc, info.n_layers, info.n_heads)
+    circuit = [P] + I if I else select_circuit_heads(head_effects, alpha=cfg.alpha)
 
     def circuit_test() -> RandomHeadTest:
         test = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed + 1)
@@ -131,7 +137,7 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
         fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets(pos, ans, foil), method=cfg.ablation,
                                 metric="loss", seed=cfg.seed)
         return random_head_test(fn, circuit, all_heads(info.n_layers, info.n_heads), n_draws=cfg.n_draws,
-                                rng=cfg.seed)
+                                exclude_candidates=True, rng=cfg.seed)
 
     ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), RandomHeadTest, circuit_test, quiet, timings)
     edges = build_edges(paths, path_effects, sc.composition)

@@ -125,10 +125,11 @@ def render_markdown(r: AnalysisReport, model) -> str:
     if r.circuit_test is not None:
         t = r.circuit_test
         md += ["## Circuit heads against random heads (Crosbie & Shutova 2024)", "",
-               f"Circuit heads selected automatically on the analysis prompts (share >= 0.1, Holm p < {c.alpha}): "
+               f"Circuit heads read off the head scores (the previous-token head and the induction heads): "
                f"{', '.join(r.circuit_heads)}. Tested on fresh prompts (seed {c.seed + 1}) with {c.ablation} "
                f"ablation: rise in loss on the repeated half {t.statistic:.3f} nats vs "
-               f"{t.null_mean:.3f} +- {t.null_std:.3f} for random sets of {len(t.candidate)} heads "
+               f"{t.null_mean:.3f} +- {t.null_std:.3f} for random sets of {len(t.candidate)} "
+               f"{'other ' if t.exclude_candidates else ''}heads "
                f"({'exact null over all ' + str(t.n_distinct_sets) + ' sets' if t.exact else str(t.n_draws) + ' draws'}), "
                f"standardized effect {t.effect_size:.1f}, p = {t.pvalue:.3g} (smallest attainable "
                f"{t.min_attainable_pvalue:.3g}).", ""]

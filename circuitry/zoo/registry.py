@@ -173,11 +173,14 @@ def zoo_recipes() -> "dict[str, TrainRecipe]":
         "attn-only-1l": TrainRecipe(
             name="attn-only-1l", description="control: 1 attention-only layer, 8 heads; no induction head",
             model=ZooConfig(n_layers=1, **attn), steps=1000, checkpoint_steps=(250, 500), **common),
+        # The headline model's corpus restricts the distance-2 lookups to a quarter of the symbols, so the
+        # heads serving them do not duplicate the one unconditional previous-token head (docs/zoo.md);
+        # seed 2 of the three tried (0, 1, 2) is the one whose layer 1 has induction and other heads.
         "attn-only-2l": TrainRecipe(
             name="attn-only-2l",
             description="headline: 2 attention-only layers x 8 heads, shortformer positions; induction circuit",
             model=ZooConfig(n_layers=2, **attn), steps=1500, checkpoint_steps=(200, 400, 550, 650, 750, 1000),
-            **common),
+            **{**common, "seed": 2, "corpus": headline_corpus()}),
         "llama-2l-gqa": TrainRecipe(
             name="llama-2l-gqa", family="llama",
             description="HF Llama, 2 layers with MLPs, 8 query / 2 key-value heads (GQA), rotary",
@@ -185,6 +188,11 @@ def zoo_recipes() -> "dict[str, TrainRecipe]":
                             d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len),
             steps=2000, checkpoint_steps=(1000, 1500), **common),
     }
+
+
+def headline_corpus():
+    """The corpus of ``attn-only-2l``: :func:`zoo_corpus` with the distance-2 lookups made conditional."""
+    return zoo_corpus().model_copy(update={"p_skip2": 0.7, "skip_trigger_frac": 0.25})
 
 
 def zoo_corpus():
