@@ -1,7 +1,7 @@
 """Fixtures of the graph tests (cases in graph_cases.py)."""
 
 import pytest
-from graph_cases import make_small_graph
+from tests.graph.graph_cases import make_small_graph
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from circuitry.graph import (
     set_edge_values,
 )
 
-from graph_cases import PROV, small_edges
+from tests.graph.graph_cases import PROV, small_edges
 
 
 def test_nodes_in_layer_order_with_attributes(small_graph):

@@ -6,7 +6,7 @@ import re
 
 import networkx as nx
 import pytest
-from graph_cases import same_value, small_edges
+from tests.graph.graph_cases import same_value, small_edges
 
 from circuitry.errors import InputError
 from circuitry.graph import (
