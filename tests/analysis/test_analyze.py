@@ -15,7 +15,7 @@ from circuitry.models import load_model
 def analysis(tmp_path_factory):
     out = tmp_path_factory.mktemp("analyze")
     model = load_model("zoo:attn-only-2l")
-    cfg = AnalysisConfig(model="zoo:attn-only-2l", task="induction", n_prompts=24, seed=0, n_draws=200,
+    cfg = AnalysisConfig(model="zoo:attn-only-2l", task="induction", n_prompts=24, seed=0, n_draws=500,
                          n_resamples=999)
     report = run_analysis(model, cfg, out, quiet=True)
     return model, cfg, out, report
@@ -38,7 +38,7 @@ def test_top_k_edge_runs_from_prev_token_head_to_an_induction_head(analysis):
     top = k_edges[0]
     assert top.source == P
     assert ind[1, int(top.target[3:])] > 0.5
-    assert top.ci_low > 0.1 and top.pvalue_adjusted < 0.01
+    assert top.ci_low > 0.1 and top.pvalue_adjusted < 0.05
     # the same pair is near baseline for Q and V composition, far above it for K
     zk = (report.composition["K"].score(P, top.target) - report.composition["K"].baseline_mean) / \
         report.composition["K"].baseline_std
@@ -48,7 +48,8 @@ def test_top_k_edge_runs_from_prev_token_head_to_an_induction_head(analysis):
 def test_circuit_beats_random_heads(analysis):
     _, _, _, report = analysis
     t = report.circuit_test
-    assert t.exact and t.pvalue <= 0.01
+    assert t.exact and t.exclude_candidates and t.pvalue == pytest.approx(t.min_attainable_pvalue)
+    assert t.pvalue < 0.01
     assert t.statistic > t.null_mean + 3 * t.null_std
 
 

@@ -34,12 +34,14 @@ def test_previous_token_head_stands_out(zoo_scores):
     assert best > 0.5 and best > 2 * rest
 
 
-def test_induction_head_stands_out(zoo_scores):
+def test_induction_heads_stand_out(zoo_scores):
     ind = zoo_scores[0]["induction"]
-    best, rest = _best_and_rest(ind.numpy(), 1)
-    assert best > 0.5 and best > rest + 0.1
-    lay, h = 1, int(np.nanargmax(ind.numpy()[1]))
-    assert ind.ci_low.numpy()[lay, h] > rest  # the interval clears every other head
+    row = ind.numpy()[1]
+    high, low = row[row >= 0.5], row[row < 0.5]
+    assert 1 <= len(high) <= 4 and len(low) >= 4  # induction heads coexist with other heads in layer 1
+    assert high.min() > low.max() + 0.3           # and stand far above every non-induction head
+    lo = ind.ci_low.numpy()[1][row >= 0.5]
+    assert lo.min() > low.max()                   # the intervals clear every other head
 
 
 def test_k_composition_runs_from_prev_token_head_into_induction_heads(zoo_scores):
@@ -51,9 +53,9 @@ def test_k_composition_runs_from_prev_token_head_into_induction_heads(zoo_scores
     assert src == prev_head
     assert ind[1, int(dst.split("H")[1])] > 0.3
     assert above > 10 * K.baseline_std
-    for kind in "QV":
+    for kind in "QV":  # K-composition dominates: Q and V stand at most half as far above their baselines
         c = comp[kind]
-        assert abs(c.score(src, dst) - c.baseline_mean) < above / 3  # near baseline compared to K
+        assert c.score(src, dst) - c.baseline_mean < above / 2
 
 
 def test_icl_score_is_negative(zoo_model):

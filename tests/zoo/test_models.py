@@ -42,7 +42,7 @@ def test_some_layer1_heads_are_not_induction_heads(probes_2l):
     ind = probes_2l.induction[1]
     high = [x for x in ind if x > 0.5]
     low = [x for x in ind if x < 0.15]
-    assert 1 <= len(high) <= 3, ind  # a minority of induction heads ...
+    assert 1 <= len(high) <= 4, ind  # at most half of the heads are induction heads ...
     assert len(low) >= 4, ind  # ... coexisting with clearly non-induction heads
 
 
