@@ -129,7 +129,7 @@ def _random_heads(ctx: Context, claim, metric: str, n_prompts: int, seed: int, d
                             sign=SIGN[metric])
     test = random_head_test(fn, claim.heads, all_heads(info.n_layers, info.n_heads), n_draws=draws,
                             match=claim.match, alternative="greater" if claim.direction == "more" else "less",
-                            rng=seed)
+                            exclude_candidates=claim.exclude_candidates, rng=seed)
     ablated = _ablate(ctx, s, [list(claim.heads)], claim.ablation, seed)[0]
     nres = ctx.claim_file.n_resamples
     damage = bootstrap_ci((SIGN[metric] * (ablated - s.base)).numpy(), confidence_level=conf, n_resamples=nres,
@@ -166,7 +166,7 @@ def ablation_vs_random(ctx: Context, claim: AblationVsRandom) -> ClaimResult:
     draws = claim.draws or ctx.claim_file.draws
     test, ev, rows, ds = _random_heads(ctx, claim, claim.metric, n, seed, draws, ctx.claim_file.confidence_level)
     name = (f"{test.test}; {claim.ablation} ablation, damage on {claim.metric}, match={claim.match}, "
-            f"alternative={test.alternative}")
+            f"exclude_candidates={claim.exclude_candidates}, alternative={test.alternative}")
     return _result(ctx, claim, v=verdict(test, alpha), evidence=[ev], table=rows, test=name, n_prompts=n,
                    draws=test.n_draws, seed=seed, ds=ds, raw={claim.metric: _trim(test.model_dump())})
 
@@ -190,7 +190,8 @@ def ablation_table(ctx: Context, claim: AblationTable) -> ClaimResult:
     joint = SimpleNamespace(pvalue=worst.pvalue, min_attainable_pvalue=floor, n_draws=worst.n_draws,
                             exact=worst.exact, n_distinct_sets=worst.n_distinct_sets)
     v = verdict(joint, alpha)
-    name = (f"ablation table: random-head baseline per metric ({claim.ablation} ablation, match={claim.match}); "
+    name = (f"ablation table: random-head baseline per metric ({claim.ablation} ablation, match={claim.match}, "
+            f"exclude_candidates={claim.exclude_candidates}); "
             "joint claim by intersection-union (largest p-value)")
     return _result(ctx, claim, v=v, evidence=evidence, table=table, test=name, n_prompts=n, draws=worst.n_draws,
                    seed=seed, ds=sha256_json(dss), raw=raw)

@@ -79,6 +79,9 @@ class AblationVsRandom(_Claim):
     metric: AblationMetric = Field(default="loss", description="what the ablation damages")
     direction: Direction = Field(default="more", description="more or less damage than random heads")
     match: Match = Field(default="all", description="how random head sets are drawn")
+    exclude_candidates: bool = Field(
+        default=False, description="draw random heads only from the heads not in the candidate set (use it when a "
+        "bottleneck head outside the claim would make random sets that contain it as damaging as the circuit)")
     draws: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="random head sets; default: the file's draws (all sets when there are fewer)")
 
@@ -95,6 +98,9 @@ class AblationTable(_Claim):
                                           description="the table's metrics, one row group each")
     direction: Direction = Field(default="more", description="more or less damage than random heads")
     match: Match = Field(default="all", description="how random head sets are drawn")
+    exclude_candidates: bool = Field(
+        default=False, description="draw random heads only from the heads not in the candidate set (use it when a "
+        "bottleneck head outside the claim would make random sets that contain it as damaging as the circuit)")
     draws: Annotated[int, Field(ge=1)] | None = Field(default=None, description="random head sets per metric")
 
 
