@@ -51,11 +51,12 @@ def _stage(out: Path, name: str, cfg_hash: str, cls: type[T], fn: Callable[[], T
 
 
 def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *, direction: str,
-                  correction: str, n_resamples: int, seed: int) -> list[SiteEffect]:
+                  correction: str, n_resamples: int, seed: int, n_permutations: int = 9999) -> list[SiteEffect]:
     """Per-site share of the clean-corrupted gap with bootstrap CI and corrected sign-flip p-values."""
     from circuitry.stats import adjust_pvalues, prompt_effect
 
     raw = [prompt_effect(per_prompt[i], clean, corrupted, direction=direction, n_resamples=n_resamples,
+                         n_permutations=n_permutations,
                          rng=seed + i) for i in range(len(labels))]
     adj = adjust_pvalues([r.pvalue for r in raw], method=correction)
     out = []
@@ -120,11 +121,11 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     per_head = patch.per_prompt.numpy().reshape(info.n_layers * info.n_heads, -1)
     head_effects = share_effects(per_head, patch.clean, patch.corrupted, all_heads(info.n_layers, info.n_heads),
                                  direction=cfg.direction, correction="holm", n_resamples=cfg.n_resamples,
-                                 seed=cfg.seed)
+                                 seed=cfg.seed, n_permutations=cfg.n_permutations)
     labels = [f"{s}->{r}:{k}" for s, r, k in paths.paths]
     path_effects = share_effects(paths.per_prompt.numpy(), paths.clean, paths.corrupted, labels,
                                  direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
-                                 seed=cfg.seed)
+                                 seed=cfg.seed, n_permutations=cfg.n_permutations)
     timings["statistics"] = round(time.perf_counter() - t, 2)
     from circuitry.analysis.findings import circuit_from_scores
 

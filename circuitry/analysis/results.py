@@ -24,6 +24,7 @@ class AnalysisConfig(Frozen):
     n_score_samples: int = 10
     n_baseline: int = 1000
     n_resamples: int = 2000
+    n_permutations: int = 9999
     n_draws: int = 1000
     ablation: str = "mean"
     alpha: float = 0.01

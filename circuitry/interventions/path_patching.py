@@ -104,7 +104,8 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     Parameters
     ----------
     senders
-        Head labels and/or ``"embed"``; default: ``"embed"`` and every head not in the last layer.
+        Head labels and/or ``"embed"``; default: ``"embed"`` and every head (last-layer heads have only
+        the logits as a receiver).
     receivers
         ``(head, kind)`` pairs to measure, e.g. ``[("L1H5", "k")]``; default: every head in a later
         layer than the sender, with each of ``kinds``.
@@ -120,7 +121,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
         raise InputError(f"kinds={list(kinds)} contains {bad}; expected a subset of ('q', 'k', 'v')")
     L, H = model.info.n_layers, model.info.n_heads
     if senders is None:
-        senders = [EMBED] + [head_label(l, h) for l in range(L - 1) for h in range(H)]
+        senders = [EMBED] + [head_label(l, h) for l in range(L) for h in range(H)]
     senders = list(senders)
     for s in senders:
         sl, sh = _sender(s)

@@ -37,6 +37,7 @@ class PromptEffect(Frozen):
     confidence_level: float
     method: str
     n_resamples: int
+    n_permutations: int
     alternative: str
     seed: int | None
     test: str = "paired bootstrap CI of the normalized effect; sign-flip permutation test of the per-prompt change"
@@ -48,9 +49,14 @@ def _ratio(p, c, k, axis=-1):
 
 def prompt_effect(patched: Any, clean: Any, corrupted: Any, *, direction: Literal["noising", "denoising"],
                   confidence_level: float = 0.95, method: Literal["BCa", "percentile"] = "BCa",
-                  n_resamples: int = 2000, alternative: Literal["two-sided", "greater", "less"] = "two-sided",
+                  n_resamples: int = 2000, n_permutations: int = 9999,
+                  alternative: Literal["two-sided", "greater", "less"] = "two-sided",
                   rng: RngLike = None) -> PromptEffect:
-    """Effect size, CI and p-value of one patched site from per-prompt metrics (see module docstring)."""
+    """Effect size, CI and p-value of one patched site from per-prompt metrics (see module docstring).
+
+    ``n_resamples`` bootstrap resamples give the CI; ``n_permutations`` random sign flips give the
+    p-value, whose floor is about ``1 / (n_permutations + 1)`` (doubled when two-sided): keep it well
+    below ``alpha / m`` when ``m`` sites are corrected together."""
     p, c, k = (np.asarray(x, dtype=float).ravel() for x in (patched, clean, corrupted))
     if not (len(p) == len(c) == len(k)) or len(p) < 2:
         raise InputError(f"patched, clean and corrupted need the same number (>= 2) of prompts; got "
@@ -75,8 +81,9 @@ def prompt_effect(patched: Any, clean: Any, corrupted: Any, *, direction: Litera
         pval = 1.0
     else:
         pt = sst.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
-                                  vectorized=True, n_resamples=n_resamples, alternative=alternative, random_state=gen)
+                                  vectorized=True, n_resamples=n_permutations, alternative=alternative,
+                                  random_state=gen)
         pval = float(pt.pvalue)
     return PromptEffect(effect=eff, ci_low=lo, ci_high=hi, mean_change=float(d.mean()), pvalue=pval, n=len(p),
                         confidence_level=confidence_level, method=used, n_resamples=n_resamples,
-                        alternative=alternative, seed=seed)
+                        n_permutations=n_permutations, alternative=alternative, seed=seed)
