@@ -36,4 +36,4 @@ def _run(args: argparse.Namespace) -> int:
                          direction=args.direction, n_draws=args.draws, alpha=args.alpha)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)
-    return 0 if report.findings else 1
+    return 0

@@ -78,7 +78,15 @@ def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *,
                  + (f", the best other head {max(rest):.2f}." if rest else ".")))
 
     hh = [e for e in edges if e.source != EMBED and e.target.startswith("L")]
-    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: -(e.effect or 0))
+    # with grouped-query attention a K-path is measured per key/value head and shared by the query heads of
+    # its group (exact ties): among tied edges, list the group's induction heads first
+    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: (-round(e.effect or 0, 9), e.target not in I))
+    gqa = model.info.n_kv_heads < model.info.n_heads
+    if gqa:
+        into_note = (f" (grouped-query attention: K-paths are measured per key/value head, shared by "
+                     f"{model.info.group_size} query heads)")
+    else:
+        into_note = ""
     into_I: dict[str, float] = {}
     for e in k_edges:
         if e.target in I:
@@ -91,7 +99,7 @@ def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *,
         evidence="largest K-edges (share of the metric gap, 95% CI, adjusted p): " + "; ".join(
             f"{e.source}->{e.target} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], p_adj={e.pvalue_adjusted:.2g}"
             for e in k_edges[:max(4, len(I))]) + ". Summed K-share into the induction heads by sender: " + ", ".join(
-            f"{s} {v:.2f}" for s, v in sorted(into_I.items(), key=lambda x: -x[1])[:4]) + "."))
+            f"{s} {v:.2f}" for s, v in sorted(into_I.items(), key=lambda x: -x[1])[:4]) + "." + into_note))
 
     if I:
         qkv = {}
