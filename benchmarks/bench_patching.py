@@ -3,8 +3,10 @@
     python benchmarks/bench_patching.py [--threads 1]
 
 Compares, on the same model and prompts:
-  stacked      circuitry.activation_patch (patches stacked along the batch, default row budget)
+  stacked      circuitry.activation_patch (patches stacked along the batch, default row budget;
+               each pass starts at its earliest patched layer from the cached residual stream)
   one-per-pass circuitry.activation_patch with max_rows = n_prompts (one patch per forward pass)
+  stacked, no skip  as 'stacked' but recomputing the layers before the patch
   torch hooks  a plain-torch loop: one forward pass per head with a forward pre-hook
   TL           transformer_lens.patching.get_act_patch_attn_head_out_all_pos (if installed; GPT-2 only)
 Numbers are medians of --repeats runs; ratios are relative to 'stacked'. Results of all paths agree
@@ -68,7 +70,8 @@ def main() -> None:
     from circuitry.prompts import make_task
 
     torch.manual_seed(0)
-    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=4, n_head=8, n_embd=256, vocab_size=1000, n_positions=128)).eval()
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=4, n_head=8, n_embd=256, vocab_size=1000, n_positions=128,
+                                    bos_token_id=0, eos_token_id=0)).eval()
     setups = [("zoo:attn-only-2l", load_model("zoo:attn-only-2l")), ("gpt2 4L x 8H d256 (random)", load_model(gpt2))]
     print(f"threads={args.threads}, prompts={args.n_prompts}, median of {args.repeats}")
     for name, model in setups:
@@ -81,6 +84,8 @@ def main() -> None:
                                                              progress=False), args.repeats),
             "one-per-pass": _median_time(lambda: activation_patch(model, data, site="z", direction="denoising",
                                                                   progress=False, max_rows=len(data)), args.repeats),
+            "stacked, no skip": _median_time(lambda: activation_patch(model, data, site="z", direction="denoising",
+                                                                      progress=False, skip_layers=False), args.repeats),
         }
         module = model.module
         proj_of = (lambda l: module.blocks[l].attn.o_proj) if i.family == "zoo" else \

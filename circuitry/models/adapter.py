@@ -32,6 +32,10 @@ class Edit:
     ``value`` and ``mask`` broadcast against the site's canonical shape (e.g. ``[b, p, h, d_head]``
     for ``z``); entries where ``mask`` is ``False`` keep the model's value. ``mask=None`` edits
     everything. Build masks with :meth:`ModelAdapter.mask`.
+
+    ``rows`` (int64 batch indices) restricts the edit to those batch rows; ``value`` and ``mask`` then
+    describe only those rows (``[len(rows), ...]``). Many patches stacked along the batch use it so
+    that each layer's edit touches only the rows patched at that layer.
     """
 
     site: str
@@ -39,6 +43,7 @@ class Edit:
     value: torch.Tensor | float
     mask: torch.Tensor | None = None
     op: Literal["set", "add"] = "set"
+    rows: torch.Tensor | None = None
 
 
 @dataclass
@@ -71,6 +76,11 @@ def _stage_of(spec: FamilySpec, site: str) -> str:
 
 def _apply(act: torch.Tensor, edits: Sequence[Edit]) -> torch.Tensor:
     for e in edits:
+        if e.rows is not None:
+            rows = e.rows.to(act.device)
+            sub = _apply(act.index_select(0, rows), [Edit(e.site, e.layer, e.value, e.mask, e.op)])
+            act = act.index_copy(0, rows, sub)
+            continue
         val = e.value if torch.is_tensor(e.value) else torch.tensor(e.value, dtype=act.dtype, device=act.device)
         val = val.to(dtype=act.dtype, device=act.device)
         if e.op == "set":
@@ -205,7 +215,8 @@ class ModelAdapter:
                 raise InputError(f"Edit.op={e.op!r}; expected 'set' or 'add'")
 
     def run(self, input_ids: torch.Tensor, *, reads: Iterable[tuple[str, int]] = (),
-            edits: Iterable[Edit] = (), grad: bool = False, logits: bool = True) -> RunResult:
+            edits: Iterable[Edit] = (), grad: bool = False, logits: bool = True,
+            start: tuple[int, torch.Tensor] | None = None) -> RunResult:
         """One forward pass with ``edits`` applied and ``reads`` recorded.
 
         Parameters
@@ -218,9 +229,18 @@ class ModelAdapter:
             Interventions to apply, in any order; several edits of one site apply in the given order.
         grad
             Keep the autograd graph (for attribution patching); otherwise runs under ``no_grad``.
+        start
+            ``(layer, resid)``: begin at ``layer`` from the residual stream ``resid`` (``[b, p, d]``, e.g.
+            an unpatched run's ``resid_pre`` there). The layers before it are skipped (nnsight's
+            ``skip``), which gives the same result as recomputing them when nothing before ``layer``
+            is edited. Reads and edits must then lie at ``layer`` or later.
         """
         reads, edits = list(dict.fromkeys(reads)), list(edits)
         self.validate(reads, edits)
+        if start is not None:
+            early = [(s, l) for s, l in reads + [(e.site, e.layer) for e in edits] if l < start[0]]
+            if early or not 0 <= start[0] < self.info.n_layers:
+                raise InputError(f"start layer {start[0]} is after the reads/edits at {early}; they would be skipped")
         if input_ids.ndim != 2:
             raise InputError(f"input_ids has shape {tuple(input_ids.shape)}; expected [batch, pos]")
         input_ids = input_ids.to(self.device)
@@ -235,6 +255,11 @@ class ModelAdapter:
         kwargs = {"remote": True} if self.remote else {}
         with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
             root = self._nn
+            if start is not None and start[0] > 0:
+                layers = get_path(root, self.spec.layers)
+                resid = start[1].to(self.device)
+                for j in range(start[0]):  # only the last skipped layer's output is used
+                    layers[j].skip(resid)
             for key in sorted(plan):
                 self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
             if logits:

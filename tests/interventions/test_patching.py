@@ -170,3 +170,22 @@ def test_bad_inputs_rejected(setup):
         activation_patch(model, data, site="z", direction="both")
     with pytest.raises(InputError, match="L5H0"):
         ablate_heads(model, data.clean_ids(), [["L5H0"]], t)
+
+
+@pytest.mark.parametrize("site", ["z", "k", "attn_out"])
+def test_skipping_earlier_layers_gives_the_same_result(setup, site):
+    _, model, data, _ = setup
+    a = activation_patch(model, data, site=site, direction="denoising", progress=False, skip_layers=True,
+                         max_rows=2 * len(data))
+    b = activation_patch(model, data, site=site, direction="denoising", progress=False, skip_layers=False)
+    assert abs(a.metric_mean.numpy() - b.metric_mean.numpy()).max() <= 1e-5
+    assert abs(a.per_prompt.numpy() - b.per_prompt.numpy()).max() <= 1e-5
+
+
+def test_start_rejects_edits_before_the_start_layer(setup):
+    _, model, data, _ = setup
+    ids = data.clean_ids()
+    resid = model.run(ids, reads=[("resid_pre", 1)])[("resid_pre", 1)]
+    with pytest.raises(InputError, match="start layer 1"):
+        model.run(ids, reads=[("z", 0)], start=(1, resid))
+    torch.testing.assert_close(model.run(ids, start=(1, resid)).logits, model.logits(ids), rtol=0, atol=1e-5)
