@@ -94,16 +94,16 @@ def induction_pairs(n: int, *, block_len: int, vocab_size: int, bos: int | None 
     if corrupt not in ("both", "first", "second"):
         raise bad_value("corrupt", corrupt, "'both', 'first' or 'second'")
 
-    def fresh() -> torch.Tensor:  # a block that differs from A at every position
+    def fresh(*avoid: torch.Tensor) -> torch.Tensor:  # a block that differs from each of ``avoid`` everywhere
         b = pool[torch.randint(len(pool), (n, block_len), generator=g)]
-        same = b == A
+        same = torch.stack([b == a for a in avoid]).any(0)
         while same.any():
             b[same] = pool[torch.randint(len(pool), (int(same.sum()),), generator=g)]
-            same = b == A
+            same = torch.stack([b == a for a in avoid]).any(0)
         return b
 
-    B = fresh()
-    C = fresh() if corrupt == "both" else A
+    B = fresh(A)
+    C = fresh(A, B) if corrupt == "both" else A
     o = 0 if bos is None else 1
     head = [] if bos is None else [bos]
     positions = tuple(o + block_len + j for j in range(block_len - 1))

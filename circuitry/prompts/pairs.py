@@ -15,14 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from circuitry.errors import InputError
 from circuitry.io import atomic_write_text
 from circuitry.provenance import Frozen
 
 
-class PromptPair(Frozen):
+def _input_error(name: str, exc: ValidationError) -> InputError:
+    """pydantic's ValidationError as circuitry's InputError (first problem, without pydantic's prefix)."""
+    err = exc.errors()[0]
+    msg = str(err.get("msg", exc)).removeprefix("Value error, ")
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return InputError(f"{name}{' field ' + loc if loc else ''}: {msg}")
+
+
+class _Validated(Frozen):
+    """Constructing with bad values raises :class:`InputError` (not pydantic's ValidationError)."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _input_error(type(self).__name__, exc) from None
+
+
+class PromptPair(_Validated):
     """One clean/corrupted pair with per-position answer and foil tokens."""
 
     clean: tuple[int, ...]
@@ -44,7 +62,7 @@ class PromptPair(Frozen):
         return self
 
 
-class PairDataset(Frozen):
+class PairDataset(_Validated):
     """A list of :class:`PromptPair` s with the recipe that made them.
 
     All pairs share one length, so the dataset stacks into ``[n, pos]`` tensors.

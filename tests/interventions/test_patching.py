@@ -69,11 +69,17 @@ def _reference_head_patch(module, base, src, n_layers, n_heads, dh, metric, posi
     return out
 
 
-@pytest.fixture(scope="module", params=["gpt2", "zoo"])
+def _shipped():
+    from circuitry.zoo import load_zoo
+
+    return load_zoo("attn-only-2l")[0]
+
+
+@pytest.fixture(scope="module", params=["gpt2", "zoo", "shipped"])
 def setup(request):
-    module = _gpt2() if request.param == "gpt2" else _zoo()
+    module = {"gpt2": _gpt2, "zoo": _zoo, "shipped": _shipped}[request.param]()
     model = load_model(module)
-    data = induction_pairs(6, block_len=5, vocab_size=V, seed=3)
+    data = induction_pairs(6, block_len=5, vocab_size=model.info.d_vocab, seed=3)
     pos, ans, foil = data.targets()
     return module, model, data, Targets(pos, ans, foil)
 
@@ -85,7 +91,9 @@ def test_per_head_patching_matches_reference(setup, direction):
     base, src = (data.clean_ids(), data.corrupted_ids())
     if direction == "denoising":
         base, src = src, base
-    ref = _reference_head_patch(module, base, src, 2, 4, 8, lambda lg: logit_diff(lg, t).mean().item())
+    i = model.info
+    ref = _reference_head_patch(module, base, src, i.n_layers, i.n_heads, i.d_head,
+                                lambda lg: logit_diff(lg, t).mean().item())
     got = res.metric_mean.numpy()
     assert res.effect.axes == ("layer", "head")
     for (l, h, _), v in ref.items():
@@ -97,7 +105,8 @@ def test_per_position_patching_matches_reference(setup):
     module, model, data, t = setup
     res = activation_patch(model, data, site="head_out", direction="noising", per_position=True, progress=False)
     positions = [2, 7, 9]
-    ref = _reference_head_patch(module, data.clean_ids(), data.corrupted_ids(), 2, 4, 8,
+    i = model.info
+    ref = _reference_head_patch(module, data.clean_ids(), data.corrupted_ids(), i.n_layers, i.n_heads, i.d_head,
                                 lambda lg: loss(lg, t).mean().item(), positions=positions)
     res_loss = activation_patch(model, data, site="z", direction="noising", per_position=True, metric="loss",
                                 progress=False).metric_mean.numpy()
@@ -135,6 +144,7 @@ def test_zero_ablation_matches_reference(setup):
     ids = data.clean_ids()
     sets = [["L0H1"], ["L0H1", "L1H3"], ["L1H0", "L1H2"]]
     got = ablate_heads(model, ids, sets, t, method="zero", metric="loss")
+    dh = model.info.d_head
 
     def zero(heads):
         def make(l):
@@ -142,7 +152,7 @@ def test_zero_ablation_matches_reference(setup):
                 z = a[0].clone()
                 for hl, h in heads:
                     if hl == l:
-                        z[..., h * 8:(h + 1) * 8] = 0
+                        z[..., h * dh:(h + 1) * dh] = 0
                 return (z,)
             return fn
         return [(_proj(module, l), make(l)) for l in range(2)]
