@@ -92,7 +92,8 @@ def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *,
         if e.target in I:
             into_I[e.source] = into_I.get(e.source, 0.0) + (e.effect or 0.0)
     top_sender = max(into_I, key=into_I.get) if into_I else None
-    ok = bool(I) and bool(k_edges) and k_edges[0].source == P and k_edges[0].target in I and top_sender == P
+    ok = (bool(I) and bool(k_edges) and k_edges[0].source == P and k_edges[0].target in I and top_sender == P
+          and (k_edges[0].pvalue_adjusted or 1.0) <= alpha)
     out.append(Finding(
         claim=f"The K-edges with the largest path-patching effects run from {P} into the induction heads.",
         holds=ok,
@@ -108,7 +109,8 @@ def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *,
             qkv[kind] = float(np.mean(vals)) if vals else float("nan")
         out.append(Finding(
             claim=f"{P} reaches the induction heads mainly through their keys (K-paths carry more than Q- or V-paths).",
-            holds=qkv["k"] > max(qkv["q"], qkv["v"], 0.02),
+            holds=qkv["k"] > max(qkv["q"], qkv["v"], 0.02) and any(
+                (e.pvalue_adjusted or 1.0) <= alpha for e in hh if e.kind == "k" and e.source == P and e.target in I),
             evidence=f"mean path share from {P} into {', '.join(I)}: K {qkv['k']:.2f}, Q {qkv['q']:.2f}, "
                      f"V {qkv['v']:.2f}."))
 

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from circuitry.analysis.results import AnalysisConfig, AnalysisReport, SiteEffect
-from circuitry.io import atomic_write_json
+from circuitry.io import atomic_write_text
 from circuitry.labels import all_heads, head_label
 from circuitry.provenance import make_provenance, sha256_json
 
@@ -45,7 +45,8 @@ def _stage(out: Path, name: str, cfg_hash: str, cls: type[T], fn: Callable[[], T
     t = time.perf_counter()
     res = fn()
     timings[name] = round(time.perf_counter() - t, 2)
-    atomic_write_json(path, {"config_sha256": cfg_hash, "result": json.loads(res.model_dump_json())})
+    # written unsorted, so a resumed run reads the result back in its original key order
+    atomic_write_text(path, json.dumps({"config_sha256": cfg_hash, "result": json.loads(res.model_dump_json())}))
     _log(f"{name}: done in {timings[name]:.1f} s", quiet)
     return res
 
@@ -99,6 +100,9 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     info = model.info
     _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {cfg.task}, "
          f"{len(data)} prompt pairs of {data.seq_len} tokens, seed {cfg.seed}", quiet)
+    if len(data) < 16:
+        _log(f"warning: {len(data)} prompts are few: bootstrap intervals over prompts under-cover and the "
+             "sign-flip p-values cannot get small; use --n-prompts 32", quiet)
 
     def scores() -> ScoreReport:
         # Olsson et al.'s recipe (25 tokens x 4 repeats, BOS first), the block shortened to fit the context

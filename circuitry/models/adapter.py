@@ -113,7 +113,7 @@ class ModelAdapter:
     """
 
     def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool = False,
-                 tokenizer=None, manifest=None):
+                 tokenizer=None, manifest=None, weights_sha256: str | None = None):
         from nnsight import NNsight
 
         self.module = module.eval()
@@ -129,7 +129,7 @@ class ModelAdapter:
         self.manifest = manifest
         self._nn = NNsight(module)
         self._weights: dict[bool, HeadWeights] = {}
-        self._sha: str | None = None
+        self._sha: str | None = weights_sha256
 
     # ----------------------------------------------------------------- facts
     @property
@@ -142,7 +142,8 @@ class ModelAdapter:
 
     @property
     def weights_sha256(self) -> str:
-        """sha256 over the state dict (names in sorted order, then raw tensor bytes)."""
+        """sha256 of the weights: for a zoo model, of its shipped safetensors file (the manifest's, what
+        ``sha256sum`` prints); otherwise over the state dict (names in sorted order, raw tensor bytes)."""
         if self._sha is None:
             h = hashlib.sha256()
             for name, t in sorted(self.module.state_dict().items()):

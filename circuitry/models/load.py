@@ -62,8 +62,19 @@ def load_model(name: str | torch.nn.Module, *, device: str | torch.device = "cpu
         from circuitry.zoo.registry import load_zoo
 
         zname, _, step = name[4:].partition("@")
+        if step and not step.isdigit():
+            raise InputError(f"model={name!r}: the step after '@' must be a whole number, e.g. 'zoo:{zname}@550'")
         module, manifest = load_zoo(zname, step=int(step) if step else None, device=device, dtype=torch_dtype)
-        return ModelAdapter(module, model_id=name, remote=remote, manifest=manifest)
+        sha = manifest.weights_sha256
+        if step and int(step) != manifest.steps:
+            sha = next(c.sha256 for c in manifest.checkpoints if c.step == int(step))
+        return ModelAdapter(module, model_id=name, remote=remote, manifest=manifest,
+                            weights_sha256=None if torch_dtype else sha)
+    from circuitry.zoo import list_zoo
+
+    if name in list_zoo() and not os.path.isdir(name):
+        raise ModelLoadError(f"model={name!r} is the name of a zoo model; name it 'zoo:{name}' "
+                             f"(zoo models: {', '.join('zoo:' + z for z in list_zoo())})")
     return _load_hf(name, device=device, dtype=torch_dtype, remote=remote, device_map=device_map)
 
 

@@ -8,7 +8,7 @@
   :func:`random_baseline`.
 * In-context learning: :func:`icl_score`.
 
-Definitions follow ``REFERENCES.md`` ("Head scores", "Composition scores"); every result is a frozen,
+Definitions follow the papers (see ``docs/api/scores.md``); every result is a frozen,
 JSON round-trippable pydantic model with provenance (:mod:`circuitry.scores.results`).
 """
 

@@ -1,6 +1,6 @@
 """Q-, K- and V-composition scores between heads, with a simulated random-matrix baseline.
 
-Elhage et al. (2021), "A Mathematical Framework for Transformer Circuits" (``REFERENCES.md``,
+Elhage et al. (2021), "A Mathematical Framework for Transformer Circuits" (see ``docs/api/scores.md``,
 "Composition scores"). The paper writes column vectors: ``W_QK = W_Q^T W_K``, ``W_OV = W_O W_V`` and
 
 * Q: ``||W_QK(h2)^T W_OV(h1)||_F / (||W_QK(h2)^T||_F ||W_OV(h1)||_F)``

@@ -1,6 +1,6 @@
 """Copying scores: does a head raise the logit of the token it attends to?
 
-Two views (``REFERENCES.md``, "Head scores"):
+Two views (the definitions in ``docs/api/scores.md``):
 
 * :func:`copying_per_sample` / the ``copying`` detector, Olsson et al. (2022)'s activation-based
   copying evaluator, implemented as follows. On sequences of uniform random tokens (BOS first), for

@@ -11,7 +11,7 @@ Two ways to make one:
   target keys).
 * :func:`function_detector` from **any function** ``fn(adapter, tokens) -> [n, layer, head]``.
 
-The three Olsson et al. (2022, appendix "head evaluators"; ``REFERENCES.md`` "Head scores") pattern
+The three Olsson et al. (2022, appendix "head evaluators"; see ``docs/api/scores.md``) pattern
 detectors are defined here by their targets on token ids, so they work on any sequence:
 
 * ``previous_token``: ``T[i, i-1] = 1`` for ``i >= 1`` (mean attention from ``i`` to ``i-1``).

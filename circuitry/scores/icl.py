@@ -1,6 +1,6 @@
 """In-context learning (ICL) score: loss at a late token minus loss at an early token.
 
-Olsson et al. (2022) (``REFERENCES.md``, "Head scores"): token 500 minus token 50 on 512-token
+Olsson et al. (2022) (the definitions in ``docs/api/scores.md``): token 500 minus token 50 on 512-token
 contexts. circuitry reports **late minus early**, so *more negative = more in-context learning*. The
 loss at position ``p`` is the cross-entropy of predicting ``tokens[p]`` from ``tokens[:p]`` (the
 logits at ``p - 1``). Positions are parameters; by default they are the paper's, scaled to the
