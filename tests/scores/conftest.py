@@ -41,10 +41,5 @@ def uniform_model():
 
 @pytest.fixture(scope="session")
 def zoo_model():
-    """The shipped attn-only-2l; tests that need it skip until its checkpoint is committed."""
-    from circuitry.errors import CircuitryError
-
-    try:
-        return load_model("zoo:attn-only-2l")
-    except (CircuitryError, ImportError, FileNotFoundError) as exc:
-        pytest.skip(f"zoo:attn-only-2l not available yet: {exc}")
+    """The shipped attn-only-2l (a missing or corrupted checkpoint fails the tests that use it)."""
+    return load_model("zoo:attn-only-2l")
