@@ -75,7 +75,7 @@ def render_markdown(r: AnalysisReport, model) -> str:
     c, p = r.config, r.provenance
     info = model.info
     md = [f"# circuitry analyze: {model.model_id}", "",
-          f"Task `{c.task}` ({c.n_prompts} clean/corrupted prompt pairs, seed {c.seed}); "
+          f"Task `{c.task}` ({r.patching.n_prompts} clean/corrupted prompt pairs, seed {c.seed}); "
           f"{info.n_layers} layers x {info.n_heads} heads, d_model {info.d_model}, "
           f"{'attention-only' if not info.has_mlp else 'with MLPs'}, {info.positional} positions. "
           f"Patching direction **{c.direction}**, metric `{c.metric}`. circuitry {p.library_version}, torch "
