@@ -261,8 +261,11 @@ def load_claim_file(path: str | Path) -> ClaimFile:
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ClaimFileError(f"claim file {str(path)!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                             f"{first}. Fix: check the indentation and quoting near that line") from None
+        mark = getattr(exc, "problem_mark", None)
+        line = getattr(exc, "lineno", None) or (mark.line + 1 if mark is not None else None)
+        where = f" at line {line}" if line else ""
+        raise ClaimFileError(f"claim file {str(path)!r} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
+                             f"{where}: {first}. Fix: check the indentation and quoting near that line") from None
     return parse_claim_file(raw, source=f"claim file {str(path)!r}")
 
 
