@@ -18,6 +18,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="patching direction (default noising: which heads and paths are necessary)")
     p.add_argument("--draws", type=int, default=1000, help="random head sets for the circuit test (default 1000)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the findings (default 0.01)")
+    p.add_argument("--max-path-heads", type=int, default=32,
+                   help="path-patch every head when the model has at most this many, else only the heads with the "
+                        "largest activation-patching share (default 32)")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
     p.set_defaults(handler=_run)
     return p
@@ -32,8 +35,11 @@ def _run(args: argparse.Namespace) -> int:
         raise bad_value("--draws", args.draws, "at least 10", "use --draws 1000")
     if not 0 < args.alpha < 1:
         raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
+    if args.max_path_heads < 1:
+        raise bad_value("--max-path-heads", args.max_path_heads, "a positive integer", "use --max-path-heads 32")
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
-                         direction=args.direction, n_draws=args.draws, alpha=args.alpha)
+                         direction=args.direction, n_draws=args.draws, alpha=args.alpha,
+                         max_path_heads=args.max_path_heads)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)
     return 0

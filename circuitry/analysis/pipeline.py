@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from circuitry.analysis.results import AnalysisConfig, AnalysisReport, SiteEffect
 from circuitry.io import atomic_write_text
-from circuitry.labels import all_heads, head_label
+from circuitry.labels import EMBED, all_heads, head_label
 from circuitry.provenance import make_provenance, sha256_json
 
 T = TypeVar("T", bound=BaseModel)
@@ -67,6 +67,17 @@ def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *
         out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
                               pvalue_adjusted=float(a), correction=correction))
     return out
+
+
+def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] | None:
+    """``None`` (path-patch every head) when the model has at most ``max_heads`` heads; otherwise the
+    ``max_heads`` heads with the largest ``|share|`` under activation patching, in layer order. Path
+    patching every pair costs heads x later heads x 3 forward passes per prompt batch, which a model
+    of GPT-2's size cannot afford on a CPU."""
+    if len(effects) <= max_heads:
+        return None
+    top = sorted(effects, key=lambda e: -abs(e.share))[:max_heads]
+    return [e.site for e in effects if e in top]
 
 
 def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = 0.1,
@@ -117,20 +128,28 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     patch = _stage(out, "patching", cfg_hash, PatchResult, lambda: activation_patch(
         model, data, site="z", direction=cfg.direction, metric=cfg.metric, progress=not quiet, seed=cfg.seed),
         quiet, timings)
-    paths = _stage(out, "path_patching", cfg_hash, PathPatchResult, lambda: path_patch(
-        model, data, direction=cfg.direction, metric=cfg.metric, progress=not quiet, seed=cfg.seed),
-        quiet, timings)
-
     t = time.perf_counter()
     per_head = patch.per_prompt.numpy().reshape(info.n_layers * info.n_heads, -1)
     head_effects = share_effects(per_head, patch.clean, patch.corrupted, all_heads(info.n_layers, info.n_heads),
                                  direction=cfg.direction, correction="holm", n_resamples=cfg.n_resamples,
                                  seed=cfg.seed, n_permutations=cfg.n_permutations)
+    path_heads = path_patching_heads(head_effects, cfg.max_path_heads)
+    if path_heads is not None:
+        _log(f"path patching restricted to the {len(path_heads)} heads with the largest patching share "
+             f"(of {len(head_effects)}; --max-path-heads)", quiet)
+    senders = None if path_heads is None else [EMBED] + path_heads
+    receivers = None if path_heads is None else [(h, k) for h in path_heads for k in ("q", "k", "v")]
+    timings["statistics"] = round(time.perf_counter() - t, 2)
+    paths = _stage(out, "path_patching", cfg_hash, PathPatchResult, lambda: path_patch(
+        model, data, senders=senders, receivers=receivers, direction=cfg.direction, metric=cfg.metric,
+        progress=not quiet, seed=cfg.seed), quiet, timings)
+
+    t = time.perf_counter()
     labels = [f"{s}->{r}:{k}" for s, r, k in paths.paths]
     path_effects = share_effects(paths.per_prompt.numpy(), paths.clean, paths.corrupted, labels,
                                  direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
                                  seed=cfg.seed, n_permutations=cfg.n_permutations)
-    timings["statistics"] = round(time.perf_counter() - t, 2)
+    timings["statistics"] += round(time.perf_counter() - t, 2)
     from circuitry.analysis.findings import circuit_from_scores
 
     P, I, _, _ = circuit_from_scores(sc, info.n_layers, info.n_heads)

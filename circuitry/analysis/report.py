@@ -116,8 +116,12 @@ def render_markdown(r: AnalysisReport, model) -> str:
                    for e in top], ["head", "share", "95% CI", "p (Holm)"]), "",
            f"![patching](figures/patching_{c.direction}_z.png)", ""]
     md += ["## Path patching (Wang et al. 2023, Algorithm 1)", "",
-           f"{len(r.edges)} paths measured (every sender into the Q, K, V inputs of every later head, and into the "
-           "logits). p-values Benjamini-Hochberg-adjusted over all paths.", ""]
+           f"{len(r.edges)} paths measured ("
+           + ("every sender into the Q, K, V inputs of every later head, and into the logits"
+              if info.n_layers * info.n_heads <= c.max_path_heads else
+              f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching share, "
+              "into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
+           + "). p-values Benjamini-Hochberg-adjusted over all paths.", ""]
     top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
     md += [_table([[f"{e.source} -> {e.target}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
                     f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]

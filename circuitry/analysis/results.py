@@ -28,6 +28,7 @@ class AnalysisConfig(Frozen):
     n_draws: int = 1000
     ablation: str = "mean"
     alpha: float = 0.01
+    max_path_heads: int = 32
 
 
 class SiteEffect(Frozen):

@@ -71,3 +71,22 @@ def test_rerun_reuses_finished_stages(analysis):
     again = run_analysis(model, cfg, out, quiet=True)
     assert again.timings["scores"] == 0.0 and again.timings["path_patching"] == 0.0
     assert again.edges == first.edges
+
+
+def test_large_models_path_patch_only_the_top_heads(tmp_path):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=3, n_head=4, n_embd=32, vocab_size=60, n_positions=40,
+                                      bos_token_id=0, eos_token_id=0))
+    model = load_model(gpt2)
+    cfg = AnalysisConfig(model="gpt2-random", task="induction", n_prompts=8, seed=0, n_score_samples=3, n_baseline=50,
+                         n_resamples=200, n_permutations=199, n_draws=50, max_path_heads=5)
+    report = run_analysis(model, cfg, tmp_path, quiet=True)
+    shares = {e.site: abs(e.share) for e in report.head_effects}
+    top = set(sorted(shares, key=shares.get, reverse=True)[:5])
+    senders = {s for s, _, _ in report.path_patching.paths}
+    receivers = {r for _, r, k in report.path_patching.paths if k != "out"}
+    assert senders == top | {"embed"} and receivers <= top
+    assert "restricted to `embed` and the 5 heads" in (tmp_path / "report.md").read_text()
