@@ -43,7 +43,8 @@ def _run(args: argparse.Namespace) -> int:
         order = sorted(((float(eff[l, h]), l, h) for l in range(eff.shape[0]) for h in range(eff.shape[1])))
         key = (lambda x: x[0]) if args.direction == "denoising" else (lambda x: -x[0])
         top = sorted(order, key=key, reverse=True)[:5]
-        print("most affecting heads (normalized effect: 1 = like the clean run, 0 = like the corrupted run):",
-              ", ".join(f"L{l}H{h} {v:.2f}" for v, l, h in top))
+        kv = args.site in ("k", "v") and model.info.n_kv_heads < model.info.n_heads  # GQA: key/value heads
+        print(f"most affecting {'key/value heads' if kv else 'heads'} (normalized effect: 1 = like the clean run, "
+              "0 = like the corrupted run):", ", ".join(f"L{l}{'KV' if kv else 'H'}{h} {v:.2f}" for v, l, h in top))
     print(f"wrote {out / 'patching.json'} and {fig}")
     return 0
