@@ -32,6 +32,18 @@ class Targets:
     foils: torch.Tensor
     clean_logprobs: torch.Tensor | None = None
 
+    @classmethod
+    def of(cls, data, *, device="cpu", metric: str | Callable | None = None,
+           clean_logits: torch.Tensor | None = None) -> "Targets":
+        """The targets of a prompt-pair dataset (anything with ``targets(device)``); with ``metric="kl"``
+        the clean run's log-probabilities (from ``clean_logits``) are attached, as that metric needs."""
+        t = cls(*data.targets(device))
+        if metric == "kl":
+            if clean_logits is None:
+                raise InputError("metric='kl' needs the clean run's logits: pass clean_logits=")
+            t = t.with_clean(clean_logits)
+        return t
+
     def repeat(self, times: int) -> "Targets":
         """The targets tiled ``times`` over the batch (for patches stacked along the batch)."""
         rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.ndim - 1)))  # noqa: E731

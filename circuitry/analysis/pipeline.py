@@ -62,8 +62,7 @@ def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *
     adj = adjust_pvalues([r.pvalue for r in raw], method=correction)
     out = []
     for lab, r, a in zip(labels, raw, adj):
-        share, lo, hi = ((1 - r.effect, 1 - r.ci_high, 1 - r.ci_low) if direction == "noising"
-                         else (r.effect, r.ci_low, r.ci_high))
+        share, lo, hi = r.share(direction)
         out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
                               pvalue_adjusted=float(a), correction=correction))
     return out
@@ -157,8 +156,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
 
     def circuit_test() -> RandomHeadTest:
         test = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed + 1)
-        pos, ans, foil = test.targets(model.device)
-        fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets(pos, ans, foil), method=cfg.ablation,
+        fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets.of(test, device=model.device),
+                                method=cfg.ablation,
                                 metric="loss", seed=cfg.seed)
         return random_head_test(fn, circuit, all_heads(info.n_layers, info.n_heads), n_draws=cfg.n_draws,
                                 exclude_candidates=True, rng=cfg.seed)

@@ -90,7 +90,7 @@ class Context:
             ds = sha256_json(ids.tolist())
         else:
             data = self.dataset(n_prompts, seed)
-            ids, targets, fn, ds = data.clean_ids(dev), Targets(*data.targets(dev)), metric, data.sha256()
+            ids, targets, fn, ds = data.clean_ids(dev), Targets.of(data, device=dev), metric, data.sha256()
         with torch.no_grad():
             base = get_metric(fn)(self.model.run(ids.to(dev)).logits, targets).float().cpu()
         self._setups[key] = Setup(ids, targets, fn, metric, ds, base)
@@ -209,7 +209,7 @@ def path_share(ctx: Context, claim: PathShare) -> ClaimResult:
     per = res.per_prompt.numpy()[0]
     pe = prompt_effect(per, res.clean, res.corrupted, direction="noising", confidence_level=1 - alpha,
                        n_resamples=ctx.claim_file.n_resamples, rng=seed)
-    share, lo, hi = 1 - pe.effect, 1 - pe.ci_high, 1 - pe.ci_low
+    share, lo, hi = pe.share("noising")
     m = claim.min_share
     ci = f"{1 - alpha:.0%} CI of the share [{lo:.3f}, {hi:.3f}]"
     if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -30,12 +30,6 @@ Direction = Literal["denoising", "noising"]
 PATCH_SITES = tuple(s for s in SITES if s != "logits")
 
 
-def _targets(model: ModelAdapter, data: PairDataset, metric_name: str, clean_logits: torch.Tensor) -> Targets:
-    pos, ans, foil = data.targets(model.device)
-    t = Targets(pos, ans, foil)
-    return t.with_clean(clean_logits) if metric_name == "kl" else t
-
-
 def _units(model: ModelAdapter, site: str, layers: Sequence[int], per_position: bool, seq: int):
     n_heads = model.info.n_kv_heads if site in ("k", "v") else model.info.n_heads
     heads = range(n_heads) if site in HEAD_SITES else [None]
@@ -88,7 +82,7 @@ def activation_patch(model: ModelAdapter, data: PairDataset, *, site: str, direc
     reads = [(site, l) for l in layers] + [("resid_pre", l) for l in range(model.info.n_layers)]
     clean = model.run(clean_ids, reads=reads)
     corr = model.run(corr_ids, reads=reads)
-    targets = _targets(model, data, metric_name, clean.logits)
+    targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
     m_clean = metric_fn(clean.logits, targets).float().cpu()
     m_corr = metric_fn(corr.logits, targets).float().cpu()
     base_ids, src = (corr_ids, clean) if direction == "denoising" else (clean_ids, corr)

@@ -139,10 +139,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     reads = [("z", l) for l in range(L)] + [("resid_pre", 0)]
     clean, corr = model.run(clean_ids, reads=reads), model.run(corr_ids, reads=reads)
     orig, new = (clean, corr) if direction == "noising" else (corr, clean)
-    pos, ans, foil = data.targets(model.device)
-    targets = Targets(pos, ans, foil)
-    if metric_name == "kl":
-        targets = targets.with_clean(clean.logits)
+    targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
     m_clean, m_corr = metric_fn(clean.logits, targets).cpu(), metric_fn(corr.logits, targets).cpu()
     n, seq = orig_ids.shape
     z_orig = {l: orig[("z", l)] for l in range(L)}

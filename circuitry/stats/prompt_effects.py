@@ -43,6 +43,14 @@ class PromptEffect(Frozen):
     test: str = "paired bootstrap CI of the normalized effect; sign-flip permutation test of the per-prompt change"
 
 
+    def share(self, direction: str) -> tuple[float, float, float]:
+        """``(share, ci_low, ci_high)``: the share of the clean-corrupted gap the site carries, positive
+        when it matters: ``1 - effect`` when noising (interval flipped), ``effect`` when denoising."""
+        if direction == "noising":
+            return 1 - self.effect, 1 - self.ci_high, 1 - self.ci_low
+        return self.effect, self.ci_low, self.ci_high
+
+
 def _ratio(p, c, k, axis=-1):
     return (p.mean(axis) - k.mean(axis)) / (c.mean(axis) - k.mean(axis))
 

@@ -2,7 +2,7 @@
 
 Each model ``NAME`` is two files, ``NAME.safetensors`` (the final weights) and ``NAME.json`` (its
 :class:`~circuitry.zoo.train.ZooManifest`), plus intermediate checkpoints
-``NAME/step_XXXXX.safetensors``. Loading never unpickles: weights are read with ``safetensors`` only.
+``NAME/step_<5-digit step>.safetensors`` (e.g. ``step_00200``). Loading never unpickles: weights are read with ``safetensors`` only.
 Before loading, the sha256 of the safetensors *file bytes* is compared with the manifest; a mismatch
 raises :class:`~circuitry.errors.ChecksumError`.
 """

@@ -295,7 +295,7 @@ def train(
     recipe
         The recipe (shipped recipes are in each manifest's ``recipe`` field).
     out_dir
-        Folder for ``NAME.safetensors``, ``NAME.json`` and intermediates ``NAME/step_XXXXX.safetensors``.
+        Folder for ``NAME.safetensors``, ``NAME.json`` and intermediates ``NAME/step_<5-digit step>.safetensors`` (e.g. ``step_00200``).
     stop_step
         Stop after this many steps of the recipe's schedule (a prefix of the full run, bit-identical to
         it up to that step); ``None`` trains all ``recipe.steps``.
