@@ -41,5 +41,5 @@ def _run(args: argparse.Namespace) -> int:
                          direction=args.direction, n_draws=args.draws, alpha=args.alpha,
                          max_path_heads=args.max_path_heads)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
-    report = run_analysis(model, cfg, args.out, quiet=args.quiet)
+    run_analysis(model, cfg, args.out, quiet=args.quiet)
     return 0

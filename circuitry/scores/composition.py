@@ -40,7 +40,7 @@ tr(C^T A^T A C B^T B)``), never forming a ``d_model x d_model`` product per pair
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
