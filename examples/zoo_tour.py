@@ -3,7 +3,6 @@
 Run: ``python examples/zoo_tour.py [NAME]``.
 """
 
-import sys
 
 from circuitry.zoo import list_zoo, load_zoo, zoo_manifest
 from circuitry.zoo.registry import summary
