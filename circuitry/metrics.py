@@ -54,6 +54,14 @@ class Targets:
         return replace(self, clean_logprobs=at_positions(clean_logits, self.positions).log_softmax(-1))
 
 
+def _need(t: Targets, field: str, metric: str) -> torch.Tensor:
+    v = getattr(t, field)
+    if bool((v < 0).any()):
+        raise InputError(f"metric={metric!r} needs {field} for every prompt pair, and some pairs have none. Fix: add "
+                         f"'{field}' to the task's pairs (docs/tasks.md), or use metric='kl' (needs no answers)")
+    return v
+
+
 def at_positions(logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """``logits[i, positions[i, j]]`` for every prompt ``i`` and target ``j``: ``[n, k, vocab]``."""
     idx = positions.to(logits.device)[..., None].expand(-1, -1, logits.shape[-1])
@@ -63,15 +71,15 @@ def at_positions(logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 def logit_diff(logits: torch.Tensor, t: Targets) -> torch.Tensor:
     """Mean over target positions of ``logit[answer] - logit[foil]``: ``[n]``."""
     lg = at_positions(logits, t.positions)
-    ans = lg.gather(-1, t.answers[..., None].to(lg.device))[..., 0]
-    foil = lg.gather(-1, t.foils[..., None].to(lg.device))[..., 0]
+    ans = lg.gather(-1, _need(t, "answers", "logit_diff")[..., None].to(lg.device))[..., 0]
+    foil = lg.gather(-1, _need(t, "foils", "logit_diff")[..., None].to(lg.device))[..., 0]
     return (ans - foil).mean(-1)
 
 
 def answer_prob(logits: torch.Tensor, t: Targets) -> torch.Tensor:
     """Mean over target positions of the answer's probability: ``[n]``."""
     p = at_positions(logits, t.positions).softmax(-1)
-    return p.gather(-1, t.answers[..., None].to(p.device))[..., 0].mean(-1)
+    return p.gather(-1, _need(t, "answers", "answer_prob")[..., None].to(p.device))[..., 0].mean(-1)
 
 
 def loss(logits: torch.Tensor, t: Targets) -> torch.Tensor:
@@ -79,7 +87,7 @@ def loss(logits: torch.Tensor, t: Targets) -> torch.Tensor:
 
     For the induction task: the loss on the repeated half."""
     lp = at_positions(logits, t.positions).log_softmax(-1)
-    return -lp.gather(-1, t.answers[..., None].to(lp.device))[..., 0].mean(-1)
+    return -lp.gather(-1, _need(t, "answers", "loss")[..., None].to(lp.device))[..., 0].mean(-1)
 
 
 def kl(logits: torch.Tensor, t: Targets) -> torch.Tensor:
@@ -94,6 +102,9 @@ def kl(logits: torch.Tensor, t: Targets) -> torch.Tensor:
 METRICS: dict[str, Callable[[torch.Tensor, Targets], torch.Tensor]] = {
     "logit_diff": logit_diff, "answer_prob": answer_prob, "loss": loss, "kl": kl,
 }
+# Which targets each built-in metric reads, besides the positions.
+METRIC_NEEDS: dict[str, tuple[str, ...]] = {"logit_diff": ("answers", "foils"), "answer_prob": ("answers",),
+                                            "loss": ("answers",), "kl": ()}
 # For which metrics a *higher* value means "more like the clean run".
 HIGHER_IS_CLEAN = {"logit_diff": True, "answer_prob": True, "loss": False, "kl": False}
 
@@ -112,3 +123,23 @@ def normalized_effect(patched, clean, corrupted):
     """``(M_patched - M_corrupted) / (M_clean - M_corrupted)``: 0 = like the corrupted run, 1 = like the
     clean run, whichever run was patched. Works on tensors, arrays or floats (means)."""
     return (patched - corrupted) / (clean - corrupted)
+
+
+def share_of_gap(normalized, direction: str):
+    """The share of the clean-corrupted gap a patched site carries, from its normalized effect: positive =
+    the site matters, in both directions. Noising ``(M_clean - M_patched) / (M_clean - M_corrupted)`` =
+    ``1 - normalized``; denoising ``(M_patched - M_corrupted) / (M_clean - M_corrupted)`` = ``normalized``.
+    This is the one convention of every report, figure and table circuitry writes."""
+    if direction == "noising":
+        return 1 - normalized
+    if direction == "denoising":
+        return normalized
+    raise InputError(f"direction={direction!r}; expected 'noising' or 'denoising'")
+
+
+def share_label(metric: str, direction: str) -> str:
+    """Words for the share of :func:`share_of_gap` (colour bars, table headers)."""
+    formula = ("(M_clean - M_patched) / (M_clean - M_corrupted)" if direction == "noising"
+               else "(M_patched - M_corrupted) / (M_clean - M_corrupted)")
+    return f"share of the {metric} gap carried ({direction}: {formula}; 1 = all of it, 0 = none)"
+

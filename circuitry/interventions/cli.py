@@ -1,10 +1,11 @@
-"""``circuitry patch``: an activation-patching sweep written to ``DIR/patching.json`` and a heatmap."""
+"""``circuitry patch``: an activation-patching sweep written to ``DIR/patching.json``, ``patching.csv`` and a
+heatmap. Every number it prints and draws is the share of the clean-corrupted gap a site carries."""
 
 from __future__ import annotations
 
 import argparse
 
-from circuitry.cli_common import add_model_args, load_from_args
+from circuitry.cli_common import METRICS, add_model_args, load_from_args
 
 _SITES = ("resid_pre", "attn_in", "q", "k", "v", "pattern", "z", "head_out", "attn_out", "mlp_out", "resid_post")
 
@@ -12,12 +13,14 @@ _SITES = ("resid_pre", "attn_in", "q", "k", "v", "pattern", "z", "head_out", "at
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("patch", help="activation patching sweep (noising or denoising)",
                               description="Patch one site at every layer (and head, and position) between "
-                                          "clean and corrupted prompts; writes patching.json and a heatmap.")
+                                          "clean and corrupted prompts; writes patching.json, patching.csv and a "
+                                          "heatmap of the share of the metric gap each site carries.")
     add_model_args(p)
     p.add_argument("--site", default="head_out", choices=_SITES, help="site to patch (default head_out)")
     p.add_argument("--direction", default="noising", choices=("noising", "denoising"),
                    help="noising: clean run, corrupted activation in (necessity); denoising: the reverse")
-    p.add_argument("--metric", default="logit_diff", choices=("logit_diff", "answer_prob", "loss", "kl"))
+    p.add_argument("--metric", default=None, choices=METRICS,
+                   help="default: the task's (logit_diff for the built-in tasks and for files without one)")
     p.add_argument("--per-position", action="store_true", help="patch each position separately")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(handler=_run)
@@ -25,26 +28,46 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import csv
+    import io
     from pathlib import Path
 
-    from circuitry.interventions import activation_patch
-    from circuitry.io import atomic_write_json
+    import numpy as np
 
-    model, data = load_from_args(args)
-    res = activation_patch(model, data, site=args.site, direction=args.direction, metric=args.metric,
-                           per_position=args.per_position, progress=not args.quiet, seed=args.seed)
+    from circuitry.errors import InputError
+    from circuitry.interventions import activation_patch
+    from circuitry.io import atomic_write_json, atomic_write_text
+    from circuitry.metrics import share_label
+    from circuitry.stats.gap import gap_summary
+
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
+    model, data = load_from_args(args, metric=args.metric)
+    metric = args.metric or data.metric or "logit_diff"
+    res = activation_patch(model, data, site=args.site, direction=args.direction, metric=metric,
+                           per_position=args.per_position, progress=not args.quiet, seed=args.seed)
+    gap = gap_summary(res.clean, res.corrupted)
     atomic_write_json(out / "patching.json", res)
+    rows = res.to_records()
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(out / "patching.csv", buf.getvalue())
     fig = res.heatmap(out / "figures" / f"patching_{args.direction}_{args.site}.png")
-    eff = res.effect.numpy()
-    print(f"{args.direction} {args.site} on {model.model_id}, {len(data)} prompts, metric {res.metric}: "
-          f"clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}")
-    if res.effect.axes == ("layer", "head"):
-        order = sorted(((float(eff[l, h]), l, h) for l in range(eff.shape[0]) for h in range(eff.shape[1])))
-        key = (lambda x: x[0]) if args.direction == "denoising" else (lambda x: -x[0])
-        top = sorted(order, key=key, reverse=True)[:5]
+    print(f"{args.direction} {args.site} on {model.model_id}, task {data.task} ({len(data)} prompt pairs), metric "
+          f"{res.metric}: clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}, gap {gap.mean:.3f} "
+          f"(95% CI [{gap.ci_low:.3f}, {gap.ci_high:.3f}])")
+    if not gap.resolved:
+        print(f"warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
+              f"ratio over noise; the model may not perform this task. exit code 1")
+    if res.effect.axes[:2] == ("layer", "head") and len(res.effect.axes) == 2:
+        share = res.share.numpy()
         kv = args.site in ("k", "v") and model.info.n_kv_heads < model.info.n_heads  # GQA: key/value heads
-        print(f"most affecting {'key/value heads' if kv else 'heads'} (normalized effect: 1 = like the clean run, "
-              "0 = like the corrupted run):", ", ".join(f"L{l}{'KV' if kv else 'H'}{h} {v:.2f}" for v, l, h in top))
-    print(f"wrote {out / 'patching.json'} and {fig}")
-    return 0
+        order = sorted(((float(share[l, h]), l, h) for l in range(share.shape[0]) for h in range(share.shape[1])
+                        if np.isfinite(share[l, h])), reverse=True)[:5]
+        print(f"largest {share_label(res.metric, args.direction)}:\n  " + ", ".join(
+            f"L{l}{'KV' if kv else 'H'}{h} {v:.2f}" for v, l, h in order))
+    print(f"wrote {out / 'patching.json'}, {out / 'patching.csv'} and {fig}")
+    return 0 if gap.resolved else 1

@@ -23,7 +23,7 @@ from circuitry.interventions.results import PatchResult
 from circuitry.metrics import Targets, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
 from circuitry.models.families import HEAD_SITES, SITES
-from circuitry.prompts import PairDataset
+from circuitry.prompts import PairDataset, check_task
 from circuitry.provenance import NamedArray, make_provenance
 
 Direction = Literal["denoising", "noising"]
@@ -77,6 +77,7 @@ def activation_patch(model: ModelAdapter, data: PairDataset, *, site: str, direc
     layers = list(range(model.info.n_layers)) if layers is None else list(layers)
     model.validate([(site, l) for l in layers], [])
     metric_fn = get_metric(metric)
+    check_task(data, model, metric=metric)
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
     clean_ids, corr_ids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     reads = [(site, l) for l in layers] + [("resid_pre", l) for l in range(model.info.n_layers)]

@@ -34,7 +34,7 @@ from circuitry.interventions.batching import row_mask, rows_per_pass, run_units
 from circuitry.labels import EMBED, LOGITS, head_label, parse_head
 from circuitry.metrics import Targets, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
-from circuitry.prompts import PairDataset
+from circuitry.prompts import PairDataset, check_task
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
 
 Kind = Literal["q", "k", "v"]
@@ -45,7 +45,8 @@ class PathPatchResult(Frozen):
     """Effects of paths ``sender -> (receiver, kind)``.
 
     ``paths`` lists ``(sender, receiver, kind)`` with kind ``q``/``k``/``v`` or ``out`` (receiver
-    ``logits``); ``effect`` is the normalized effect per path, ``metric_mean`` the raw mean metric,
+    ``logits``); :attr:`share` is the share of the clean-corrupted gap each path carries (positive = it
+    matters; the convention of every figure and table), ``effect`` Zhang & Nanda's normalized effect per path, ``metric_mean`` the raw mean metric,
     ``per_prompt`` the raw metric ``[path, prompt]``; ``orig`` is the metric of the unpatched ``x_orig``
     run per prompt, ``clean`` / ``corrupted`` those of the two runs.
     """
@@ -60,6 +61,36 @@ class PathPatchResult(Frozen):
     corrupted: list[float]
     n_prompts: int
     provenance: Provenance
+
+    @property
+    def share(self) -> list[float]:
+        """Share of the clean-corrupted gap each path carries (:func:`circuitry.metrics.share_of_gap`)."""
+        from circuitry.metrics import share_of_gap
+
+        return [float(share_of_gap(e, self.direction)) for e in self.effect]
+
+    def to_records(self) -> list[dict]:
+        """One row per path: ``sender``, ``receiver``, ``kind``, ``share``, ``normalized_effect``,
+        ``metric_mean`` (``pandas.DataFrame(res.to_records())``)."""
+        return [{"sender": s, "receiver": r, "kind": k, "direction": self.direction, "metric": self.metric,
+                 "share": sh, "normalized_effect": e, "metric_mean": m}
+                for (s, r, k), sh, e, m in zip(self.paths, self.share, self.effect, self.metric_mean)]
+
+    def to_frame(self):
+        """:meth:`to_records` as a ``pandas.DataFrame`` (needs pandas)."""
+        from circuitry.interventions.results import _frame
+
+        return _frame(self.to_records())
+
+    def summary(self, k: int = 5) -> str:
+        """A few lines: the runs' metric and the ``k`` paths carrying the largest share."""
+        top = sorted(self.to_records(), key=lambda r: -r["share"])[:k]
+        return (f"path patching ({self.direction}, {self.n_prompts} prompts, metric {self.metric}), "
+                f"{len(self.paths)} paths; largest share of the gap: "
+                + ", ".join(f"{r['sender']}->{r['receiver']}:{r['kind']} {r['share']:.2f}" for r in top))
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def effect_of(self, sender: str, receiver: str, kind: str) -> float:
         """The normalized effect of one path."""
@@ -133,6 +164,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
             if kind not in ("q", "k", "v"):
                 raise InputError(f"receiver ({r!r}, {kind!r}): kind must be 'q', 'k' or 'v'")
     metric_fn = get_metric(metric)
+    check_task(data, model, metric=metric)
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
     clean_ids, corr_ids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     orig_ids, new_ids = (clean_ids, corr_ids) if direction == "noising" else (corr_ids, clean_ids)

@@ -12,10 +12,13 @@ from circuitry.provenance import Frozen, NamedArray, Provenance
 class PatchResult(Frozen):
     """An activation-patching sweep.
 
-    ``effect`` is the normalized effect ``(M_patched - M_corrupted) / (M_clean - M_corrupted)`` of the
-    mean metric; ``metric_mean`` the raw mean metric with the patch; ``per_prompt`` the raw metric per
-    unit and prompt (last axis ``prompt``), for bootstrapping; ``clean`` / ``corrupted`` the metric of
-    the unpatched runs, per prompt.
+    :attr:`share` is the share of the clean-corrupted gap each site carries (positive = the site matters,
+    in both directions; :func:`circuitry.metrics.share_of_gap`): the quantity every figure, table and CLI
+    line shows. ``effect`` is Zhang & Nanda's normalized effect ``(M_patched - M_corrupted) / (M_clean -
+    M_corrupted)`` of the mean metric (0 = like the corrupted run, 1 = like the clean run, whichever run was
+    patched); ``metric_mean`` the raw mean metric with the patch; ``per_prompt`` the raw metric per unit and
+    prompt (last axis ``prompt``), for bootstrapping; ``clean`` / ``corrupted`` the metric of the unpatched
+    runs, per prompt.
     """
 
     site: str
@@ -37,26 +40,84 @@ class PatchResult(Frozen):
     def corrupted_mean(self) -> float:
         return float(np.mean(self.corrupted))
 
+    @property
+    def share(self) -> NamedArray:
+        """Share of the clean-corrupted gap each site carries (same axes as ``effect``)."""
+        from circuitry.metrics import share_of_gap
+
+        return NamedArray.from_array(share_of_gap(self.effect.numpy(), self.direction), self.effect.axes,
+                                     self.effect.coords)
+
+    def unit_labels(self) -> list[dict]:
+        """One dict of coordinates per site, in ``effect``'s order (``layer``, ``head``, ``position``)."""
+        axes, shape = self.effect.axes, self.effect.shape
+        layers = self.effect.coords.get("layer", list(range(shape[0])))
+        out = []
+        for idx in np.ndindex(*shape):
+            row = {}
+            for ax, i in zip(axes, idx):
+                row[ax] = layers[i] if ax == "layer" else int(i)
+            out.append(row)
+        return out
+
+    def to_records(self) -> list[dict]:
+        """One row per patched site: coordinates, ``share``, ``normalized_effect``, ``metric_mean`` (the
+        pandas-friendly table: ``pandas.DataFrame(res.to_records())``)."""
+        share, eff, mean = (a.reshape(-1) for a in (self.share.numpy(), self.effect.numpy(), self.metric_mean.numpy()))
+        return [{**c, "site": self.site, "direction": self.direction, "metric": self.metric, "share": float(s),
+                 "normalized_effect": float(e), "metric_mean": float(m)}
+                for c, s, e, m in zip(self.unit_labels(), share, eff, mean)]
+
+    def to_frame(self):
+        """:meth:`to_records` as a ``pandas.DataFrame`` (needs pandas)."""
+        return _frame(self.to_records())
+
+    def summary(self, k: int = 5) -> str:
+        """A few lines: the runs' metric and the ``k`` sites carrying the largest share."""
+        rows = sorted(self.to_records(), key=lambda r: -abs(r["share"]) if r["share"] == r["share"] else 0)[:k]
+        top = ", ".join(f"{_site_name(r)} {r['share']:.2f}" for r in rows)
+        return (f"{self.direction} {self.site}, {self.n_prompts} prompts, metric {self.metric}: clean "
+                f"{self.clean_mean:.3f}, corrupted {self.corrupted_mean:.3f}\nlargest share of the gap: {top}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
     def heatmap(self, path: str | Path) -> Path:
-        """Draw the normalized effect: ``layer x head`` (or ``layer/head x position``) heatmap."""
+        """Draw the share of the gap: a ``layer x head`` (or ``layer/head x position``) heatmap whose colour
+        bar names the quantity (:func:`circuitry.metrics.share_label`), centred on 0."""
+        from circuitry.metrics import share_label
         from circuitry.plots import heatmap
 
-        arr = self.effect.numpy()
+        arr = self.share.numpy()
         axes = self.effect.axes
         layers = self.effect.coords.get("layer", list(range(arr.shape[0])))
-        title = f"{self.direction} {self.site}: normalized {self.metric} effect"
+        title = f"{self.direction} {self.site}: share of the {self.metric} gap"
+        kw = {"title": title, "center": 0.0, "cbar_label": share_label(self.metric, self.direction)}
         if axes == ("layer", "head"):
-            return heatmap(arr, path, title=title, yticklabels=[str(l) for l in layers], center=0.0)
+            return heatmap(arr, path, yticklabels=[str(l) for l in layers], **kw)
         if axes == ("layer",):
-            return heatmap(arr[:, None], path, title=title, xlabel="", xticklabels=[""],
-                           yticklabels=[str(l) for l in layers], center=0.0)
+            return heatmap(arr[:, None], path, xlabel="", xticklabels=[""], yticklabels=[str(l) for l in layers], **kw)
         if axes == ("layer", "position"):
-            return heatmap(arr, path, title=title, xlabel="position", yticklabels=[str(l) for l in layers],
-                           center=0.0, annotate=False)
+            return heatmap(arr, path, xlabel="position", yticklabels=[str(l) for l in layers], annotate=False, **kw)
         flat = arr.reshape(-1, arr.shape[-1])
         labels = [f"L{l}H{h}" for l in layers for h in range(arr.shape[1])]
-        return heatmap(flat, path, title=title, xlabel="position", ylabel="head", yticklabels=labels,
-                       center=0.0, annotate=False)
+        return heatmap(flat, path, xlabel="position", ylabel="head", yticklabels=labels, annotate=False, **kw)
+
+
+def _site_name(r: dict) -> str:
+    name = f"L{r['layer']}" + (f"H{r['head']}" if "head" in r else "")
+    return name + (f"@{r['position']}" if "position" in r else "")
+
+
+def _frame(records: list[dict]):
+    try:
+        import pandas as pd
+    except ImportError:
+        from circuitry.errors import InputError
+
+        raise InputError("to_frame() needs pandas, which is not installed. Fix: pip install pandas, or use "
+                         "to_records() (a list of dicts)") from None
+    return pd.DataFrame.from_records(records)
 
 
 class AblationResult(Frozen):

@@ -30,9 +30,65 @@ def _dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     return _DTYPES[dtype]
 
 
+def check_device(device: str | torch.device, dtype: torch.dtype | None = None) -> torch.device:
+    """The device, after checking that this torch build has it (and that ``dtype`` computes there).
+
+    Raises :class:`InputError` before any weights load: CUDA asked of a CPU-only build, an unknown device
+    name, or float16 on a CPU (half-precision matmuls there are slow or unsupported and lose the precision
+    patching needs; use float32 or bfloat16)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device={device!r} is not a torch device ({exc}). Fix: use 'cpu' or 'cuda:0'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+        raise InputError(f"device={device!r} is unavailable: {why} (torch {torch.__version__}). Fix: --device cpu, or "
+                         "install a CUDA build of torch on a machine with a GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s). Fix: --device cuda:0")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"device={device!r} is unavailable on this machine. Fix: --device cpu")
+    if dev.type == "cpu" and dtype == torch.float16:
+        raise InputError("dtype='float16' on a CPU: half-precision matmuls are slow or unsupported there and lose "
+                         "the precision patching needs. Fix: --dtype float32 (or bfloat16)")
+    return dev
+
+
+def _bos(bos: int | str | None, info, model_id: str) -> int | None:
+    """Resolve ``bos`` (``"model"``, ``"none"``/``None`` or an id) against the model's vocabulary."""
+    if bos in (None, "none"):
+        return None
+    if bos == "model":
+        b = info.bos_token_id
+        if b is not None and not 0 <= b < info.d_vocab:
+            raise InputError(f"{model_id}: its config's bos_token_id={b} lies outside its vocabulary of {info.d_vocab} "
+                             "tokens (common for models built from a default config). Fix: --bos none (no BOS token) "
+                             f"or --bos ID with 0 <= ID < {info.d_vocab}")
+        return b
+    if isinstance(bos, str) and bos.isdigit():
+        bos = int(bos)
+    if isinstance(bos, bool) or not isinstance(bos, int) or not 0 <= bos < info.d_vocab:
+        raise InputError(f"bos={bos!r} is invalid: expected 'model', 'none' or a token id in [0, {info.d_vocab}). "
+                         "Fix: --bos model")
+    return bos
+
+
 def load_model(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
                dtype: str | torch.dtype | None = None, remote: bool = False,
-               device_map: str | dict[str, Any] | None = None) -> ModelAdapter:
+               device_map: str | dict[str, Any] | None = None, bos: int | str | None = "model",
+               download: bool = False) -> ModelAdapter:
+    """Load a model and wrap it in the adapter (see :func:`_load` for the parameters); ``bos`` sets the token
+    prepended to generated and text prompts: ``"model"`` (the config's ``bos_token_id``), ``"none"`` or an id.
+    ``download`` lets a hub id that is not cached be fetched (default: fail at once, offline)."""
+    adapter = _load(name, device=device, dtype=dtype, remote=remote, device_map=device_map, download=download)
+    b = _bos(bos, adapter.info, adapter.model_id)
+    adapter.info = adapter.info.model_copy(update={"bos_token_id": b})
+    return adapter
+
+
+def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
+          dtype: str | torch.dtype | None = None, remote: bool = False,
+          device_map: str | dict[str, Any] | None = None, download: bool = False) -> ModelAdapter:
     """Load a model and wrap it in the adapter.
 
     Parameters
@@ -53,6 +109,8 @@ def load_model(name: str | torch.nn.Module, *, device: str | torch.device = "cpu
         Unknown zoo name, missing directory, or a hub id that is not cached.
     """
     torch_dtype = _dtype(dtype)
+    if device_map is None:
+        check_device(device, torch_dtype)
     if isinstance(name, torch.nn.Module):
         module = name.to(device=device, dtype=torch_dtype) if torch_dtype else name.to(device)
         return ModelAdapter(module, model_id=type(name).__name__, remote=remote)
@@ -75,10 +133,44 @@ def load_model(name: str | torch.nn.Module, *, device: str | torch.device = "cpu
     if name in list_zoo() and not os.path.isdir(name):
         raise ModelLoadError(f"model={name!r} is the name of a zoo model; name it 'zoo:{name}' "
                              f"(zoo models: {', '.join('zoo:' + z for z in list_zoo())})")
-    return _load_hf(name, device=device, dtype=torch_dtype, remote=remote, device_map=device_map)
+    return _load_hf(name, device=device, dtype=torch_dtype, remote=remote, device_map=device_map, download=download)
 
 
-def _load_hf(name: str, *, device, dtype, remote: bool, device_map) -> ModelAdapter:
+def _check_architecture(name: str, *, download: bool) -> None:
+    """Fail before any weights load: a directory (or cached hub id) whose ``model_type`` has no adapter row,
+    or a hub id that is not in the local cache (unless ``download``)."""
+    import json
+
+    from circuitry.models.families import HF_MODEL_TYPES
+
+    if os.path.isdir(name):
+        cfg_path = os.path.join(name, "config.json")
+        if not os.path.isfile(cfg_path):
+            raise ModelLoadError(f"model={name!r}: the directory has no config.json, so it is not a Hugging Face "
+                                 "model directory. Fix: save the model with save_pretrained(DIR)")
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cfg_path = try_to_load_from_cache(name, "config.json")
+        if not isinstance(cfg_path, str):
+            if download:
+                return
+            raise ModelLoadError(f"model={name!r} is not a local directory and not in the Hugging Face cache, and "
+                                 "circuitry does not download by default. Fix: pass --download (Python: "
+                                 "download=True) on a machine with hub access, give a local directory, or use "
+                                 "'zoo:NAME' (offline, `circuitry zoo list`)")
+    try:
+        with open(cfg_path, encoding="utf-8") as fh:
+            model_type = json.load(fh).get("model_type")
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"model={name!r}: config.json cannot be read ({exc})") from None
+    if model_type not in HF_MODEL_TYPES:
+        raise ModelLoadError(f"model={name!r} has model_type={model_type!r}, which circuitry's adapter does not "
+                             f"support; supported: {sorted(HF_MODEL_TYPES)}. Fix: add a FamilySpec row for it "
+                             "(docs/adapter.md, 'Adding an architecture')")
+
+
+def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bool = False) -> ModelAdapter:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kw: dict[str, Any] = {"attn_implementation": "eager"}
@@ -90,6 +182,9 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map) -> ModelAdap
     if not is_dir and (name.startswith((".", "/")) or os.sep in name and os.path.exists(os.path.dirname(name))):
         raise ModelLoadError(f"model={name!r}: no such directory. Fix: give a directory with config.json, "
                              "a cached hub id, or 'zoo:NAME' (see `circuitry zoo list`)")
+    _check_architecture(name, download=download)
+    if not is_dir and not download:
+        kw["local_files_only"] = True
     try:
         module = AutoModelForCausalLM.from_pretrained(name, **kw)
     except (OSError, ValueError) as exc:
@@ -101,7 +196,7 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map) -> ModelAdap
     if device_map is None:
         module = module.to(device)
     try:
-        tok = AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError):
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=not download)
+    except (OSError, ValueError, TypeError):
         tok = None
     return ModelAdapter(module, model_id=name, remote=remote, tokenizer=tok)

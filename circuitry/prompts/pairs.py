@@ -72,6 +72,11 @@ class PairDataset(_Validated):
     pairs: tuple[PromptPair, ...]
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
+    #: the task's default metric (``None``: the caller's choice, ``logit_diff`` by default)
+    metric: str | None = None
+    #: the file the pairs were read from (``None``: generated or built in Python); a file task cannot
+    #: generate fresh prompts
+    source: str | None = None
 
     @model_validator(mode="after")
     def _lengths(self) -> "PairDataset":
@@ -112,50 +117,47 @@ class PairDataset(_Validated):
     def targets(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(positions, answers, foils)``, each ``[n, k]``: the metric targets of every pair.
 
+        Pairs without answers (or foils) give ``-1`` there, which the metrics that read them refuse
+        (:func:`circuitry.prompts.check_task` says so up front, naming the metric).
+
         Raises :class:`InputError` when pairs have different numbers of targets."""
         ks = {len(p.positions) for p in self.pairs}
         if len(ks) != 1 or 0 in ks:
             raise InputError(f"pairs have {sorted(ks)} metric positions; a metric needs the same k >= 1 for all")
+        k = ks.pop()
         pos = torch.tensor([p.positions for p in self.pairs], dtype=torch.long, device=device)
-        ans = torch.tensor([p.answers or p.positions for p in self.pairs], dtype=torch.long, device=device)
-        foil = torch.tensor([p.foils or p.positions for p in self.pairs], dtype=torch.long, device=device)
+        ans = torch.tensor([p.answers or (-1,) * k for p in self.pairs], dtype=torch.long, device=device)
+        foil = torch.tensor([p.foils or (-1,) * k for p in self.pairs], dtype=torch.long, device=device)
         return pos, ans, foil
+
+    @property
+    def can_generate(self) -> bool:
+        """Whether fresh prompts of this task can be drawn (a built-in generator made it, not a file)."""
+        from circuitry.prompts.tasks import TASKS
+
+        return self.source is None and self.task in TASKS
 
     def subset(self, idx) -> "PairDataset":
         """A dataset of the pairs at ``idx`` (e.g. a bootstrap or a train/test split)."""
         return self.model_copy(update={"pairs": tuple(self.pairs[i] for i in idx)})
 
     def sha256(self) -> str:
-        """Hash of the dataset's content (recorded in every result's provenance)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """Hash of the dataset's content, not of where it was read from (recorded in every result's provenance)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"source"}).encode()).hexdigest()
 
     # ----------------------------------------------------------------- JSONL
     def to_jsonl(self, path: str | Path) -> Path:
         """Write one header line (task, params, seed) and one line per pair, atomically."""
-        head = {"task": self.task, "params": self.params, "seed": self.seed}
+        head = {"task": self.task, "params": self.params, "seed": self.seed, "metric": self.metric}
         lines = [json.dumps({"header": head})] + [p.model_dump_json() for p in self.pairs]
         return atomic_write_text(path, "\n".join(lines) + "\n")
 
     @classmethod
-    def from_jsonl(cls, path: str | Path) -> "PairDataset":
-        """Read a dataset written by :meth:`to_jsonl` (the header line is optional).
+    def from_jsonl(cls, path: str | Path, *, tokenizer=None, bos: int | None = None) -> "PairDataset":
+        """Read a task file of token-id (or, with ``tokenizer``, text) pairs: see
+        :func:`circuitry.prompts.files.read_pairs` and docs/tasks.md. The header line is optional.
 
         Raises :class:`InputError` naming the line of a malformed record."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"prompts file {str(path)!r} does not exist")
-        head: dict[str, Any] = {"task": path.stem, "params": {}, "seed": None}
-        pairs = []
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if "header" in rec:
-                    head.update(rec["header"])
-                else:
-                    pairs.append(PromptPair.model_validate(rec))
-            except (ValueError, TypeError) as exc:
-                raise InputError(f"{path}:{n}: not a prompt pair ({exc}). Expected JSON with 'clean' and "
-                                 "'corrupted' token-id lists") from exc
-        return cls(task=head["task"], pairs=tuple(pairs), params=head["params"], seed=head["seed"])
+        from circuitry.prompts.files import read_pairs
+
+        return read_pairs(path, tokenizer=tokenizer, bos=bos)

@@ -23,7 +23,9 @@ def test_jsonl_round_trip_and_bad_line(tmp_path):
     d = induction_pairs(4, block_len=5, vocab_size=30, seed=3)
     path = d.to_jsonl(tmp_path / "pairs.jsonl")
     again = PairDataset.from_jsonl(path)
-    assert again == d and again.sha256() == d.sha256()
+    assert again.source == str(path)  # a file task knows it cannot draw fresh prompts
+    assert not again.can_generate and d.can_generate
+    assert again.model_copy(update={"source": None}) == d and again.sha256() == d.sha256()
     lines = path.read_text().splitlines()
     lines[2] = json.dumps({"clean": [1, 2], "corrupted": "oops"})
     path.write_text("\n".join(lines))

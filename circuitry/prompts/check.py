@@ -1,0 +1,57 @@
+"""Check a task against a model and a metric before any work starts."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from circuitry.errors import InputError
+from circuitry.metrics import METRIC_NEEDS
+from circuitry.prompts.pairs import PairDataset
+
+MIN_PAIRS = 2
+
+
+def _name(data: PairDataset) -> str:
+    return f"task file {data.source!r}" if data.source else f"task {data.task!r}"
+
+
+def check_task(data: PairDataset, model, *, metric: str | Callable | None = None) -> PairDataset:
+    """Raise :class:`InputError` when ``data`` cannot give a meaningful measurement on ``model``.
+
+    Checked, in order: at least two pairs (statistics over prompts need two); every token id, answer and
+    foil inside the vocabulary (``[0, d_vocab)``); prompts no longer than the context; the targets that
+    ``metric`` reads present in every pair (``logit_diff`` needs answers and foils, ``loss`` and
+    ``answer_prob`` answers, ``kl`` none); for ``logit_diff``, an answer that differs from its foil
+    somewhere; and a corrupted prompt that differs from its clean prompt in at least one pair.
+
+    Returns ``data`` unchanged, so the call can wrap a constructor.
+    """
+    info = model.info
+    where = _name(data)
+    if len(data) < MIN_PAIRS:
+        raise InputError(f"{where} holds {len(data)} prompt pair(s); statistics over prompts need at least "
+                         f"{MIN_PAIRS} (32 or more for tight intervals)")
+    for i, p in enumerate(data.pairs):
+        for field in ("clean", "corrupted", "answers", "foils"):
+            bad = [t for t in getattr(p, field) if not 0 <= t < info.d_vocab]
+            if bad:
+                raise InputError(f"{where}, pair {i}: {field} token id(s) {bad[:5]} lie outside the vocabulary of "
+                                 f"{model.model_id} (ids 0..{info.d_vocab - 1}). Fix: token ids of this model's "
+                                 "tokenizer, or text pairs (docs/tasks.md)")
+    if data.seq_len > info.n_ctx:
+        raise InputError(f"{where}: prompts have {data.seq_len} tokens but {model.model_id} reads at most "
+                         f"n_ctx={info.n_ctx}. Fix: shorter prompts")
+    name = metric if isinstance(metric, str) else None
+    for field in METRIC_NEEDS.get(name or "", ()):
+        missing = [i for i, p in enumerate(data.pairs) if not getattr(p, field)]
+        if missing:
+            raise InputError(f"{where}: metric={name!r} needs {field} in every pair; pair(s) {missing[:5]} have "
+                             f"none. Fix: add '{field[:-1]}'/'{field}' to each line (docs/tasks.md), or pass "
+                             "--metric kl, which reads only the positions")
+    if name == "logit_diff" and all(p.answers == p.foils for p in data.pairs):
+        raise InputError(f"{where}: every answer equals its foil, so the logit difference is 0 on every prompt. "
+                         "Fix: the foil is the token the corrupted prompt favours (docs/tasks.md)")
+    if all(p.clean == p.corrupted for p in data.pairs):
+        raise InputError(f"{where}: every corrupted prompt equals its clean prompt, so patching can change "
+                         "nothing. Fix: corrupt the part of the prompt the behaviour depends on")
+    return data

@@ -1,0 +1,168 @@
+"""Task files: JSONL prompt pairs of token ids or of text (docs/tasks.md is the reference).
+
+One JSON object per line; an optional first line ``{"header": {"task": ..., "params": ..., "seed": ...}}``.
+A pair line is either **token ids**::
+
+    {"clean": [0, 5, 9, 5], "corrupted": [0, 7, 9, 5], "positions": [3], "answers": [9], "foils": [2]}
+
+or **text**, tokenized with the model's tokenizer::
+
+    {"clean": "When Mary and John went out, John gave it to", "corrupted": "When Mary and John went out, Anna gave it to",
+     "answer": " Mary", "foil": " John"}
+
+``positions`` are the positions whose next-token prediction the metric reads; they default to the last
+token. Text pairs take ``answer``/``foil`` (one string each, for the last position) or ``answers``/
+``foils`` (lists, one per position); each answer and foil must be exactly one token. A line that is not
+a pair raises :class:`~circuitry.errors.InputError` naming the file and the line number, before any
+model runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from circuitry.errors import InputError
+from circuitry.prompts.pairs import PairDataset, PromptPair
+
+_ID_KEYS = {"clean", "corrupted", "positions", "answers", "foils", "clean_text", "corrupted_text", "meta"}
+_TEXT_KEYS = {"clean", "corrupted", "positions", "answer", "foil", "answers", "foils", "meta"}
+MAX_LINE_CHARS = 1_000_000
+
+
+def _where(path: Path, n: int) -> str:
+    return f"{path}:{n}"
+
+
+def _tokenize(tokenizer, text: str, *, bos: int | None, where: str, what: str) -> list[int]:
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise InputError(f"{where}: {what} {text!r} tokenizes to no tokens; give a non-empty prompt")
+    return ([bos] if bos is not None else []) + ids
+
+
+def _one_token(tokenizer, text: Any, *, where: str, what: str) -> int:
+    if not isinstance(text, str):
+        raise InputError(f"{where}: {what} must be a string in a text pair, got {text!r}")
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if len(ids) != 1:
+        pieces = [tokenizer.decode([i]) for i in ids]
+        raise InputError(f"{where}: {what} {text!r} is {len(ids)} tokens {pieces}; answers and foils must be one "
+                         "token each. Fix: use a single-token word (often with a leading space, ' Mary'), or give "
+                         "token ids")
+    return ids[0]
+
+
+def _text_pair(rec: dict, tokenizer, *, bos: int | None, where: str) -> PromptPair:
+    if tokenizer is None:
+        raise InputError(f"{where}: a text pair needs the model's tokenizer, and this model has none. Fix: load a "
+                         "Hugging Face directory that holds its tokenizer files, or write the pairs as token ids "
+                         "(docs/tasks.md)")
+    extra = set(rec) - _TEXT_KEYS
+    if extra:
+        raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a text pair; expected {sorted(_TEXT_KEYS)}")
+    if not isinstance(rec.get("corrupted"), str):
+        raise InputError(f"{where}: 'corrupted' must be text like 'clean' (got {rec.get('corrupted')!r})")
+    clean = _tokenize(tokenizer, rec["clean"], bos=bos, where=where, what="clean prompt")
+    corrupted = _tokenize(tokenizer, rec["corrupted"], bos=bos, where=where, what="corrupted prompt")
+    if ("answer" in rec or "foil" in rec) and ("answers" in rec or "foils" in rec):
+        raise InputError(f"{where}: give 'answer'/'foil' (one target) or 'answers'/'foils' (lists), not both")
+    answers = [rec["answer"]] if "answer" in rec else list(rec.get("answers", []))
+    foils = [rec["foil"]] if "foil" in rec else list(rec.get("foils", []))
+    positions = rec.get("positions")
+    if positions is None:
+        positions = [len(clean) - 1] * max(1, len(answers), len(foils))
+    elif bos is not None:  # positions count the text's tokens; shift past the BOS circuitry prepends
+        positions = [p + 1 for p in positions]
+    ans = [_one_token(tokenizer, a, where=where, what=f"answer {i}") for i, a in enumerate(answers)]
+    foil = [_one_token(tokenizer, f, where=where, what=f"foil {i}") for i, f in enumerate(foils)]
+    return PromptPair(clean=tuple(clean), corrupted=tuple(corrupted), positions=tuple(positions),
+                      answers=tuple(ans), foils=tuple(foil), clean_text=rec["clean"], corrupted_text=rec["corrupted"],
+                      meta=rec.get("meta", {}))
+
+
+def _id_pair(rec: dict, *, where: str) -> PromptPair:
+    extra = set(rec) - _ID_KEYS
+    if extra:
+        raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a token-id pair; expected {sorted(_ID_KEYS)}")
+    for key in ("clean", "corrupted", "positions", "answers", "foils"):
+        v = rec.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            raise InputError(f"{where}: '{key}' must be a list of integer token ids (or positions), got {v!r}")
+        neg = [x for x in v if x < 0]
+        if neg:
+            raise InputError(f"{where}: '{key}' holds negative value(s) {neg[:5]}; token ids and positions are >= 0")
+    if not rec["clean"]:
+        raise InputError(f"{where}: 'clean' is empty; a prompt needs at least one token")
+    rec = dict(rec)
+    if "positions" not in rec:
+        k = max(1, len(rec.get("answers", [])), len(rec.get("foils", [])))
+        rec["positions"] = [len(rec["clean"]) - 1] * k
+    try:
+        return PromptPair(**rec)
+    except InputError as exc:
+        raise InputError(f"{where}: {str(exc).removeprefix('PromptPair: ')}") from None
+
+
+def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> PairDataset:
+    """Read a task file of token-id or text pairs (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        A ``.jsonl`` file.
+    tokenizer
+        The model's tokenizer (a Hugging Face tokenizer); needed only for text pairs.
+    bos
+        Token id prepended to every *text* prompt (``None``: none). Token-id pairs are taken as written.
+
+    Raises
+    ------
+    InputError
+        A missing or empty file, a line that is not JSON or not a pair (with its line number), text pairs
+        without a tokenizer, answers or foils that are not single tokens, unequal lengths.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"task file {str(path)!r} does not exist. Fix: check the path, or use a built-in task "
+                         "(circuitry analyze --help lists them)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"task file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: "
+                         "save it as UTF-8 JSONL") from None
+    head: dict[str, Any] = {"task": path.stem, "params": {}, "seed": None}
+    pairs: list[PromptPair] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = _where(path, n)
+        if len(line) > MAX_LINE_CHARS:
+            raise InputError(f"{where}: the line has {len(line)} characters (at most {MAX_LINE_CHARS}); one pair "
+                             "per line")
+        try:
+            rec = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"{where}: not valid JSON ({str(exc)[:120]}). Expected one JSON object per line with "
+                             "'clean' and 'corrupted' (docs/tasks.md)") from None
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: expected a JSON object with 'clean' and 'corrupted', got "
+                             f"{type(rec).__name__}")
+        if "header" in rec:
+            if pairs or not isinstance(rec["header"], dict):
+                raise InputError(f"{where}: a header line must come first and hold an object")
+            head.update(rec["header"])
+            continue
+        missing = [k for k in ("clean", "corrupted") if k not in rec]
+        if missing:
+            raise InputError(f"{where}: missing field(s) {missing}; every pair needs 'clean' and 'corrupted'")
+        if isinstance(rec["clean"], str):
+            pairs.append(_text_pair(rec, tokenizer, bos=bos, where=where))
+        else:
+            pairs.append(_id_pair(rec, where=where))
+    if not pairs:
+        raise InputError(f"task file {str(path)!r} holds no prompt pairs. Fix: one JSON object per line with "
+                         "'clean' and 'corrupted' (docs/tasks.md)")
+    return PairDataset(task=str(head.get("task") or path.stem), pairs=tuple(pairs), params=dict(head.get("params") or {}),
+                       seed=head.get("seed"), metric=head.get("metric"), source=str(path))
