@@ -144,16 +144,22 @@ def read_node_link_json(path: PathLike) -> nx.DiGraph:
     return _clean(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
 
 
-def write_all(G: nx.DiGraph, directory: PathLike, *, stem: str = "graph") -> dict[str, Path]:
+def write_all(G: nx.DiGraph, directory: PathLike, *, stem: str = "graph",
+              drawn: nx.DiGraph | None = None) -> dict[str, Path]:
     """Write ``G`` in every text format to ``directory``: ``{stem}.graphml``, ``.gexf``, ``.json``,
-    ``.dot`` and ``.mmd`` (Mermaid). Returns ``{format: path}``. Drawings: see :func:`draw_graph`."""
+    ``.dot`` and ``.mmd`` (Mermaid). Returns ``{format: path}``. Drawings: see :func:`draw_graph`.
+
+    ``drawn`` (default ``G``) is the graph of the two *drawing* formats, DOT and Mermaid: pass the
+    statistically supported subgraph so that a render shows only what the statistics support, while the
+    data formats (GraphML, GEXF, node-link JSON) keep every edge with its statistics."""
     from circuitry.graph.text import write_dot, write_mermaid
 
+    drawn = G if drawn is None else drawn
     d = Path(directory)
     return {
         "graphml": write_graphml(G, d / f"{stem}.graphml"),
         "gexf": write_gexf(G, d / f"{stem}.gexf"),
         "json": write_node_link_json(G, d / f"{stem}.json"),
-        "dot": write_dot(G, d / f"{stem}.dot"),
-        "mermaid": write_mermaid(G, d / f"{stem}.mmd"),
+        "dot": write_dot(drawn, d / f"{stem}.dot"),
+        "mermaid": write_mermaid(drawn, d / f"{stem}.mmd"),
     }

@@ -90,7 +90,7 @@ class HeadScores(Frozen):
         from circuitry.plots import heatmap
 
         return heatmap(self.numpy(), path, title=f"{self.name} score ({self.provenance.model_id})",
-                       cbar_label=self.name)
+                       cbar_label=f"{self.name} score (mean over sequences)")
 
 
 class CompositionScores(Frozen):
@@ -141,9 +141,10 @@ class CompositionScores(Frozen):
         rows.sort(key=lambda r: -r[2])
         return rows if k is None else rows[:k]
 
-    def heatmap(self, path: str | Path) -> Path:
+    def heatmap(self, path: str | Path, *, limit: float | None = None) -> Path:
         """Heatmap of the baseline-subtracted scores: rows = source heads (layers 0..L-2),
-        columns = destination heads (layers 1..L-1); invalid pairs blank."""
+        columns = destination heads (layers 1..L-1); invalid pairs blank. The colour scale is centred on
+        0; ``limit`` fixes its half-width so that the Q, K and V figures share one scale."""
         from circuitry.plots import heatmap
 
         arr = self.numpy(which="subtracted")
@@ -153,7 +154,8 @@ class CompositionScores(Frozen):
         cols = [head_label(a, b) for a in range(1, n_layers) for b in range(n_heads)]
         return heatmap(mat, path, title=f"{self.kind}-composition minus baseline {self.baseline_mean:.3f}",
                        xlabel="destination head", ylabel="source head", xticklabels=cols, yticklabels=rows,
-                       center=0.0, annotate=mat.size <= 256, cbar_label="score - baseline")
+                       center=0.0, annotate=mat.size <= 256, limit=limit,
+                       cbar_label=f"{self.kind}-composition score minus random-matrix baseline")
 
 
 class ScalarScore(Frozen):
