@@ -137,8 +137,10 @@ def share_of_gap(normalized, direction: str):
     raise InputError(f"direction={direction!r}; expected 'noising' or 'denoising'")
 
 
-def share_label(metric: str, direction: str) -> str:
-    """Words for the share of :func:`share_of_gap` (colour bars, table headers)."""
+def share_label(metric: str, direction: str, *, short: bool = False) -> str:
+    """Words for the share of :func:`share_of_gap` (table headers; ``short`` for colour bars)."""
+    if short:
+        return f"share of the {metric} gap ({direction}; 1 = all of it)"
     formula = ("(M_clean - M_patched) / (M_clean - M_corrupted)" if direction == "noising"
                else "(M_patched - M_corrupted) / (M_clean - M_corrupted)")
     return f"share of the {metric} gap carried ({direction}: {formula}; 1 = all of it, 0 = none)"

@@ -63,8 +63,12 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
         for (r, c), v in np.ndenumerate(arr):
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if center is None and v < np.nanmean(arr) else "black")
-    fig.colorbar(im, ax=ax, label=cbar_label)
+                        color=("white" if abs(v - center) > 0.6 * kw["vmax"] - 0.6 * center else "black")
+                        if center is not None else ("white" if v < np.nanmean(arr) else "black"))
+    import textwrap
+
+    width = max(30, int(12 * (max(2.5, 0.5 * arr.shape[0] + 1.5))))  # characters that fit the bar's height
+    fig.colorbar(im, ax=ax, label="\n".join(textwrap.wrap(cbar_label, width)))
     return save_figure(fig, path)
 
 

@@ -77,8 +77,10 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     else:
         drawn = None
     if drawn is not None and drawn.number_of_edges():
-        score = "induction_score" if report.task.name == "induction" else "patching_share"
-        paths += draw_graph(drawn, circuit_files, node_score=score, title=_circuit_title(report, model))
+        score, words = (("induction_score", "induction (prefix-matching) score") if report.task.name == "induction"
+                        else ("patching_share", f"head's share of the {report.task.metric} gap"))
+        paths += draw_graph(drawn, circuit_files, node_score=score, title=_circuit_title(report, model),
+                            attr_label=f"share of the {report.task.metric} gap", node_label=words)
     else:
         why = ("the clean-corrupted gap is not resolved, so no path was measured" if drawn is None else
                f"no path has a BH-adjusted p <= {report.config.alpha} and a share >= {CIRCUIT_THRESHOLD:.0%}")
