@@ -26,6 +26,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="path-patch every head when the model has at most this many, else only the heads with the "
                         "largest activation-patching share (default 32)")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
+    p.add_argument("--reproduce", metavar="REPORT_JSON", default=None,
+                   help="re-run the analysis of an earlier report.json (its model, task, seed and options) into "
+                        "--out and say whether every number matches; exit 0 if so, 1 if not")
     p.set_defaults(handler=_run)
     return p
 
@@ -35,21 +38,38 @@ def _run(args: argparse.Namespace) -> int:
     from circuitry.cli_common import load_model_from_args
     from circuitry.errors import bad_value
 
-    if args.draws < 10:
-        raise bad_value("--draws", args.draws, "at least 10", "use --draws 1000")
+    if args.reproduce:
+        from circuitry.analysis.reproduce import reproduce
+        from circuitry.io import check_out_dir
+
+        check_out_dir(args.out)
+        diffs = reproduce(args.reproduce, args.out, device=args.device, quiet=args.quiet)
+        if diffs:
+            print(f"circuitry analyze: the numbers of {args.reproduce} do NOT reproduce; first differences:\n  "
+                  + "\n  ".join(diffs))
+            return 1
+        print(f"circuitry analyze: every number of {args.reproduce} reproduced exactly (timings and run "
+              f"details aside); the new run is in {args.out}")
+        return 0
+    if not 10 <= args.draws <= 1_000_000:
+        raise bad_value("--draws", args.draws, "an integer in [10, 1000000]", "use --draws 1000")
     if not 0 < args.alpha < 1:
         raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
+    if 1 / (args.draws + 1) > args.alpha:
+        raise bad_value("--draws", args.draws, f"enough random sets that the smallest p-value, 1/(draws + 1), is at most "
+                        f"--alpha {args.alpha}", f"use --draws {int(1 / args.alpha) * 10}")
     if args.max_path_heads < 1:
         raise bad_value("--max-path-heads", args.max_path_heads, "a positive integer", "use --max-path-heads 32")
-    from pathlib import Path
+    from circuitry.io import check_out_dir
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise bad_value("--out", args.out, "a folder (this is a file)", "use --out another path")
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
                          metric=args.metric, direction=args.direction, n_draws=args.draws, alpha=args.alpha,
                          max_path_heads=args.max_path_heads)
     model = load_model_from_args(args)
+    from circuitry.analysis.tasking import plan_task
+
+    plan_task(model, cfg)  # every check of the task, before the output folder is touched
+    check_out_dir(args.out)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)
     if not report.gap.resolved:
         print(f"circuitry analyze: the model shows no clean-corrupted gap on task {report.task.name!r} "

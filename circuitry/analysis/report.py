@@ -60,6 +60,10 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     from circuitry.plots import message_figure
 
     figs = out / "figures"
+    # report.json and report.md go first and come back last: a run killed while writing the outputs leaves
+    # a folder without a report, never an old report beside new figures
+    for stale in ("report.json", "report.md"):
+        (out / stale).unlink(missing_ok=True)
     paths = []
     for name, hs in report.head_scores.items():
         paths.append(hs.heatmap(figs / f"scores_{name}.png"))
@@ -76,6 +80,8 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
         write_all(G, out, stem="graph", drawn=drawn)
     else:
         drawn = None
+        for ext in ("graphml", "gexf", "json", "dot", "mmd"):  # no paths measured: no graph from an older run
+            (out / f"graph.{ext}").unlink(missing_ok=True)
     if drawn is not None and drawn.number_of_edges():
         score, words = (("induction_score", "induction (prefix-matching) score") if report.task.name == "induction"
                         else ("patching_share", f"head's share of the {report.task.metric} gap"))

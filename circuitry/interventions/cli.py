@@ -34,16 +34,16 @@ def _run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from circuitry.errors import InputError
     from circuitry.interventions import activation_patch
     from circuitry.io import atomic_write_json, atomic_write_text
     from circuitry.metrics import share_label
     from circuitry.stats.gap import gap_summary
 
+    from circuitry.io import check_out_dir
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
     model, data = load_from_args(args, metric=args.metric)
+    check_out_dir(out)
     metric = args.metric or data.metric or "logit_diff"
     res = activation_patch(model, data, site=args.site, direction=args.direction, metric=metric,
                            per_position=args.per_position, progress=not args.quiet, seed=args.seed)
