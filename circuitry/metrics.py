@@ -76,7 +76,7 @@ def check_metric_values(clean, corrupted, name: str):
                              "values)")
     both = np.concatenate([c, k])
     if both.size and np.ptp(both) == 0:
-        raise InputError(f"metric={name!r} returned the constant {both[0]!r} on every clean and corrupted prompt, so "
+        raise InputError(f"metric={name!r} returned the constant {float(both[0])!r} on every clean and corrupted prompt, so "
                          "no patch can change it. Fix: a metric that reads the logits at the task's positions")
     return clean, corrupted
 

@@ -39,9 +39,10 @@ def _run(args: argparse.Namespace) -> int:
     from circuitry.errors import bad_value
 
     if args.reproduce:
-        from circuitry.analysis.reproduce import reproduce
+        from circuitry.analysis.reproduce import load_report, reproduce
         from circuitry.io import check_out_dir
 
+        load_report(args.reproduce)
         check_out_dir(args.out)
         diffs = reproduce(args.reproduce, args.out, device=args.device, quiet=args.quiet)
         if diffs:

@@ -102,8 +102,9 @@ def write_graphml(G: nx.DiGraph, path: PathLike) -> Path:
 
 def read_graphml(path: PathLike) -> nx.DiGraph:
     """Read a graph written by :func:`write_graphml` (types from the key declarations)."""
+    data = _read_file(path)
     try:
-        G = nx.read_graphml(io.BytesIO(_read_file(path)), node_type=str)
+        G = nx.read_graphml(io.BytesIO(data), node_type=str)
     except (ET.ParseError, nx.NetworkXError, ValueError) as exc:
         raise bad_value("path", str(path), "a GraphML file", f"the file does not parse ({exc})") from None
     return _clean(_ours(G, path, "graphml"))

@@ -60,8 +60,8 @@ def _run(args: argparse.Namespace) -> int:
           f"{res.metric}: clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}, gap {gap.mean:.3f} "
           f"(95% CI [{gap.ci_low:.3f}, {gap.ci_high:.3f}])")
     if not gap.resolved:
-        print(f"warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
-              f"ratio over noise; the model may not perform this task. exit code 1")
+        print("warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
+              "ratio over noise; the model may not perform this task. exit code 1")
     if res.effect.axes[:2] == ("layer", "head") and len(res.effect.axes) == 2:
         share = res.share.numpy()
         kv = args.site in ("k", "v") and model.info.n_kv_heads < model.info.n_heads  # GQA: key/value heads
