@@ -35,6 +35,8 @@ def test_records_and_summary(zoo_run):
     assert len(rows) == 16 and {"layer", "head", "share", "normalized_effect", "metric_mean"} <= set(rows[0])
     top = max(rows, key=lambda r: r["share"])
     assert (top["layer"], top["head"]) == (0, 3)
+    df = res.to_frame()
+    assert df.shape[0] == 16 and df.loc[df["share"].idxmax(), ["layer", "head"]].tolist() == [0, 3]
     s = res.summary(k=3)
     assert "L0H3" in s and len(s.splitlines()) == 2 and "largest share of the gap" in s
 
