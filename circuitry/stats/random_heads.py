@@ -69,7 +69,7 @@ class RandomHeadTest(Frozen):
         given = f" with {', '.join(self.given)} ablated in every set" if self.given else ""
         free = [h for h in self.candidate if h not in self.given]
         return (f"{', '.join(free)}{given}: damage {self.statistic:.3g} vs {self.null_mean:.3g} +- "
-                f"{self.null_std:.3g} for {sets} random sets of {k} heads ({self.null} null: "
+                f"{self.null_std:.3g} for {sets} random sets of {_n_heads(k)} ({self.null} null: "
                 f"{self.null_hypothesis}); p = {self.pvalue:.3g}, floor {self.min_attainable_pvalue:.3g}"
                 f"{', exact' if self.exact else ''}, alternative {self.alternative}.")
 
@@ -339,12 +339,16 @@ def _hypothesis(name: str, free: list[Head], given: tuple[str, ...], n_avail: in
     else:
         shape = f"drawn uniformly from {n_avail} heads"
     if name == "conditional":
-        return (f"with {', '.join(given)} ablated in every set, the other {k} candidate head(s) are like a random "
-                f"set of {k} heads {shape} (all but {', '.join(given)})")
+        return (f"with {', '.join(given)} ablated in every set, the candidate's other {_n_heads(k)} are like a "
+                f"random set of {_n_heads(k)} {shape} (all but {', '.join(given)})")
     if name == "other-heads":
         return (f"ranked among random sets of {k} non-candidate heads {shape}; the candidate is outside that "
                 "population, so this is a descriptive rank, not a calibrated test")
-    return f"the candidate is like a random set of {k} heads {shape}"
+    return f"the candidate is like a random set of {_n_heads(k)} {shape}"
+
+
+def _n_heads(k: int) -> str:
+    return f"{k} head" if k == 1 else f"{k} heads"
 
 
 def _summarize(observed: float, null: np.ndarray, *, cand_labels: list[str], n_pool: int, match: str,

@@ -182,3 +182,28 @@ def test_validate_file_writes_json_and_markdown(random_2l, tmp_path):
     assert "`l0h0`" in md and rep.results[0].verdict.outcome in md and "floor" in md
     assert not list((tmp_path / "out").glob("*.tmp"))
     assert np.isfinite(rep.results[0].evidence[0].null_std)
+
+
+def test_jsonl_task_records_the_prompts_used_and_feeds_every_metric(random_2l, tmp_path):
+    from circuitry.prompts import induction_pairs
+
+    path = induction_pairs(20, block_len=8, vocab_size=100, seed=4).to_jsonl(tmp_path / "pairs.jsonl")
+    cf = parse_claim_file({"task": str(path), "n_prompts": 8, "n_resamples": 200, "draws": 20, "claims": [
+        {"id": "icl", "type": "ablation_table", "statement": "s", "heads": ["L0H1"], "metrics": ["icl_score"]}]})
+    r = check_claims(cf, model=random_2l).results[0]
+    assert r.n_prompts == 20 and r.provenance.extra["n_prompts"] == 20  # the file's 20 pairs, not 8
+    assert any("n_prompts is ignored" in w for w in r.warnings)
+    from circuitry.scores import icl_score
+    from circuitry.prompts import make_task
+
+    icl = icl_score(random_2l, make_task(str(path), random_2l).clean_ids(), n_resamples=200).statistic
+    full = next(t for t in r.table if t.condition == "full model")
+    assert full.mean == pytest.approx(icl, abs=1e-4)  # icl_score ran on the claim's task prompts
+
+
+def test_block_len_sets_the_induction_prompts(random_2l):
+    cf = _file(_avr("b", ["L0H1"], draws=10), block_len=6)
+    from circuitry.claims.check import validate_against_model
+
+    ctx = validate_against_model(cf, random_2l)
+    assert ctx.dataset(N, SEED).seq_len == 1 + 2 * 6
