@@ -18,6 +18,11 @@ def _run(path, out):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+def _run_many(paths, out):
+    cmd = [sys.executable, "-m", "circuitry.cli", "validate", *map(str, paths), "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
 def _yaml(gpt2_dir, heads, **kw):
     extra = "".join(f"    {k}: {v}\n" for k, v in kw.items())
     return (f"model: {gpt2_dir}\nn_prompts: {N}\nseed: {SEED}\nalpha: 0.05\nn_resamples: 200\nclaims:\n"
@@ -34,9 +39,13 @@ def ranked(gpt2_dir):
     from circuitry.models import load_model
     from circuitry.prompts import make_task
 
+    from circuitry.stats import spawn_seeds
+
+    prompts, ablation = spawn_seeds(SEED, 4)[:2]  # the claim's independent streams
     model = load_model(str(gpt2_dir))
-    data = make_task("induction", model, n_prompts=N, seed=SEED)
-    fn = head_set_effect_fn(model, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss", seed=SEED)
+    data = make_task("induction", model, n_prompts=N, seed=prompts)
+    fn = head_set_effect_fn(model, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss",
+                            seed=ablation)
     pairs = list(itertools.combinations(all_heads(2, 4), 2))
     eff = dict(zip(pairs, fn(pairs)))
     return sorted(pairs, key=eff.get)
@@ -61,6 +70,15 @@ def test_exit_codes(gpt2_dir, ranked, tmp_path):
     assert res.returncode == 2
     assert "claim 'pair': field `heads` names L3H1" in res.stderr and "2 layers x 4 heads" in res.stderr
     assert not (tmp_path / "i").exists()  # nothing run, nothing written
+
+    # several files: each writes to OUT/<stem>/, the exit code is the worst; an invalid one stops them all
+    res = _run_many([good, bad], tmp_path / "m")
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert (tmp_path / "m" / "good" / "verdicts.json").exists() and (tmp_path / "m" / "bad" / "verdicts.md").exists()
+    assert "good.yaml: 1 supported" in res.stdout and "bad.yaml: 0 supported, 1 refuted" in res.stdout
+    res = _run_many([good, invalid], tmp_path / "n")
+    assert res.returncode == 2 and "invalid.yaml" in res.stderr and "L3H1" in res.stderr
+    assert not (tmp_path / "n").exists()
 
 
 def test_schema_error_exit_2_without_loading_model(tmp_path):
