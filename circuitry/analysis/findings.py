@@ -112,28 +112,13 @@ def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasur
     if ctx.name == "induction" and ctx.source == "built-in":
         out += induction_findings(model, scores, edges, alpha=alpha)
     if circuit_test is not None:
-        out.append(_circuit_finding(circuit_test, ctx, source, alpha))
+        from circuitry.analysis.circuit_test import circuit_findings
+
+        out += circuit_findings(circuit_test, ctx, source, alpha)
     else:
         out.append(Finding(claim="No circuit to test against random heads: no head qualified.", holds=False,
                            evidence=f"circuit heads would be {source}; none was."))
     return out
-
-
-def _circuit_finding(t, ctx, source: str, alpha: float) -> Finding:
-    from circuitry.stats import verdict
-
-    v = verdict(t, alpha)
-    pool = "other heads" if t.exclude_candidates else "heads"
-    null = (f"all {t.n_distinct_sets} distinct sets of {len(t.candidate)} {pool}" if t.exact
-            else f"{t.n_draws} random sets of {len(t.candidate)} {pool}")
-    return Finding(
-        claim=f"Ablating the circuit heads {', '.join(t.candidate)} causes a larger {ctx.test_statistic} than "
-              f"ablating the same number of random {pool} (p <= {alpha}).",
-        holds=v.outcome == "supported",
-        evidence=f"circuit heads {source}. Tested on {ctx.test_prompts}: {ctx.test_statistic} "
-                 f"{t.statistic:.3f} against {t.null_mean:.3f} +- {t.null_std:.3f} over {null}; "
-                 f"p = {t.pvalue:.3g} (null: the circuit is no more damaging than a random set of {pool}; "
-                 f"smallest attainable p {t.min_attainable_pvalue:.3g}); verdict: {v.outcome} ({v.reason}).")
 
 
 def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: float) -> list[Finding]:

@@ -103,16 +103,14 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     there and says so (every share would be a ratio over noise)."""
     from circuitry.analysis.findings import build_edges, check_findings, circuit_from_scores
     from circuitry.analysis.report import write_outputs
+    from circuitry.analysis.circuit_test import CircuitTests, run_circuit_tests
     from circuitry.analysis.tasking import plan_task
-    from circuitry.interventions import activation_patch, head_set_effect_fn, path_patch
+    from circuitry.interventions import activation_patch, path_patch
     from circuitry.interventions.results import PatchResult
     from circuitry.interventions.path_patching import PathPatchResult
-    from circuitry.metrics import Targets
     from circuitry.scores import all_composition_scores, icl_score, score_heads
     from circuitry.scores.results import ScoreReport
-    from circuitry.stats import random_head_test
     from circuitry.stats.gap import gap_summary
-    from circuitry.stats.random_heads import RandomHeadTest
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -189,18 +187,12 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
         source = (f"picked by activation patching: the heads carrying at least {CIRCUIT_MIN_SHARE:.0%} of the gap "
                   f"with Holm-adjusted p <= {cfg.alpha} (at most {MAX_CIRCUIT_HEADS})")
 
-    def circuit_test() -> RandomHeadTest:
-        kw = {"device": model.device}
-        if ctx.test_metric == "kl":
-            kw.update(metric="kl", clean_logits=model.run(test.clean_ids(model.device)).logits)
-        fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets.of(test, **kw), method=cfg.ablation,
-                                metric=ctx.test_metric, seed=cfg.seed, sign=ctx.test_sign)
-        return random_head_test(fn, circuit, all_heads(info.n_layers, info.n_heads), n_draws=cfg.n_draws,
-                                exclude_candidates=True, rng=cfg.seed)
+    def circuit_test() -> CircuitTests:
+        return run_circuit_tests(model, test, circuit, ctx, cfg)
 
     ctest = None
     if circuit:
-        ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), RandomHeadTest, circuit_test, quiet, timings)
+        ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), CircuitTests, circuit_test, quiet, timings)
     edges = build_edges(paths, path_effects, sc.composition)
     findings = check_findings(model, sc, ctx, gap, head_effects, edges, ctest, circuit, source, alpha=cfg.alpha)
     report = AnalysisReport(**common, path_patching=paths, path_effects=path_effects, edges=edges,

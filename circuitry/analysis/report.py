@@ -187,15 +187,24 @@ def render_markdown(r: AnalysisReport, model) -> str:
                        for e in top], ["path", "kind", "share of the gap", "95% CI", "p (BH)",
                                        "composition score - baseline"]), ""]
     if r.circuit_test is not None:
+        from circuitry.analysis.circuit_test import damage_table
+
         ct = r.circuit_test
-        pool = "other " if ct.exclude_candidates else ""
         md += ["## Circuit heads against random heads (Crosbie & Shutova 2024)", "",
                f"Circuit heads {r.circuit_source}: {', '.join(r.circuit_heads)}. Tested on {t.test_prompts}, with "
-               f"{c.ablation} ablation: {t.test_statistic} {ct.statistic:.3f} vs {ct.null_mean:.3f} +- "
-               f"{ct.null_std:.3f} for random sets of {len(ct.candidate)} {pool}heads "
-               f"({'every one of the ' + str(ct.n_distinct_sets) + ' sets' if ct.exact else str(ct.n_draws) + ' draws'}), "
-               f"standardized effect {_num(ct.effect_size, '.1f')}, p = {ct.pvalue:.3g} (null: the circuit is no more damaging "
-               f"than a random set of {pool}heads; smallest attainable p {ct.min_attainable_pvalue:.3g}).", ""]
+               f"{c.ablation} ablation; the statistic is the {t.test_statistic}. Each p-value names its null and "
+               "its floor (the smallest p the test can give); a finding needs both <= alpha "
+               "(docs/statistics.md).", "",
+               f"- **Pool null**: {ct.pool.describe()}"]
+        if ct.top_head is not None:
+            mt = ct.top_head_test
+            md += [f"- **{ct.top_head} alone** (the most damaging circuit head): {mt.statistic:.3g}, one-sided "
+                   f"{mt.confidence_level:.0%} lower bound {mt.bound:.3g} (p = {mt.pvalue:.3g}, floor "
+                   f"{mt.min_attainable_pvalue:.3g}); {ct.top_head_share:.0%} of the whole circuit's "
+                   f"{ct.circuit_damage:.3g}.",
+                   f"- **Beyond {ct.top_head}** (conditional null): {ct.beyond.describe()}"]
+        md += ["", _table([[h, f"{d:.3f}", "yes" if h in ct.circuit else ""] for h, d in damage_table(ct)],
+                          ["head ablated alone", t.test_statistic, "in the circuit"]), ""]
     files = ["- `report.json`: every number above, with provenance"]
     if r.path_patching is not None:
         files.append("- `graph.graphml`, `graph.gexf`, `graph.json` (node-link): every measured path with its statistics; "

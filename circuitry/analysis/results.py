@@ -10,7 +10,7 @@ from circuitry.interventions.results import PatchResult
 from circuitry.provenance import Frozen, Provenance
 from circuitry.scores.results import CompositionScores, HeadScores, ScalarScore
 from circuitry.stats.gap import GapSummary
-from circuitry.stats.random_heads import RandomHeadTest
+from circuitry.analysis.circuit_test import CircuitTests
 
 
 class AnalysisConfig(Frozen):
@@ -104,7 +104,9 @@ class AnalysisReport(Frozen):
     circuit_heads: list[str] = []
     #: how the circuit heads were chosen, in words
     circuit_source: str = ""
-    circuit_test: RandomHeadTest | None = None
+    #: the circuit against random heads on held-out prompts: pool null, its most damaging head alone, and the
+    #: rest beyond that head (conditional null); ``None`` when no head qualified
+    circuit_test: CircuitTests | None = None
     findings: list[Finding]
     timings: dict[str, float]
     figures: list[str]

@@ -79,7 +79,7 @@ def test_random_model_reports_no_circuit_and_draws_no_edge(tmp_path):
     make_tiny_gpt2(tmp_path / "m", seed=1)
     pairs = tmp_path / "p.jsonl"
     induction_pairs(16, block_len=6, vocab_size=18, seed=0, bos=0).to_jsonl(pairs)
-    rc = main(["analyze", "--model", str(tmp_path / "m"), "--task", str(pairs), "--draws", "50", "--out",
+    rc = main(["analyze", "--model", str(tmp_path / "m"), "--task", str(pairs), "--draws", "200", "--out",
                str(tmp_path / "out"), "--quiet"])
     r = json.loads((tmp_path / "out" / "report.json").read_text())
     supported = [e for e in r["edges"] if e["pvalue_adjusted"] <= 0.01 and e["effect"] >= 0.05]
@@ -101,7 +101,7 @@ def test_text_task_on_a_hugging_face_directory_through_patch_and_analyze(tmp_pat
     out = capsys.readouterr().out
     assert rc in (0, 1) and "4 prompt pairs" in out and (tmp_path / "p" / "patching.csv").exists()
     assert ("not resolved" in out) == (rc == 1)
-    rc = main(["analyze", "--model", str(d), "--task", str(f), "--draws", "20", "--out", str(tmp_path / "a"),
+    rc = main(["analyze", "--model", str(d), "--task", str(f), "--draws", "200", "--out", str(tmp_path / "a"),
                "--quiet"])
     r = json.loads((tmp_path / "a" / "report.json").read_text())
     assert r["task"]["source"] == "file" and r["task"]["n_test"] == 4  # too few to split: said, not hidden
