@@ -19,6 +19,7 @@ _COMMANDS = [
     "circuitry.analysis.cli",
     "circuitry.scores.cli",
     "circuitry.dynamics.cli",
+    "circuitry.decodability.cli",
     "circuitry.interventions.cli",
     "circuitry.claims.cli",
     "circuitry.zoo.cli",
