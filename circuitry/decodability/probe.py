@@ -107,10 +107,13 @@ def cv_accuracy(X: np.ndarray, y: np.ndarray, *, classifier: Classifier = "ridge
         if classifier == "ridge":
             A = tr.T @ tr + ridge * len(train) * np.eye(tr.shape[1])
             M = te @ np.linalg.solve(A, tr.T)  # [n_test, n_train]: predictions are linear in the labels
-            Y = np.eye(C)[labels[:, train]]  # [1 + P, n_train, C]
-            # M @ (Y - mean_n Y) without forming the centred copy: M @ Y - rowsum(M) * mean_n Y
-            out = np.matmul(M, Y) - M.sum(1)[None, :, None] * Y.mean(1, keepdims=True)
-            pred[:, test] = out.argmax(-1)
+            lab = labels[:, train].T  # [n_train, 1 + P]
+            Y = np.zeros((*lab.shape, C))
+            Y[np.arange(lab.shape[0])[:, None], np.arange(lab.shape[1])[None, :], lab] = 1.0
+            # M @ (Y - mean_n Y) in one product: M @ Y - rowsum(M) * mean_n Y
+            out = (M @ Y.reshape(len(train), -1)).reshape(len(test), *Y.shape[1:])
+            out -= M.sum(1)[:, None, None] * Y.mean(0)[None]
+            pred[:, test] = out.argmax(-1).T
         else:
             for i in range(labels.shape[0]):
                 pred[i, test] = _knn_predict(tr, labels[i, train], te, k, C)

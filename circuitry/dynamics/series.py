@@ -198,7 +198,7 @@ def phase_change(checkpoints: Sequence[Checkpoint], *, series: str | None = None
 
     Examples
     --------
-    >>> r = phase_change(zoo_checkpoints("attn-only-2l"), n_heldout=32, n_resamples=200, progress=False)
+    >>> r = phase_change(zoo_checkpoints("attn-only-2l"), n_resamples=200, progress=False)
     >>> r.phase_change.found, r.phase_change.window
     (True, (200, 400))
     """

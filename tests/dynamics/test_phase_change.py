@@ -16,7 +16,7 @@ from circuitry.errors import InputError
 @pytest.fixture(scope="module")
 def two_layer():
     torch.set_num_threads(1)
-    return phase_change(zoo_checkpoints("attn-only-2l"), n_heldout=128, n_resamples=300, progress=False)
+    return phase_change(zoo_checkpoints("attn-only-2l"), n_heldout=256, n_resamples=300, progress=False)
 
 
 @pytest.fixture(scope="module")
