@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -22,10 +22,8 @@ from circuitry.errors import InputError, bad_value
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, Provenance, make_provenance
 
-if TYPE_CHECKING:
-    from circuitry.models import ModelAdapter
-
-Checkpoint = tuple[int, "str | ModelAdapter"]
+Checkpoint = tuple[int, Any]
+"""``(step, model)``: a name :func:`circuitry.models.load_model` accepts, or a loaded ``ModelAdapter``."""
 
 
 def zoo_checkpoints(name: str) -> list[Checkpoint]:
@@ -141,7 +139,7 @@ def best_curve(rows: Sequence[CheckpointScores], score: str) -> np.ndarray:
 
 
 def _validate(checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
-    from circuitry.models import ModelAdapter
+    from circuitry import models
 
     if isinstance(checkpoints, str) or len(checkpoints) < 3:
         raise bad_value("checkpoints", checkpoints if isinstance(checkpoints, str) else f"{len(checkpoints)} checkpoints",
@@ -151,7 +149,7 @@ def _validate(checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
     if len(set(steps)) != len(steps):
         raise bad_value("checkpoints", steps, "distinct steps")
     for s, m in out:
-        if isinstance(m, ModelAdapter):
+        if isinstance(m, models.ModelAdapter):
             continue
         if not isinstance(m, str):
             raise bad_value("checkpoints", m, "a model name for load_model or a loaded ModelAdapter")
@@ -204,7 +202,7 @@ def phase_change(checkpoints: Sequence[Checkpoint], *, series: str | None = None
     """
     from tqdm.auto import tqdm
 
-    from circuitry.models import ModelAdapter, load_model
+    from circuitry import models
     from circuitry.scores import random_baseline
     from circuitry.scores.detectors import check_tokens
 
@@ -216,7 +214,7 @@ def phase_change(checkpoints: Sequence[Checkpoint], *, series: str | None = None
     source: dict[str, Any] = {}
     first = None
     for step, spec in tqdm(items, desc="checkpoints", disable=not progress, leave=False):
-        model = spec if isinstance(spec, ModelAdapter) else load_model(spec)
+        model = spec if isinstance(spec, models.ModelAdapter) else models.load_model(spec)
         if first is None:
             first = model
             if heldout is None:
