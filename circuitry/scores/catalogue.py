@@ -27,7 +27,9 @@ circuitry scores the following beyond Olsson et al.'s evaluators (``docs/api/sco
   paper: the token is among the 10 most suppressed of 50k for 85% of tokens in GPT-2's L10H7). Null:
   ``1 / m``. Its activation-based companion is ``negative_copying``
   (:func:`circuitry.scores.copying.copying_per_sample` with ``sign=-1``); the ablation effect of a
-  candidate head is measured with :func:`circuitry.interventions` ablations (``circuitry patch``).
+  candidate head is ``ablation_loss`` below.
+* ``ablation_loss``: the rise of the next-token loss on repeated random tokens when the head's output is
+  mean-ablated (null 0, floor 0.05 nats): which heads the model relies on, to pair with the OV views.
 
 The OV detectors take sequences of ``(x, succ(x))`` pairs (``[m, 2]``): each pair is one sample.
 """
@@ -219,6 +221,38 @@ def successor_detector(order: Sequence[int], *, name: str = "successor") -> "dat
     """
     pairs = order_pairs(order)
     return dataclasses.replace(SUCCESSOR, name=name, sequences=lambda model, recipe: pairs)
+
+
+# ----------------------------------------------------------------- the ablation effect
+def _sequence_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    logp = logits.detach().double().cpu().log_softmax(-1)
+    return -logp[:, :-1].gather(-1, tokens[:, 1:, None]).squeeze(-1).mean(-1)
+
+
+def ablation_per_sample(model: "ModelAdapter", tokens: torch.Tensor) -> np.ndarray:
+    """``[n, layer, head]``: rise of each sequence's mean next-token loss (nats) when the head's output ``z`` is
+    replaced by its mean over all sequences and positions (mean ablation), one head at a time."""
+    from circuitry.models.adapter import Edit
+
+    tokens = check_tokens(model, tokens)
+    n, p = tokens.shape
+    L, H = model.info.n_layers, model.info.n_heads
+    res = model.run(tokens, reads=[("z", layer) for layer in range(L)])
+    base = _sequence_loss(res.logits, tokens)
+    out = np.empty((n, L, H))
+    for layer in range(L):
+        mean = res[("z", layer)].detach().mean((0, 1))  # [head, d_head]
+        for h in range(H):
+            edit = Edit("z", layer, mean, mask=model.mask("z", batch=n, seq=p, heads=[h]))
+            out[:, layer, h] = (_sequence_loss(model.run(tokens, edits=[edit]).logits, tokens) - base).numpy()
+    return out
+
+
+ABLATION_LOSS = function_detector(
+    "ablation_loss", ablation_per_sample, null=lambda m, t, s: 0.0, min_effect=0.05,
+    null_description="0: mean-ablating a head the model does not use leaves the loss unchanged",
+    description="rise of the next-token loss (nats) on repeated random tokens when the head is mean-ablated "
+                "(the ablation effect McDougall et al. 2023 pair with negative copying; any head the model relies on)")
 
 
 # ----------------------------------------------------------------- a null for the retrieval detector

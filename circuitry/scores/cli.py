@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 _BUILTIN = ("previous_token", "induction", "duplicate_token", "copying", "retrieval", "attention_sink", "streaming",
-            "ngram_induction", "successor", "copy_suppression", "negative_copying")
+            "ngram_induction", "successor", "copy_suppression", "negative_copying", "ablation_loss")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ Built-in detectors (``available_detectors()``):
 ``successor``          OV circuit maps a token to its successor (Gould et al. 2024)
 ``copy_suppression``   OV circuit lowers the token it reads most (McDougall et al. 2023)
 ``negative_copying``   share of the direct logit decrease on the attended token (McDougall et al.)
+``ablation_loss``      loss rise when the head is mean-ablated (the ablation effect)
 =====================  ==========================================================================
 
 Every built-in detector has a null, so each head is tested and labelled only where significant
@@ -30,7 +31,7 @@ import torch
 
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import make_provenance, sha256_json
-from circuitry.scores.catalogue import (ATTENTION_SINK, COPY_SUPPRESSION, NGRAM_INDUCTION, STREAMING, SUCCESSOR,
+from circuitry.scores.catalogue import (ABLATION_LOSS, ATTENTION_SINK, COPY_SUPPRESSION, NGRAM_INDUCTION, STREAMING, SUCCESSOR,
                                         with_retrieval_null)
 from circuitry.scores.copying import COPYING, NEGATIVE_COPYING
 from circuitry.scores.detectors import (DUPLICATE_TOKEN, INDUCTION, PREVIOUS_TOKEN, Detector, SequenceRecipe,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, Detector] = {d.name: d for d in (
     PREVIOUS_TOKEN, INDUCTION, DUPLICATE_TOKEN, COPYING, with_retrieval_null(RETRIEVAL), ATTENTION_SINK, STREAMING,
-    NGRAM_INDUCTION, SUCCESSOR, COPY_SUPPRESSION, NEGATIVE_COPYING)}
+    NGRAM_INDUCTION, SUCCESSOR, COPY_SUPPRESSION, NEGATIVE_COPYING, ABLATION_LOSS)}
 DEFAULT_DETECTORS = ("previous_token", "induction", "duplicate_token")
 
 

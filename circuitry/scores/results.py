@@ -250,8 +250,9 @@ def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: 
 
 
 def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, title: str = "") -> Path:
-    """Heatmap of every head (columns) by detector (rows): the mean excess over the detector's null;
-    significant heads are marked ``*``. Detectors without a null are left out."""
+    """Heatmap of every head (columns) by detector (rows): the mean excess over the detector's null, colours
+    clipped to +-1 (``ablation_loss`` is in nats and can exceed it); significant heads are marked ``*``.
+    Detectors without a null are left out."""
     from circuitry.plots import _plt, save_figure
 
     rows = [(n, s.significance) for n, s in head_scores.items() if s.significance is not None]
@@ -261,8 +262,8 @@ def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, titl
     mat = np.stack([sig.excess.numpy().reshape(-1) for _, sig in rows])
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * L * H + 2.5), 0.45 * len(rows) + 1.8))
-    span = float(np.nanmax(np.abs(mat))) or 1.0
-    im = ax.imshow(mat, cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto")
+    span = min(float(np.nanmax(np.abs(mat))) or 1.0, 1.0)  # attention/hit shares are <= 1; losses can exceed it
+    im = ax.imshow(np.clip(mat, -span, span), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto")
     cols = [head_label(a, b) for a in range(L) for b in range(H)]
     ax.set_xticks(range(len(cols)), cols, rotation=90)
     ax.set_yticks(range(len(rows)), [n for n, _ in rows])
@@ -272,5 +273,5 @@ def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, titl
     ax.set_xlabel("head")
     ax.set_ylabel("detector")
     ax.set_title(title or "head catalogue: excess over the null (* significant after correction)")
-    fig.colorbar(im, ax=ax, label="mean score minus null score")
+    fig.colorbar(im, ax=ax, label=f"mean score minus null score (clipped to +-{span:.2g})")
     return save_figure(fig, path)

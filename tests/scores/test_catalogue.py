@@ -112,3 +112,12 @@ def test_scores_with_significance_round_trip(hand_scores):
     cat = catalogue(hand_scores)
     assert cat["L1H3"] == ["copy_suppression", "negative_copying", "previous_token", "streaming"]
     assert "L0H3" not in cat  # the all-zero head gets no label
+
+
+def test_ablation_effect_on_the_zoo_model():
+    """Mean-ablating the previous-token head or an induction head raises the loss on repeated tokens."""
+    s = score_heads(load_model("zoo:attn-only-2l"), "ablation_loss", n_resamples=100)["ablation_loss"]
+    sig = s.significant_heads()
+    assert sig[0] == "L0H3" and s.numpy()[0, 3] > 1.0
+    assert {"L1H0", "L1H2", "L1H5"} <= set(sig)
+    assert s.significance.min_effect == 0.05

@@ -32,7 +32,8 @@ def test_cli_writes_scores_and_figures(gpt2_dir, tmp_path, capsys):
     report = json.loads((out / "scores.json").read_text())
     assert set(report["head_scores"]) == {"previous_token", "induction", "duplicate_token", "copying",
                                           "retrieval", "attention_sink", "streaming", "ngram_induction",
-                                          "successor", "copy_suppression", "negative_copying", "ov_positivity"}
+                                          "successor", "copy_suppression", "negative_copying", "ablation_loss",
+                                          "ov_positivity"}
     # a random-init GPT-2: every detector tested against its null, no head labelled
     assert all(report["head_scores"][d]["significance"]["significant"] == [] for d in report["head_scores"]
                if d != "ov_positivity")
@@ -42,7 +43,7 @@ def test_cli_writes_scores_and_figures(gpt2_dir, tmp_path, capsys):
     assert report["icl"]["n_samples"] == 3
     assert report["provenance"]["model_id"] == str(gpt2_dir)
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 15 and "composition_K.png" in pngs
+    assert len(pngs) == 16 and "composition_K.png" in pngs
     assert "K-composition top" in capsys.readouterr().out
 
 
