@@ -10,7 +10,13 @@ tested per head with a **one-sided one-sample t-test** (``scipy.stats.ttest_1sam
 
     H0: mean(d) <= min_effect   against   H1: mean(d) > min_effect,
 
-a minimum-effect null: a head is labelled only if its score exceeds the null by more than
+Why not simply the same score on shuffled tokens? Positional behaviour survives shuffling (a
+previous-token head attends to ``i - 1`` whatever the tokens, an induction head still finds the repeats
+of a shuffled repeated sequence), so a shuffled-input null would score real heads as null. The placebo
+null keeps the model's run and moves the *targets*: it is the same score with the target keys placed at
+random, which is what "the head's attention is unrelated to the target" predicts.
+
+This is a minimum-effect null: a head is labelled only if its score exceeds the null by more than
 ``min_effect`` (0.1 by default: a tenth of the attention, of the logit raise, or of the hits), so a
 random head with a tiny but consistent positional bias is not labelled however many sequences are
 scored. The p-values of all heads of a detector are corrected together (Holm by default, family-wise;
