@@ -16,6 +16,7 @@ _EXPORTS = {
     "Jump": "phase", "PhaseChange": "phase", "TrainingLog": "phase", "locate_phase_change": "phase",
     "training_log_series": "phase",
     "DynamicsResult": "series", "checkpoint_dirs": "series", "phase_change": "series", "zoo_checkpoints": "series",
+    "retrain_zoo_checkpoints": "series",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -115,3 +115,17 @@ def test_cli(tmp_path, capsys):
     bad = parser.parse_args(["dynamics", "--model", "zoo:attn-only-2l@400", "--out", str(tmp_path)])
     with pytest.raises(InputError, match="--model"):
         bad.handler(bad)
+
+
+def test_retrain_dense_checkpoints(tmp_path):
+    """The shipped recipe's prefix, re-trained with a checkpoint every 25 steps (about 4 s on one thread)."""
+    from circuitry.dynamics import retrain_zoo_checkpoints
+    from circuitry.zoo.train import sha256_bytes
+
+    series = retrain_zoo_checkpoints("attn-only-1l", tmp_path, every=25, until=50, progress=False)
+    assert [s for s, _ in series] == [25, 50]
+    m25, m50 = series[0][1], series[1][1]
+    assert m25.weights_sha256 == sha256_bytes((tmp_path / "attn-only-1l" / "step_00025.safetensors").read_bytes())
+    assert m50.model_id.endswith("attn-only-1l@50") and m25.weights_sha256 != m50.weights_sha256
+    with pytest.raises(InputError, match="every/until"):
+        retrain_zoo_checkpoints("attn-only-1l", tmp_path, every=50, until=5000)
