@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             names = FAMILIES.get(spec, spec).split(",")
             sets.append((spec if spec in FAMILIES else "_".join(names), names))
+    from circuitry.io import check_out_dir
+
     model = load_model_from_args(args)
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     for label, tasks in sets:
         r = decodability(model, tasks, n_examples=ks, n_prompts=args.n_prompts, query=args.query,
                          classifier=args.classifier, n_permutations=args.n_permutations, seed=args.seed,

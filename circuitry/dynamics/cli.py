@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         if path.suffix != ".npy" or not path.is_file():
             raise bad_value("--heldout", args.heldout, "an existing .npy file of token ids [n, pos]")
         heldout = torch.from_numpy(np.load(path)).long()
+    from circuitry.io import check_out_dir
+
+    check_out_dir(args.out)
     r = phase_change(series, series=name, heldout=heldout, n_heldout=args.n_heldout, n_samples=args.n_samples,
                      seed=args.seed, progress=not args.quiet)
     out = Path(args.out)

@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
         get_detector(n)
     if args.n_samples < 2:
         raise bad_value("--n-samples", args.n_samples, "an integer >= 2 (for the bootstrap interval)")
+    from circuitry.io import check_out_dir
+
     out = Path(args.out)
     model = load_model(args.model)
+    check_out_dir(out)
     heads = score_heads(model, names, n_samples=args.n_samples, seed=args.seed, block_len=args.block_len,
                         repeats=args.repeats, alpha=args.alpha, correction=args.correction)
     heads["ov_positivity"] = ov_eigenvalue_positivity(model)
@@ -73,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "catalogue.md", catalogue_markdown(report))
     for name, s in heads.items():
         s.heatmap(out / f"{name}.png")
-    for kind, c in comp.items():
-        c.heatmap(out / f"composition_{kind}.png")
+    import numpy as np
+
+    lim = max((float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0)) for c in comp.values()),
+              default=0.0) or 1.0
+    for kind, c in comp.items():  # one colour scale for Q, K and V, so the three figures compare
+        c.heatmap(out / f"composition_{kind}.png", limit=lim)
     for name, s in heads.items():
         print(f"{name:16s} top: " + ", ".join(f"{h}={v:.3f}" for h, v in s.top(3)))
     for kind, c in comp.items():
