@@ -14,7 +14,7 @@ run ``p_i``, of the clean run ``c_i`` and of the corrupted run ``k_i``.
   *mean*: with skewed, mean-zero changes it rejects 8.5 % (exponential) and 14.2 % (lognormal) at 5 % for
   16 prompts (measured, see ``docs/statistics.md``). Studentizing does not change this: under sign flips ``sum(d_i^2)`` is fixed,
   so the t statistic is an increasing function of the mean and orders the sign patterns identically
-  (``tests/stats/test_prompt_effects.py`` checks the p-values agree). Two-sided by default; the floor
+  (``tests/stats/test_intervals.py`` checks the p-values agree). Two-sided by default; the floor
   (smallest attainable p) is ``min_attainable_pvalue``. Many sites tested at once are corrected with
   :func:`circuitry.stats.adjust_pvalues`.
 """
