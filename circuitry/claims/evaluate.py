@@ -287,7 +287,7 @@ def path_share(ctx: Context, claim: PathShare) -> ClaimResult:
         Evidence(metric=claim.metric, effect=g.mean, effect_name="clean - corrupted gap", ci_low=g.ci_low,
                  ci_high=g.ci_high, confidence_level=g.confidence_level, pvalue=g.pvalue,
                  min_attainable_pvalue=g.min_attainable_pvalue, null=g.null, method="t"),
-        Evidence(metric=claim.metric, effect=st.share if st.share is not None else float("nan"),
+        Evidence(metric=claim.metric, effect=st.share,
                  effect_name=f"share of the gap via {claim.kind}", ci_low=iv.low, ci_high=iv.high,
                  confidence_level=iv.confidence_level, method="fieller",
                  pvalue=None if st.at_least is None else st.at_least.pvalue,

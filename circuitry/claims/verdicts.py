@@ -30,7 +30,7 @@ class Evidence(Frozen):
     """
 
     metric: str
-    effect: float
+    effect: float | None  # None: not a number (a share of an unresolved gap)
     effect_name: str
     ci_low: float | None = None
     ci_high: float | None = None

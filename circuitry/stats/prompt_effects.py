@@ -14,7 +14,7 @@ run ``p_i``, of the clean run ``c_i`` and of the corrupted run ``k_i``.
   *mean*: with skewed, mean-zero changes it rejects 8.5 % (exponential) and 14.2 % (lognormal) at 5 % for
   16 prompts (measured, see ``docs/statistics.md``). Studentizing does not change this: under sign flips ``sum(d_i^2)`` is fixed,
   so the t statistic is an increasing function of the mean and orders the sign patterns identically
-  (``tests/stats/test_prompt_effects.py`` checks the p-values agree). Two-sided by default; the floor
+  (``tests/stats/test_intervals.py`` checks the p-values agree). Two-sided by default; the floor
   (smallest attainable p) is ``min_attainable_pvalue``. Many sites tested at once are corrected with
   :func:`circuitry.stats.adjust_pvalues`.
 """
@@ -28,9 +28,10 @@ from scipy import stats as sst
 
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
-from circuitry.stats._common import RngLike, resolve_rng, signflip_floor
+from circuitry.stats._common import SIGNFLIP_NULL, RngLike, resolve_rng, signflip_floor, signflip_pvalue
+from circuitry.stats.ratio import fieller_interval
 
-SIGNFLIP_NULL = "each prompt's change is symmetric about 0 (sign-flip; exact for symmetry, approximate for a zero mean)"
+__all__ = ["PromptEffect", "prompt_effect", "signflip_pvalue", "SIGNFLIP_NULL"]
 
 
 class PromptEffect(Frozen):
@@ -50,6 +51,9 @@ class PromptEffect(Frozen):
     seed: int | None
     min_attainable_pvalue: float = 0.0
     null: str = SIGNFLIP_NULL
+    gap_resolved: bool | None = None
+    fieller_low: float | None = None
+    fieller_high: float | None = None
     test: str = "paired bootstrap CI of the normalized effect; sign-flip permutation test of the per-prompt change"
 
 
@@ -59,6 +63,17 @@ class PromptEffect(Frozen):
         if direction == "noising":
             return 1 - self.effect, 1 - self.ci_high, 1 - self.ci_low
         return self.effect, self.ci_low, self.ci_high
+
+    def share_fieller(self, direction: str) -> tuple[float | None, float | None, float | None]:
+        """``(share, low, high)`` from Fieller's interval of the normalized effect (Fieller 1954): all
+        ``None`` when the clean-corrupted gap is unresolved at ``confidence_level`` (a share of it is not a
+        number), ends ``None`` when unbounded. Prefer it to :meth:`share` for reports."""
+        if not self.gap_resolved:
+            return None, None, None
+        lo, hi = self.fieller_low, self.fieller_high
+        if direction == "noising":
+            return 1 - self.effect, None if hi is None else 1 - hi, None if lo is None else 1 - lo
+        return self.effect, lo, hi
 
 
 def _ratio(p, c, k, axis=-1):
@@ -98,25 +113,11 @@ def prompt_effect(patched: Any, clean: Any, corrupted: Any, *, direction: Litera
                 lo, hi, used = float(res.confidence_interval.low), float(res.confidence_interval.high), "percentile"
     d = p - (c if direction == "noising" else k)
     pval = signflip_pvalue(d, alternative=alternative, n_permutations=n_permutations, rng=gen)
+    fl = fieller_interval(p - k, c - k, confidence_level=confidence_level) if np.ptp(c - k) > 0 else None
     return PromptEffect(effect=eff, ci_low=lo, ci_high=hi, mean_change=float(d.mean()), pvalue=pval, n=len(p),
                         confidence_level=confidence_level, method=used, n_resamples=n_resamples,
                         n_permutations=n_permutations, alternative=alternative, seed=seed,
-                        min_attainable_pvalue=signflip_floor(len(p), n_permutations, alternative))
+                        min_attainable_pvalue=signflip_floor(len(p), n_permutations, alternative),
+                        gap_resolved=None if fl is None else fl.kind == "bounded",
+                        fieller_low=None if fl is None else fl.low, fieller_high=None if fl is None else fl.high)
 
-
-def signflip_pvalue(d: Any, *, alternative: str = "two-sided", n_permutations: int = 9999, rng: RngLike = None) -> float:
-    """Sign-flip permutation p-value of the mean of ``d`` (``scipy.stats.permutation_test``, one sample,
-    ``permutation_type="samples"``; exact enumeration when ``2**n <= n_permutations``). Null: every
-    ``d_i`` is symmetric about 0. All zeros give 1. Its floor is :func:`circuitry.stats._common.signflip_floor`.
-
-    >>> signflip_pvalue([0.3, 0.5, 0.2], alternative="greater")
-    0.125
-    """
-    d = np.asarray(d, dtype=float).ravel()
-    if np.all(d == 0):
-        return 1.0
-    gen, _ = resolve_rng(rng)
-    pt = sst.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
-                              vectorized=True, n_resamples=n_permutations, alternative=alternative,
-                              random_state=gen)
-    return float(pt.pvalue)

@@ -339,7 +339,7 @@ def _hypothesis(name: str, free: list[Head], given: tuple[str, ...], n_avail: in
     else:
         shape = f"drawn uniformly from {n_avail} heads"
     if name == "conditional":
-        return (f"with {', '.join(given)} ablated in every set, the candidate's other {_n_heads(k)} are like a "
+        return (f"with {', '.join(given)} ablated in every set, the rest of the candidate ({_n_heads(k)}) is like a "
                 f"random set of {_n_heads(k)} {shape} (all but {', '.join(given)})")
     if name == "other-heads":
         return (f"ranked among random sets of {k} non-candidate heads {shape}; the candidate is outside that "

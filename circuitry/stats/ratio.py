@@ -24,10 +24,10 @@ from scipy import stats as sst
 
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
-from circuitry.stats._common import RngLike, check_int, check_open_unit, finite_1d, resolve_rng, signflip_floor
+from circuitry.stats._common import (SIGNFLIP_NULL, RngLike, check_int, check_open_unit, finite_1d, resolve_rng,
+                                     signflip_floor, signflip_pvalue)
 from circuitry.stats.gap import GapSummary, gap_summary
 from circuitry.stats.intervals import MIN_PROMPTS, MeanTest, mean_test
-from circuitry.stats.prompt_effects import SIGNFLIP_NULL, signflip_pvalue
 
 
 class RatioInterval(Frozen):
@@ -92,8 +92,8 @@ def fieller_interval(numerator: Any, denominator: Any, *, confidence_level: floa
     B = ma * mb - t2 * sab
     C = ma * ma - t2 * saa
     disc = B * B - A * C
-    if A > 0 and disc >= 0:
-        r = float(np.sqrt(disc))
+    if A > 0:  # the estimate itself always lies inside, so disc >= 0 up to rounding (e.g. an exact ratio)
+        r = float(np.sqrt(max(disc, 0.0)))
         return RatioInterval(estimate=est, low=(B - r) / A, high=(B + r) / A, kind="bounded",
                              confidence_level=level, n=n)
     return RatioInterval(estimate=est, low=None, high=None, kind="unbounded", confidence_level=level, n=n)

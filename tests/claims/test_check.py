@@ -114,6 +114,7 @@ def test_path_share_follows_the_share_test(random_2l):
         assert share.ci_low is not None and share.ci_low <= share.effect <= share.ci_high
         assert (r.verdict.outcome == "supported") == (st["pvalue"] <= 0.01 and st["min_attainable_pvalue"] <= 0.01)
     assert effect.pvalue == pytest.approx(st["effect_pvalue"]) and effect.min_attainable_pvalue > 0
+    assert type(r).model_validate_json(r.model_dump_json()) == r
 
 
 def test_ablation_effect_claim(random_2l, pair_effects):

@@ -83,6 +83,7 @@ def test_share_of_a_zero_straddling_gap_is_inconclusive_not_a_number():
     res = share_test(p, c, k, min_share=0.5, alpha=0.05, rng=0)
     assert not res.gap.resolved and res.share is None and res.interval.kind == "unbounded"
     assert res.outcome == "inconclusive" and "gap is unresolved" in res.reason
+    assert type(res).model_validate_json(res.model_dump_json()) == res  # no NaN/inf in the JSON
 
 
 def test_share_supported_and_refuted_with_resolved_gap():
