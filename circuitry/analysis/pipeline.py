@@ -66,7 +66,7 @@ def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *
     for lab, r, a in zip(labels, raw, adj):
         share, lo, hi = r.share(direction)
         out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
-                              pvalue_adjusted=float(a), correction=correction))
+                              pvalue_adjusted=float(a), correction=correction, pvalue_floor=r.min_attainable_pvalue))
     return out
 
 

@@ -103,6 +103,11 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     return report
 
 
+def _floor(effects) -> str:
+    floors = {e.pvalue_floor for e in effects if e.pvalue_floor is not None}
+    return ", ".join(f"{f:.2g}" for f in sorted(floors)) if floors else "not recorded"
+
+
 def _num(x, fmt: str) -> str:
     return "undefined (the null has no spread)" if x is None else format(x, fmt)
 
@@ -168,7 +173,8 @@ def render_markdown(r: AnalysisReport, model) -> str:
            f"{g.mean:.3f}, {g.confidence_level:.0%} t-interval [{g.ci_low:.3f}, {g.ci_high:.3f}] "
            f"({'resolved' if g.resolved else 'NOT resolved: the shares below are ratios over noise'}). "
            "Share with a 95% paired-bootstrap CI over prompts; p from a sign-flip permutation test of the per-prompt "
-           "change, Holm-adjusted over heads.", ""]
+           "change (null: the change is symmetric about 0 on every prompt), Holm-adjusted over heads; "
+           f"the test's floor before correction is {_floor(r.head_effects)}.", ""]
     top = sorted(r.head_effects, key=lambda e: -e.share)[:8]
     md += [_table([[e.site, f"{e.share:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", f"{e.pvalue_adjusted:.2g}"]
                    for e in top], ["head", "share of the gap", "95% CI", "p (Holm)"]), "",
@@ -180,7 +186,8 @@ def render_markdown(r: AnalysisReport, model) -> str:
                   if info.n_layers * info.n_heads <= c.max_path_heads else
                   f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching "
                   "share, into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
-               + "). p-values Benjamini-Hochberg-adjusted over all paths.", ""]
+               + "). p-values from sign-flip tests (floor before correction "
+               + _floor(r.path_effects) + "), Benjamini-Hochberg-adjusted over all paths.", ""]
         top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
         md += [_table([[f"{e.source} -> {e.target}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
                         f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]

@@ -49,6 +49,8 @@ class SiteEffect(Frozen):
     pvalue: float
     pvalue_adjusted: float
     correction: str
+    #: the smallest p-value the sign-flip test could give (before correction); ``None`` in older reports
+    pvalue_floor: float | None = None
 
 
 class TaskContext(Frozen):

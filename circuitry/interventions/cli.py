@@ -59,6 +59,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{args.direction} {args.site} on {model.model_id}, task {data.task} ({len(data)} prompt pairs), metric "
           f"{res.metric}: clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}, gap {gap.mean:.3f} "
           f"(95% CI [{gap.ci_low:.3f}, {gap.ci_high:.3f}])")
+    if len(data) < 16:
+        print(f"warning: {len(data)} prompt pairs are few: intervals over prompts under-cover and p-values cannot get "
+              "small; use 32 or more")
     if not gap.resolved:
         print("warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
               "ratio over noise; the model may not perform this task. exit code 1")
