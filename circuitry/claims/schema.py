@@ -280,6 +280,25 @@ def parse_claim_file(raw: Any, *, source: str = "claim file") -> ClaimFile:
                              + "\n  - ".join(lines)) from None
 
 
+MAX_CLAIM_FILE_BYTES = 1_000_000
+
+
+def _load_yaml(text: str):
+    """YAML safe loading without aliases: ``*anchor`` references let a few lines expand into gigabytes (the
+    "billion laughs" file), and a claim file never needs them."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in a claim file (at line "
+                                     f"{event.start_mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)
+
+
 def load_claim_file(path: str | Path) -> ClaimFile:
     """Read and validate a YAML (``.yaml``/``.yml``) or JSON claim file.
 
@@ -299,9 +318,18 @@ def load_claim_file(path: str | Path) -> ClaimFile:
         raise ClaimFileError(f"claim file {str(path)!r} does not exist. Fix: pass the path of a .yaml or .json file")
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    if path.stat().st_size > MAX_CLAIM_FILE_BYTES:
+        raise ClaimFileError(f"claim file {str(path)!r} has {path.stat().st_size} bytes; a claim file holds at most "
+                             f"{MAX_CLAIM_FILE_BYTES} (one claim is a few lines). Fix: split it")
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ClaimFileError(f"claim file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: "
+                             "save it as UTF-8") from None
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
+    except RecursionError:
+        raise ClaimFileError(f"claim file {str(path)!r} is nested too deeply to be a claim file") from None
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         mark = getattr(exc, "problem_mark", None)

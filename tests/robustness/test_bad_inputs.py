@@ -196,6 +196,19 @@ def test_api_misuse_is_a_clear_error(case, tmp_path, zoo, data):
     assert isinstance(info.value, CircuitryError)
 
 
+def _laughs(t):
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{b}: &{b} [" + ", ".join([f"*{a}"] * 9) + "]" for a, b in zip("abcdefg", "bcdefgh")]
+    (t / "laughs.yaml").write_text("\n".join(lines + ["claims: [*h]"]) + "\n")
+    return t / "laughs.yaml"
+
+
+def _claim(t, body, model="zoo:attn-only-2l"):
+    (t / "c.yaml").write_text(f"version: 1\nmodel: {model}\ntask: induction\nclaims:\n  - id: x\n"
+                              "    type: ablation_effect\n    statement: s\n" + body)
+    return t / "c.yaml"
+
+
 CLI = [
     ("--out is a file", lambda t: ["analyze", "--out", str(t / "f")], r"--out='.*f' is a file"),
     ("--out cannot be created", lambda t: ["patch", "--out", str(t / "f" / "sub")], r"is not a writable folder"),
@@ -212,6 +225,20 @@ CLI = [
     ("--bos not a token", lambda t: ["patch", "--bos", "-3", "--out", str(t / "o")], r"bos='-3' is invalid"),
     ("--threads out of range", lambda t: ["patch", "--threads", "0", "--out", str(t / "o")], r"--threads=0"),
     ("zoo info leaving the zoo", lambda t: ["zoo", "info", "../../.."], r"not a zoo model name"),
+    ("claim file with YAML aliases (billion laughs)", lambda t: ["validate", str(_laughs(t)), "--out", str(t / "o")],
+     r"YAML aliases \(\*a\) are not allowed"),
+    ("claim file with a missing field", lambda t: ["validate", str(_claim(t, "    heads: [L0H3]\n")), "--out",
+                                                   str(t / "o")], r"field `\w+` is required"),
+    ("claim file naming an unknown head", lambda t: ["validate", str(_claim(t, "    heads: [L7H3]\n    ablation: "
+                                                                             "mean\n    metric: loss\n    min_effect: 1.0\n")),
+                                                     "--out", str(t / "o")], r"L7H3"),
+    ("claim file with a wrong type", lambda t: ["validate", str(_claim(t, "    heads: L0H3\n    ablation: mean\n"
+                                                                        "    metric: loss\n    min_effect: many\n")),
+                                                "--out", str(t / "o")], r"min_effect"),
+    ("claim file naming an unknown model", lambda t: ["validate", str(_claim(t, "    heads: [L0H3]\n    ablation: "
+                                                                              "mean\n    metric: loss\n    min_effect: 1.0\n",
+                                                                              model="zoo:nope")),
+                                                      "--out", str(t / "o")], r"nope"),
     ("reproduce a file that is not a report", lambda t: ["analyze", "--reproduce", str(t / "t.jsonl"), "--out",
                                                          str(t / "o")], r"is not JSON|not a circuitry analyze report"),
 ]
