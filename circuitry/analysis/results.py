@@ -113,3 +113,32 @@ class AnalysisReport(Frozen):
     timings: dict[str, float]
     figures: list[str]
     extra: dict[str, Any] = {}
+
+    def to_records(self) -> dict[str, list[dict]]:
+        """The report's tables as records (``pandas.DataFrame(report.to_records()["paths"])``): ``heads`` (one
+        row per head: share, CI, p-values, head scores) and ``paths`` (one row per measured path)."""
+        from circuitry.labels import parse_head
+
+        scores = {n: hs.numpy() for n, hs in self.head_scores.items()}
+        heads = []
+        for e in self.head_effects:
+            layer, head = parse_head(e.site)
+            heads.append({"head": e.site, "layer": layer, "index": head, **e.model_dump(exclude={"site"}),
+                          **{f"{n}_score": float(a[layer, head]) for n, a in scores.items()},
+                          "in_circuit": e.site in self.circuit_heads})
+        paths = [{"sender": m.source, "receiver": m.target, "kind": m.kind, "share": m.effect, "ci_low": m.ci_low,
+                  "ci_high": m.ci_high, "pvalue": m.pvalue, "pvalue_adjusted": m.pvalue_adjusted,
+                  "composition_minus_baseline": m.composition} for m in self.edges]
+        return {"heads": heads, "paths": paths}
+
+    def summary(self) -> str:
+        """A few lines: the task, the gap, and every finding with its verdict (not thousands of numbers)."""
+        g = self.gap
+        lines = [f"{self.provenance.model_id} on task {self.task.name} ({self.task.source}, metric "
+                 f"{self.task.metric}): gap {g.mean:.3g} [{g.ci_low:.3g}, {g.ci_high:.3g}]"
+                 f"{'' if g.resolved else ' (not resolved)'}"]
+        lines += [f"  [{'holds' if f.holds else 'does not hold'}] {f.claim}" for f in self.findings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()

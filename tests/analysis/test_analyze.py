@@ -79,6 +79,16 @@ def test_files_written_and_graph_round_trips(analysis):
     assert "Holds" in (out / "report.md").read_text()
 
 
+def test_tables_and_summary(analysis):
+    _, _, _, report = analysis
+    t = report.to_records()
+    assert len(t["heads"]) == 16 and len(t["paths"]) == len(report.edges)
+    top = max(t["heads"], key=lambda r: r["share"])
+    assert top["head"] == "L0H3" and top["in_circuit"] and top["previous_token_score"] > 0.9
+    s = report.summary()
+    assert len(s.splitlines()) == 1 + len(report.findings) and "gap 7." in s
+
+
 def test_rerun_reuses_finished_stages(analysis):
     model, cfg, out, first = analysis
     again = run_analysis(model, cfg, out, quiet=True)
