@@ -25,23 +25,33 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "circuitry.cli", "analyze", *args]
 
 
+def _kill_when(out, stage: str) -> None:
+    """Start ``analyze`` into ``out`` and SIGKILL it as soon as ``stages/STAGE.json`` is written."""
+    proc = subprocess.Popen(_cli("--out", str(out), *ARGS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "stages" / f"{stage}.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    alive = proc.poll() is None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert alive, f"the run finished before it could be killed after {stage}"
+
+
 @pytest.mark.slow
 def test_analyze_killed_mid_run_resumes_to_identical_numbers(tmp_path):
     ref, out = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(_cli("--out", str(ref), *ARGS), check=True, capture_output=True)
-    proc = subprocess.Popen(_cli("--out", str(out), *ARGS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / "stages" / "patching.json").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    killed_mid_run = proc.poll() is None
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert killed_mid_run, "the run finished before it could be killed"
-    assert (out / "stages" / "patching.json").exists() and not (out / "report.json").exists()
+    # killed during path patching (the activation-patching sweep is done), then during the random-head
+    # baseline of the circuit test (path patching is done): each restart keeps what was finished
+    _kill_when(out, "patching")
+    assert not (out / "report.json").exists() and not (out / "stages" / "path_patching.json").exists()
+    _kill_when(out, "path_patching")
+    assert not (out / "stages" / "circuit_test.json").exists() and not (out / "report.json").exists()
     again = subprocess.run(_cli("--out", str(out), *ARGS), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     a, b = (json.loads((d / "report.json").read_text()) for d in (ref, out))
-    assert b["timings"]["patching"] == 0.0  # the finished stage was reused, not recomputed
+    assert b["timings"]["patching"] == 0.0 and b["timings"]["path_patching"] == 0.0  # reused, not recomputed
+    assert b["timings"]["circuit_test"] > 0
     assert differences(a, b) == []
 
 
