@@ -87,16 +87,21 @@ def check_supported(model: ModelAdapter) -> None:
 
 def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache, corr: RunCache,
                       keep: np.ndarray, metric: Callable, targets: Targets, *,
-                      max_rows: int | None = None) -> torch.Tensor:
+                      max_rows: int | None = None, progress: bool | str = False) -> torch.Tensor:
     """The metric of each circuit (``keep [C, E]`` bool: the edges in the circuit) with every other edge
-    fed from the corrupted run: ``[C, n]`` per prompt."""
+    fed from the corrupted run: ``[C, n]`` per prompt. ``progress``: a tqdm bar (its text if a string)."""
     check_supported(model)
     keep = np.atleast_2d(np.asarray(keep, dtype=bool))
     n, p = ids.shape
     max_rows = max_rows or rows_per_pass(model, p)
     per = max(1, max_rows // n)
+    starts = range(0, keep.shape[0], per)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=progress if isinstance(progress, str) else "circuits", unit="pass", leave=False)
     out = [_evaluate_chunk(model, edges, ids, clean, corr, keep[i:i + per], metric, targets, max_rows)
-           for i in range(0, keep.shape[0], per)]
+           for i in starts]
     return torch.cat(out)
 
 
@@ -159,11 +164,15 @@ def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows) -> li
         return []
     n, p = ids.shape
     cs, rs = need.nonzero(as_tuple=True)
-    corr_in = torch.einsum("ks,ksnpd->knpd", Pl[cs, :, rs], diff[cs])  # [K, n, p, d]
-    X = resid.view(C, n, p, -1)[cs] + corr_in
-    vals = receiver_inputs(model, ids.repeat(len(cs), 1), l, X.reshape(-1, p, X.shape[-1]), max_rows)
+    # receivers of one circuit with the same patched senders read the same input: compute it once
+    key = torch.cat([cs[:, None].to(Pl.dtype), Pl[cs, :, rs]], dim=1)
+    uniq, group = torch.unique(key, dim=0, return_inverse=True)
+    gc = uniq[:, 0].long()
+    corr_in = torch.einsum("ks,ksnpd->knpd", uniq[:, 1:], diff[gc])  # [K, n, p, d]
+    X = resid.view(C, n, p, -1)[gc] + corr_in
+    vals = receiver_inputs(model, ids.repeat(len(gc), 1), l, X.reshape(-1, p, X.shape[-1]), max_rows)
     out = {}
-    for j, (c, r) in enumerate(zip(cs.tolist(), rs.tolist())):
+    for j, c, r in zip(group.tolist(), cs.tolist(), rs.tolist()):
         rec = edges.receivers[heads[r]]
         if rec.kind not in out:
             shape = model.site_shape(rec.kind, C * n, p)
