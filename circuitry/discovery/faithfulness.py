@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from circuitry.discovery.results import EdgeScores
-from circuitry.errors import InputError, bad_value
+from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
 from circuitry.stats import ConfidenceInterval, monte_carlo_pvalue
 from circuitry.stats._common import resolve_rng
@@ -95,7 +95,7 @@ def circuit_sizes(total: int, percents: Sequence[float]) -> list[int]:
 
 def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: Sequence[float] = PERCENTS,
                         n_random: int = 20, n_resamples: int = 1000, confidence_level: float = 0.95,
-                        rng: int | None = 0, max_rows: int | None = None, progress: bool = True,
+                        rng: int | None = 0, metric=None, max_rows: int | None = None, progress: bool = True,
                         prepared=None) -> Faithfulness:
     """Faithfulness curves of one or more methods' edge scores, with bands and a random baseline.
 
@@ -105,7 +105,7 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
         The model and the prompt pairs the curves are measured on (may differ from those the scores
         were computed on, e.g. held-out prompts).
     scores
-        :class:`EdgeScores` of one or more methods, all for this model, in one metric.
+        :class:`EdgeScores` of one or more methods, all for this model; only their rankings are used.
     percents
         Circuit sizes in percent of all edges, increasing, in ``(0, 100]`` (default MIB's).
     n_random
@@ -114,6 +114,8 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
         Bootstrap over prompts for the bands and the intervals of CPR and CMD.
     rng
         Seed of the random edge sets and of the bootstrap.
+    metric
+        The metric ``m`` of the curves (default: the first scores' metric).
 
     Returns
     -------
@@ -143,11 +145,7 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
         raise bad_value("percents", percents, "increasing percentages in (0, 100]", "use the default (MIB's)")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise bad_value("n_random", n_random, "an integer >= 0", "use n_random=20")
-    metrics = {s.metric for s in scores}
-    if len(metrics) != 1:
-        raise InputError(f"scores are in different metrics {sorted(metrics)}; a faithfulness plot compares one "
-                         "metric. Fix: score every method with the same metric=")
-    pr = prepared or prepare(model, data, metric=scores[0].metric)
+    pr = prepared or prepare(model, data, metric=metric or scores[0].metric)
     E = len(pr.edges)
     for s in scores:
         if len(s.edges) != E:

@@ -27,6 +27,18 @@ et al. 2023), a gradient approximation of it. ``"eap-ig"``: EAP with integrated 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 
 
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Positions by decreasing ``|score|``, ties in edge order (NaN last)."""
+    return np.argsort(-np.nan_to_num(np.abs(scores), nan=-1.0), kind="stable")
+
+
+def top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of the ``k`` largest ``|score|``."""
+    m = np.zeros(scores.size, dtype=bool)
+    m[ranking(scores)[:k]] = True
+    return m
+
+
 class EdgeScores(Frozen):
     """Edge scores of one method on one model and prompt set.
 
@@ -78,13 +90,11 @@ class EdgeScores(Frozen):
 
     def ranking(self) -> np.ndarray:
         """Edge positions by decreasing ``|score|`` (ties: edge order)."""
-        return np.argsort(-np.abs(np.asarray(self.score)), kind="stable")
+        return ranking(np.asarray(self.score))
 
     def top(self, k: int) -> np.ndarray:
         """Boolean mask of the ``k`` edges with the largest ``|score|``."""
-        m = np.zeros(len(self.edges), dtype=bool)
-        m[self.ranking()[:k]] = True
-        return m
+        return top_mask(np.asarray(self.score), k)
 
     def edge_set(self) -> EdgeSet:
         s = self.shape
