@@ -44,7 +44,8 @@ class RankingStability(Frozen):
     seed: int | None
 
     def summary(self) -> str:
-        js = ", ".join(f"top {k}: {j:.2f}" for k, j in zip(self.k, self.jaccard))
+        seen = dict(zip(self.k, self.jaccard))  # small percentages can give the same k
+        js = ", ".join(f"top {k}: {j:.2f}" for k, j in seen.items())
         return (f"{self.method}: Spearman {self.spearman:.2f} ([{self.spearman_ci.low:.2f}, {self.spearman_ci.high:.2f}])"
                 f" over {self.n_resamples} resamples; Jaccard {js}")
 
