@@ -19,20 +19,13 @@ Numbers are medians of --repeats runs; ratios are circuitry / plain torch.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_patching import _median_time  # noqa: E402  (the same warm-up + median timer)
 
 
 def _pairs(n: int, seq: int, vocab: int, seed: int):
