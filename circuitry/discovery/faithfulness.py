@@ -166,8 +166,8 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
                              progress="faithfulness: circuits" if progress else False).double().numpy()
     empty, full = vals[0], vals[1]
     method_vals = vals[2:2 + len(scores) * len(sizes)].reshape(len(scores), len(sizes), -1)
-    rand_vals = vals[2 + len(scores) * len(sizes):].reshape(-1, n_random, len(empty))
-    if sizes[-1] == E:
+    rand_vals = vals[2 + len(scores) * len(sizes):].reshape(-1, n_random, len(empty)) if n_random else None
+    if n_random and sizes[-1] == E:
         rand_vals = np.concatenate([rand_vals, np.broadcast_to(full, (1, n_random, len(empty)))])
 
     def f_of(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
