@@ -67,3 +67,17 @@ def test_cli_rejects_unknown_method(tmp_path, capsys):
 
     assert main(["discover", "--method", "eap,magic", "--out", str(tmp_path / "o")]) == 2
     assert "method='magic'" in capsys.readouterr().err
+
+
+def test_discover_functions_return_the_composition_graph(zoo):
+    import networkx as nx
+
+    from circuitry.discovery import discover_eap
+    from circuitry.graph import edges_by_kind
+    from circuitry.prompts import make_task
+
+    G = discover_eap(zoo, make_task("induction", zoo, n_prompts=4, seed=3), progress=False)
+    assert isinstance(G, nx.DiGraph) and G.graph["method"] == "eap"
+    k_edges = {(u, v): d for u, v, d in edges_by_kind(G, "k")}
+    assert len(k_edges) == 8 * 8 + 8 + 8  # layer-0 heads into layer-1 keys, embed into the keys of both layers
+    assert any(d["in_circuit"] for _, _, d in G.edges(data=True))
