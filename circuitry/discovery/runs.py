@@ -87,9 +87,15 @@ def check_supported(model: ModelAdapter) -> None:
 
 def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache, corr: RunCache,
                       keep: np.ndarray, metric: Callable, targets: Targets, *,
-                      max_rows: int | None = None, progress: bool | str = False) -> torch.Tensor:
+                      max_rows: int | None = None, progress: bool | str = False,
+                      memo: dict | None = None) -> torch.Tensor:
     """The metric of each circuit (``keep [C, E]`` bool: the edges in the circuit) with every other edge
-    fed from the corrupted run: ``[C, n]`` per prompt. ``progress``: a tqdm bar (its text if a string)."""
+    fed from the corrupted run: ``[C, n]`` per prompt. ``progress``: a tqdm bar (its text if a string).
+
+    ``memo``: a dict kept by the caller across calls with the same runs. In the first layer with a patched
+    receiver every earlier activation is the clean one, so a receiver's query/key/value there depends only
+    on its set of patched senders; they are remembered under that set (ACDC re-tests one receiver at a
+    time, so the others come from the memo)."""
     check_supported(model)
     keep = np.atleast_2d(np.asarray(keep, dtype=bool))
     n, p = ids.shape
@@ -100,12 +106,12 @@ def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, cl
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=progress if isinstance(progress, str) else "circuits", unit="pass", leave=False)
-    out = [_evaluate_chunk(model, edges, ids, clean, corr, keep[i:i + per], metric, targets, max_rows)
+    out = [_evaluate_chunk(model, edges, ids, clean, corr, keep[i:i + per], metric, targets, max_rows, memo)
            for i in starts]
     return torch.cat(out)
 
 
-def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_rows) -> torch.Tensor:
+def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_rows, memo) -> torch.Tensor:
     info = model.info
     L, C, (n, p) = info.n_layers, keep.shape[0], ids.shape
     S, R = len(edges.senders), len(edges.receivers)
@@ -127,7 +133,8 @@ def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_r
         heads = [i for i, r in enumerate(edges.receivers) if r.layer == l and r.kind in "qkv"]
         before = int((send_layer < l).sum())
         diff = corr.acts[:before].unsqueeze(0) - cur[:, :before]  # [C, s, n, p, d]
-        edits = _head_edits(model, edges, ids, l, heads, P[:, :before, heads], diff, resid, C, max_rows)
+        edits = _head_edits(model, edges, ids, l, heads, P[:, :before, heads], diff, resid, C, max_rows,
+                            memo if l == l0 else None)
         reads = [("head_out", l), ("resid_post", l)]
         last = l == L - 1
         res = run_from(model, rows_ids, l, resid, reads=reads, edits=edits, logits=last)
@@ -157,7 +164,7 @@ def _correction(Pc: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     return out.reshape(-1, *out.shape[2:])
 
 
-def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows) -> list[Edit]:
+def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows, memo) -> list[Edit]:
     """Set each patched query/key/value of layer ``l`` to its value computed from its own input."""
     need = Pl.any(1)  # [C, R_l]
     if not bool(need.any()):
@@ -168,9 +175,27 @@ def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows) -> li
     key = torch.cat([cs[:, None].to(Pl.dtype), Pl[cs, :, rs]], dim=1)
     uniq, group = torch.unique(key, dim=0, return_inverse=True)
     gc = uniq[:, 0].long()
-    corr_in = torch.einsum("ks,ksnpd->knpd", uniq[:, 1:], diff[gc])  # [K, n, p, d]
-    X = resid.view(C, n, p, -1)[gc] + corr_in
-    vals = receiver_inputs(model, ids.repeat(len(gc), 1), l, X.reshape(-1, p, X.shape[-1]), max_rows)
+    names = [(l, bytes(row.bool().cpu().numpy().tobytes())) for row in uniq[:, 1:]]
+    todo = [k for k in range(len(gc)) if memo is None or names[k] not in memo]
+    vals = {kind: [None] * len(gc) for kind in "qkv"}
+    # with a memo, each input is computed in its own pass of n rows, so a remembered value is bit-identical
+    # to a recomputed one (CPU kernels may round differently for other batch sizes): a resumed ACDC run
+    # then repeats the uninterrupted one exactly
+    for batch in ([todo] if memo is None else [[k] for k in todo]) if todo else []:
+        t = torch.tensor(batch)
+        corr_in = torch.einsum("ks,ksnpd->knpd", uniq[t, 1:], diff[gc[t]])  # [K, n, p, d]
+        X = resid.view(C, n, p, -1)[gc[t]] + corr_in
+        new = receiver_inputs(model, ids.repeat(len(batch), 1), l, X.reshape(-1, p, X.shape[-1]), max_rows)
+        for j, k in enumerate(batch):
+            got = {kind: new[kind][j * n:(j + 1) * n].clone() for kind in "qkv"}
+            if memo is not None:
+                memo[names[k]] = got
+            for kind in "qkv":
+                vals[kind][k] = got[kind]
+    for k in range(len(gc)):
+        if vals["q"][k] is None:
+            for kind in "qkv":
+                vals[kind][k] = memo[names[k]][kind]
     out = {}
     for j, c, r in zip(group.tolist(), cs.tolist(), rs.tolist()):
         rec = edges.receivers[heads[r]]
@@ -180,6 +205,6 @@ def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows) -> li
                              row_mask(model, rec.kind, C * n, p))
         v, m = out[rec.kind]
         rows = slice(c * n, (c + 1) * n)
-        v[rows, :, rec.index] = vals[rec.kind][j * n:(j + 1) * n, :, rec.index]
+        v[rows, :, rec.index] = vals[rec.kind][j][:, :, rec.index]
         m[rows, :, rec.index] = True
     return [Edit(kind, l, v, m) for kind, (v, m) in out.items()]
