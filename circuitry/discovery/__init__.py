@@ -12,7 +12,7 @@ _EXPORTS = {
     "PERCENTS": "faithfulness", "Faithfulness": "faithfulness", "FaithfulnessCurve": "faithfulness",
     "faithfulness_curves": "faithfulness", "METHODS": "results", "EdgeScores": "results", "Method": "results",
     "discover_acdc": "search", "discover_eap": "search", "discover_eap_ig": "search", "discover_exact": "search",
-    "prepare": "search", "roc_auc": "search", "score_edges": "search", "RankingStability": "stability",
+    "prepare": "search", "roc_auc": "search", "score_edges": "search", "acdc_tau_sweep": "search", "TauSweep": "search", "RankingStability": "stability",
     "ranking_stability": "stability", "DiscoveryReport": "report", "run_discovery": "report",
 }
 __all__ = sorted(_EXPORTS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -23,7 +23,7 @@ from circuitry.errors import InputError, bad_value
 from circuitry.metrics import Targets, get_metric
 from circuitry.models import ModelAdapter
 from circuitry.prompts import PairDataset, check_task
-from circuitry.provenance import NamedArray, make_provenance, sha256_json
+from circuitry.provenance import Frozen, NamedArray, make_provenance, sha256_json
 
 DEFAULT_TAU = 0.02
 
@@ -216,3 +216,52 @@ def roc_auc(scores: EdgeScores | np.ndarray, reference: np.ndarray) -> float:
     r = rankdata(np.nan_to_num(s, nan=-np.inf))
     npos, nneg = int(lab.sum()), int((~lab).sum())
     return float((r[lab].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+
+class TauSweep(Frozen):
+    """ACDC over a sweep of thresholds against a reference circuit (Conmy et al. 2023's evaluation):
+    per ``tau`` the number of edges kept and the true/false positive rates; ``auc`` is the area under the
+    ROC curve through these points, ``(0, 0)`` and ``(1, 1)`` (trapezoid rule)."""
+
+    taus: list[float]
+    n_kept: list[int]
+    tpr: list[float]
+    fpr: list[float]
+    auc: float
+
+
+def acdc_tau_sweep(model: ModelAdapter, data: PairDataset, reference: np.ndarray, *, taus: Sequence[float],
+                   metric: str | Callable | None = None, max_rows: int | None = None, progress: bool = True,
+                   prepared: Prepared | None = None) -> TauSweep:
+    """Run ACDC at every ``tau`` and score the kept circuits against ``reference`` (``[E]`` bool).
+
+    Examples
+    --------
+    >>> from circuitry.models import load_model
+    >>> from circuitry.prompts import make_task
+    >>> from circuitry.discovery import edge_set, induction_reference
+    >>> m = load_model("zoo:attn-only-2l"); d = make_task("induction", m, n_prompts=4)
+    >>> ref = edge_set(m).mask(induction_reference("L0H3", ["L1H0", "L1H2", "L1H5", "L1H7"]))
+    >>> acdc_tau_sweep(m, d, ref, taus=[0.0, 1e9], progress=False).auc
+    0.5
+    """
+    ts = [float(t) for t in taus]
+    if not ts or any(not math.isfinite(t) or t < 0 for t in ts):
+        raise bad_value("taus", taus, "one or more finite thresholds >= 0", "e.g. taus=[0.005, 0.01, 0.02, 0.05]")
+    pr = prepared or prepare(model, data, metric=metric, default_metric="kl")
+    ref = np.asarray(reference, dtype=bool)
+    if ref.shape != (len(pr.edges),) or ref.all() or not ref.any():
+        raise bad_value("reference", f"{int(ref.sum())} of {ref.size}", f"a boolean mask over the {len(pr.edges)} "
+                        "edges with both reference and other edges", "build it with EdgeSet.mask")
+    it = ts
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(ts, desc="ACDC tau sweep", leave=False)
+    kept = [np.asarray(score_edges(model, data, method="acdc", tau=t, prepared=pr, max_rows=max_rows,
+                                   progress=False).in_circuit) for t in it]
+    tpr = [float((k & ref).sum() / ref.sum()) for k in kept]
+    fpr = [float((k & ~ref).sum() / (~ref).sum()) for k in kept]
+    pts = sorted(set(zip(fpr, tpr)) | {(0.0, 0.0), (1.0, 1.0)})
+    auc = float(np.trapezoid([p[1] for p in pts], [p[0] for p in pts]))
+    return TauSweep(taus=ts, n_kept=[int(k.sum()) for k in kept], tpr=tpr, fpr=fpr, auc=auc)

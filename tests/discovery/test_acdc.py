@@ -99,3 +99,15 @@ def test_checkpoint_of_another_run_is_refused(zoo, small, tmp_path):
     ck.write_text(json.dumps({"run_id": "something else", "next": 3, "current": 0.0, "keep": [], "delta": []}))
     with pytest.raises(InputError, match="belongs to another run"):
         score_edges(zoo, data, method="acdc", tau=0.05, prepared=pr, checkpoint=ck, progress=False)
+
+
+@pytest.mark.slow
+def test_tau_sweep_roc_endpoints(zoo, small, reference):
+    from circuitry.discovery import acdc_tau_sweep
+
+    data, pr = small
+    sw = acdc_tau_sweep(zoo, data, reference, taus=[0.0, 1e6], prepared=pr, progress=False)
+    assert sw.n_kept == [257, 0] and sw.tpr == [1.0, 0.0] and sw.fpr == [1.0, 0.0]
+    assert sw.auc == pytest.approx(0.5)  # only the chance diagonal: the sweep needs informative thresholds
+    with pytest.raises(InputError, match="taus"):
+        acdc_tau_sweep(zoo, data, reference, taus=[-1.0], prepared=pr)
