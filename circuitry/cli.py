@@ -18,6 +18,8 @@ from circuitry.errors import CircuitryError
 _COMMANDS = [
     "circuitry.analysis.cli",
     "circuitry.scores.cli",
+    "circuitry.dynamics.cli",
+    "circuitry.decodability.cli",
     "circuitry.interventions.cli",
     "circuitry.claims.cli",
     "circuitry.zoo.cli",

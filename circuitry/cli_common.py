@@ -29,6 +29,9 @@ def add_model_args(p: argparse.ArgumentParser, *, task: bool = True) -> None:
                        help="prompt pairs to generate for a built-in task (default 32; a task file sets its own)")
         p.add_argument("--seed", type=int, default=0,
                        help="seed of the generated prompts and of every resampling (default 0)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice); results are identical across thread counts "
+                        "up to float rounding (docs/reproducibility.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -36,6 +39,17 @@ def load_model_from_args(args: argparse.Namespace):
     """The model named by ``--model``, ``--device``, ``--dtype``, ``--bos``, ``--download``."""
     from circuitry.models import load_model
 
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        import os
+
+        if not 1 <= threads <= (os.cpu_count() or 1) * 4:
+            from circuitry.errors import bad_value
+
+            raise bad_value("--threads", threads, f"an integer in [1, {(os.cpu_count() or 1) * 4}]", "omit it")
+        import torch
+
+        torch.set_num_threads(threads)
     return load_model(args.model, device=args.device, dtype=args.dtype, bos=args.bos, download=args.download)
 
 

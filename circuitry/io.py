@@ -45,3 +45,23 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     else:
         text = json.dumps(obj, indent=2, sort_keys=True)
     return atomic_write_text(path, text + "\n")
+
+
+def check_out_dir(path: str | os.PathLike, *, param: str = "--out") -> Path:
+    """Make sure ``path`` is (or can become) a writable folder, *before* any compute, so a long run never
+    fails at its end on its output folder. Creates the folder; raises :class:`~circuitry.errors.InputError`
+    naming ``param`` when it is a file, cannot be created, or is not writable."""
+    from circuitry.errors import InputError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{param}={str(p)!r} is a file; expected a folder. Fix: {param} another path")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".circuitry-write-check.", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{param}={str(p)!r} is not a writable folder ({exc.strerror}). Fix: {param} a folder "
+                         "you can write to") from None
+    return p

@@ -62,6 +62,25 @@ def _need(t: Targets, field: str, metric: str) -> torch.Tensor:
     return v
 
 
+def check_metric_values(clean, corrupted, name: str):
+    """Refuse a metric that cannot measure anything: a non-finite value on the clean or corrupted run, or
+    the same value on every prompt of both runs (a constant). Returns ``(clean, corrupted)``."""
+    import numpy as np
+
+    c, k = (np.asarray(x, dtype=float).ravel() for x in (clean, corrupted))
+    for run, v in (("clean", c), ("corrupted", k)):
+        if not np.isfinite(v).all():
+            bad = np.flatnonzero(~np.isfinite(v))[:5].tolist()
+            raise InputError(f"metric={name!r} returned NaN or inf on the {run} run (prompts {bad}); no effect can be "
+                             "measured. Fix: check the metric's function and the weights (circuitry needs finite "
+                             "values)")
+    both = np.concatenate([c, k])
+    if both.size and np.ptp(both) == 0:
+        raise InputError(f"metric={name!r} returned the constant {float(both[0])!r} on every clean and corrupted prompt, so "
+                         "no patch can change it. Fix: a metric that reads the logits at the task's positions")
+    return clean, corrupted
+
+
 def at_positions(logits: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """``logits[i, positions[i, j]]`` for every prompt ``i`` and target ``j``: ``[n, k, vocab]``."""
     idx = positions.to(logits.device)[..., None].expand(-1, -1, logits.shape[-1])
@@ -137,8 +156,10 @@ def share_of_gap(normalized, direction: str):
     raise InputError(f"direction={direction!r}; expected 'noising' or 'denoising'")
 
 
-def share_label(metric: str, direction: str) -> str:
-    """Words for the share of :func:`share_of_gap` (colour bars, table headers)."""
+def share_label(metric: str, direction: str, *, short: bool = False) -> str:
+    """Words for the share of :func:`share_of_gap` (table headers; ``short`` for colour bars)."""
+    if short:
+        return f"share of the {metric} gap ({direction}; 1 = all of it)"
     formula = ("(M_clean - M_patched) / (M_clean - M_corrupted)" if direction == "noising"
                else "(M_patched - M_corrupted) / (M_clean - M_corrupted)")
     return f"share of the {metric} gap carried ({direction}: {formula}; 1 = all of it, 0 = none)"

@@ -32,12 +32,16 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
 
 def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabel: str = "layer",
             xticklabels: Sequence[str] | None = None, yticklabels: Sequence[str] | None = None,
-            cbar_label: str = "", center: float | None = None, annotate: bool = True,
-            cmap: str | None = None) -> Path:
+            cbar_label: str, center: float | None = None, annotate: bool = True,
+            cmap: str | None = None, limit: float | None = None) -> Path:
     """Draw a 2-D array (rows = ``ylabel``, columns = ``xlabel``) as an annotated heatmap.
 
-    ``center`` makes a diverging colour map symmetric around that value (use 0 for effects that can
-    be negative, so negative heads stand out)."""
+    ``cbar_label`` names the quantity on the colour bar (required: a colour without a name is no
+    evidence). ``center`` makes a diverging colour map symmetric around that value (use 0 for effects
+    that can be negative, so negative heads stand out); ``limit`` fixes its half-width, so figures
+    that are compared side by side share one scale."""
+    if not cbar_label:
+        raise ValueError("heatmap needs cbar_label naming the quantity its colours show")
     plt = _plt()
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 2:
@@ -45,7 +49,7 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * arr.shape[1] + 2), max(2.5, 0.5 * arr.shape[0] + 1.5)))
     kw = {}
     if center is not None:
-        span = np.nanmax(np.abs(arr - center)) if np.isfinite(arr).any() else 1.0
+        span = limit if limit is not None else (np.nanmax(np.abs(arr - center)) if np.isfinite(arr).any() else 1.0)
         span = span or 1.0
         kw = {"vmin": center - span, "vmax": center + span}
     im = ax.imshow(arr, cmap=cmap or ("RdBu_r" if center is not None else "viridis"), aspect="auto", **kw)
@@ -59,6 +63,22 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
         for (r, c), v in np.ndenumerate(arr):
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if center is None and v < np.nanmean(arr) else "black")
-    fig.colorbar(im, ax=ax, label=cbar_label)
+                        color=("white" if abs(v - center) > 0.6 * kw["vmax"] - 0.6 * center else "black")
+                        if center is not None else ("white" if v < np.nanmean(arr) else "black"))
+    import textwrap
+
+    width = max(30, int(12 * (max(2.5, 0.5 * arr.shape[0] + 1.5))))  # characters that fit the bar's height
+    fig.colorbar(im, ax=ax, label="\n".join(textwrap.wrap(cbar_label, width)))
+    return save_figure(fig, path)
+
+
+def message_figure(path: str | Path, title: str, message: str) -> Path:
+    """A figure that says, in words, why there is nothing to draw (instead of drawing noise)."""
+    import textwrap
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.0, 2.2))
+    ax.axis("off")
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=9)
+    ax.text(0.5, 0.45, "\n".join(textwrap.wrap(message, 80)), ha="center", va="center", fontsize=10)
     return save_figure(fig, path)

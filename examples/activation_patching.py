@@ -13,12 +13,9 @@ data = make_task("induction", model, n_prompts=16, seed=0)
 
 for direction in ("noising", "denoising"):
     res = activation_patch(model, data, site="z", direction=direction, progress=False)
-    eff = res.effect.numpy()
-    l, h = divmod(int((eff if direction == "denoising" else -eff).argmax()), eff.shape[1])
-    print(f"{direction}: clean logit diff {res.clean_mean:.2f}, corrupted {res.corrupted_mean:.2f}; "
-          f"most affecting head L{l}H{h} (normalized effect {eff[l, h]:.2f})")
+    print(res.summary(k=3))  # share of the gap: 1 = the head carries all of it, in both directions
     res.heatmap(out / f"patching_{direction}.png")
 
 # per position, for one site: which positions of the residual stream carry the repeat
 pos = activation_patch(model, data, site="resid_pre", direction="denoising", per_position=True, progress=False)
-print("resid_pre per position:", pos.effect.axes, pos.effect.shape)
+print("resid_pre per position:", pos.share.axes, pos.share.shape)

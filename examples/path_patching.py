@@ -7,7 +7,6 @@ from circuitry.prompts import make_task
 model = load_model("zoo:attn-only-2l")
 data = make_task("induction", model, n_prompts=16, seed=0)
 res = path_patch(model, data, direction="noising", progress=False)
-# share of the logit-difference gap each path carries (noising: 1 - normalized effect)
-ranked = sorted(zip(res.paths, res.effect), key=lambda x: x[1])[:6]
-for (s, r, k), e in ranked:
-    print(f"{s:>5} -> {r:<6} via {k:<3}: share {1 - e:.2f}")
+# the share of the logit-difference gap each path carries (1 = all of it), largest first
+for row in sorted(res.to_records(), key=lambda r: -r["share"])[:6]:
+    print(f"{row['sender']:>5} -> {row['receiver']:<6} via {row['kind']:<3}: share {row['share']:.2f}")

@@ -10,8 +10,8 @@ Run (with circuitry installed, or from the repo root with PYTHONPATH=.): python 
 import numpy as np
 
 from circuitry.labels import all_heads
-from circuitry.stats import (adjust_pvalues, bootstrap_ci, correct_pvalues, paired_bootstrap_ci,
-                             random_head_test, sufficiency_test, verdict)
+from circuitry.stats import (adjust_pvalues, bootstrap_ci, circuit_vs_random, correct_pvalues, paired_bootstrap_ci,
+                             random_head_test, share_test, sufficiency_test, verdict)
 
 HEADS = all_heads(2, 8)
 N_PROMPTS = 64
@@ -32,7 +32,7 @@ def effect_fn(head_sets):
 
 
 # 1. Effect with a bootstrap confidence interval over prompts.
-effect = bootstrap_ci(per_prompt_loss_rise(("L1H3", "L1H5")), method="BCa", rng=1)
+effect = bootstrap_ci(per_prompt_loss_rise(("L1H3", "L1H5")), method="auto", rng=1)  # studentized at n=64
 print(f"loss rise from ablating L1H3+L1H5: {effect.statistic:.3f} "
       f"[{effect.confidence_interval.low:.3f}, {effect.confidence_interval.high:.3f}] "
       f"({effect.confidence_level:.0%} {effect.method}, n={effect.n} prompts, seed={effect.seed})")
@@ -45,13 +45,22 @@ res = random_head_test(effect_fn, ["L1H3", "L1H5"], HEADS, n_draws=1000, rng=2)
 print(f"\nrandom-head test: effect {res.statistic:.3f} vs null mean {res.null_mean:.3f} "
       f"(sd {res.null_std:.3f}, 95% quantile {res.null_quantiles['0.95']:.3f}); "
       f"{res.effect_size_name} = {res.effect_size:.1f}")
-print(f"  exact={res.exact}, {res.n_distinct_sets} distinct sets, p = {res.pvalue:.4f} "
-      f"(floor {res.min_attainable_pvalue:.4f})")
+print(" ", res.describe())
 for alpha in (0.01, 0.001):
     v = verdict(res, alpha)
     print(f"  claim at alpha={alpha}: {v.outcome} - {v.reason}")
 false_claim = random_head_test(effect_fn, ["L0H2", "L0H6"], HEADS, rng=2)
 print(f"  false claim L0H2+L0H6: p = {false_claim.pvalue:.3f} -> {verdict(false_claim, 0.05).outcome}")
+
+# 2b. Beyond a head: the conditional null holds L1H3 ablated in every set and asks whether L1H5 adds to it.
+beyond = circuit_vs_random(effect_fn, ["L1H5"], HEADS, null="conditional", given=["L1H3"], rng=2)
+print(" ", beyond.describe(), "->", verdict(beyond, 0.1).outcome)
+
+# 2c. A share of a gap: tested only once the gap is resolved (Fieller interval, one-sided test at alpha).
+corrupted = clean - gen.normal(2.0, 0.5, N_PROMPTS)
+patched = clean - 0.6 * (clean - corrupted) + gen.normal(0, 0.1, N_PROMPTS)
+st = share_test(patched, clean, corrupted, min_share=0.5, alpha=0.01, rng=5)
+print(f"\nshare {st.share:.3f}, Fieller 95% [{st.interval.low:.3f}, {st.interval.high:.3f}]: {st.outcome} ({st.reason})")
 
 # 3. One test per head, corrected for multiplicity.
 singles = [random_head_test(effect_fn, [h], HEADS, rng=3) for h in HEADS]

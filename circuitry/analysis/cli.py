@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from circuitry.cli_common import add_model_args
+from circuitry.cli_common import METRICS, add_model_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -12,8 +12,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "analyze", help="the full analysis: head scores, composition, patching, path patching, graph, statistics",
         description="Run head scores, composition scores, activation patching, path patching and their "
                     "statistics on MODEL and TASK; write report.md, report.json, graph.* and figures/ to --out. "
-                    "Finished stages are reused when re-run with the same options.")
+                    "Finished stages are reused when re-run with the same options and prompts. Exit 0: the "
+                    "analysis completed; 1: it completed but the model shows no clean-corrupted gap on the "
+                    "task (nothing to explain); 2: bad input.")
     add_model_args(p)
+    p.add_argument("--metric", default=None, choices=METRICS,
+                   help="default: the task's (logit_diff for the built-in tasks and for files that name none)")
     p.add_argument("--direction", default="noising", choices=("noising", "denoising"),
                    help="patching direction (default noising: which heads and paths are necessary)")
     p.add_argument("--draws", type=int, default=1000, help="random head sets for the circuit test (default 1000)")
@@ -22,24 +26,54 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="path-patch every head when the model has at most this many, else only the heads with the "
                         "largest activation-patching share (default 32)")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
+    p.add_argument("--reproduce", metavar="REPORT_JSON", default=None,
+                   help="re-run the analysis of an earlier report.json (its model, task, seed and options) into "
+                        "--out and say whether every number matches; exit 0 if so, 1 if not")
     p.set_defaults(handler=_run)
     return p
 
 
 def _run(args: argparse.Namespace) -> int:
     from circuitry.analysis import AnalysisConfig, run_analysis
+    from circuitry.cli_common import load_model_from_args
     from circuitry.errors import bad_value
-    from circuitry.models import load_model
 
-    if args.draws < 10:
-        raise bad_value("--draws", args.draws, "at least 10", "use --draws 1000")
+    if args.reproduce:
+        from circuitry.analysis.reproduce import load_report, reproduce
+        from circuitry.io import check_out_dir
+
+        load_report(args.reproduce)
+        check_out_dir(args.out)
+        diffs = reproduce(args.reproduce, args.out, device=args.device, quiet=args.quiet)
+        if diffs:
+            print(f"circuitry analyze: the numbers of {args.reproduce} do NOT reproduce; first differences:\n  "
+                  + "\n  ".join(diffs))
+            return 1
+        print(f"circuitry analyze: every number of {args.reproduce} reproduced exactly (timings and run "
+              f"details aside); the new run is in {args.out}")
+        return 0
+    if not 10 <= args.draws <= 1_000_000:
+        raise bad_value("--draws", args.draws, "an integer in [10, 1000000]", "use --draws 1000")
     if not 0 < args.alpha < 1:
         raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
+    if 1 / (args.draws + 1) > args.alpha:
+        raise bad_value("--draws", args.draws, f"enough random sets that the smallest p-value, 1/(draws + 1), is at most "
+                        f"--alpha {args.alpha}", f"use --draws {int(1 / args.alpha) * 10}")
     if args.max_path_heads < 1:
         raise bad_value("--max-path-heads", args.max_path_heads, "a positive integer", "use --max-path-heads 32")
+    from circuitry.io import check_out_dir
+
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
-                         direction=args.direction, n_draws=args.draws, alpha=args.alpha,
+                         metric=args.metric, direction=args.direction, n_draws=args.draws, alpha=args.alpha,
                          max_path_heads=args.max_path_heads)
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
-    run_analysis(model, cfg, args.out, quiet=args.quiet)
+    model = load_model_from_args(args)
+    from circuitry.analysis.tasking import plan_task
+
+    plan_task(model, cfg)  # every check of the task, before the output folder is touched
+    check_out_dir(args.out)
+    report = run_analysis(model, cfg, args.out, quiet=args.quiet)
+    if not report.gap.resolved:
+        print(f"circuitry analyze: the model shows no clean-corrupted gap on task {report.task.name!r} "
+              f"(metric {report.task.metric}); the report says so. exit 1")
+        return 1
     return 0

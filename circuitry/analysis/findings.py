@@ -1,9 +1,12 @@
-"""Edges of the composition graph, and the automatic checks of the headline finding.
+"""Edges of the composition graph, and the automatic checks of what a run shows.
 
-Nothing here is hand-picked: the previous-token head is the head with the highest previous-token
-score outside the last layer, the induction heads are the later heads with an induction
-(prefix-matching) score of at least ``INDUCTION_MIN``, and each check compares the *largest* measured
-values with them. Every check says in words whether it holds, with its numbers.
+Every task gets the same generic findings, in words true for that task: is there a clean-corrupted gap
+to explain, which heads carry a significant share of it, which paths, and does ablating the circuit
+heads hurt more than ablating random heads on held-out prompts. The induction task adds the headline
+checks (previous-token head -> induction heads through K). Nothing is hand-picked: the previous-token
+head is the head with the highest previous-token score outside the last layer, the induction heads
+are the later heads with an induction (prefix-matching) score of at least ``INDUCTION_MIN``, and each
+check compares the *largest* measured values with them.
 """
 
 from __future__ import annotations
@@ -35,10 +38,15 @@ def build_edges(paths, path_effects: list[SiteEffect], composition) -> list[Edge
     return edges
 
 
-def circuit_from_scores(scores, n_layers: int, n_heads: int) -> tuple[str, list[str], list, list]:
+def circuit_from_scores(scores, n_layers: int, n_heads: int) -> tuple[str | None, list[str], list, list]:
     """The previous-token head ``P`` (highest previous-token score outside the last layer), the
     induction heads ``I`` (heads after ``P``'s layer with prefix-matching score >= ``INDUCTION_MIN``),
-    and the two ranked lists they came from. No hand-picking: both are read off the scores."""
+    and the two ranked lists they came from. No hand-picking: both are read off the scores. A 1-layer
+    model has no head outside the last layer: ``(None, [], [], ranked induction scores)``."""
+    if n_layers < 2:
+        ind = scores.head_scores["induction"].numpy()
+        return None, [], [], sorted(((head_label(0, h), float(ind[0, h])) for h in range(n_heads)),
+                                    key=lambda x: -x[1])
     prev = scores.head_scores["previous_token"].numpy()
     ind = scores.head_scores["induction"].numpy()
     cand = sorted(((head_label(l, h), float(prev[l, h])) for l in range(n_layers - 1) for h in range(n_heads)),
@@ -54,12 +62,76 @@ def _fmt_heads(items) -> str:
     return ", ".join(f"{h} {v:.2f}" for h, v in items)
 
 
-def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *, alpha: float) -> list[Finding]:
-    """The headline checks (previous-token head -> induction heads through K), in words."""
-    from circuitry.stats import verdict
+def _sign_note(gap, metric: str) -> str:
+    from circuitry.metrics import HIGHER_IS_CLEAN
 
+    if (gap.mean < 0) == HIGHER_IS_CLEAN.get(metric, True):
+        return (". The gap runs against the task's intent: the model scores the clean prompts *worse* than the "
+                "corrupted ones on this metric, so it does not perform the task as posed; the shares below explain "
+                "that reversed gap.")
+    return "."
+
+
+def _sig(e, alpha: float) -> bool:
+    return e.pvalue_adjusted is not None and e.pvalue_adjusted <= alpha
+
+
+def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasurement], circuit_test,
+                   circuit: list[str], source: str, *, alpha: float) -> list[Finding]:
+    """Every finding of a run, in words true for its task (see the module docstring)."""
+    m = ctx.metric
+    out = [Finding(
+        claim=(f"The model separates the clean from the corrupted prompts on {m}: there is a gap to explain."
+               if gap.resolved else f"The model does not separate the clean from the corrupted prompts on {m}: "
+               "there is no gap to explain, so no circuit can be read off this run."),
+        holds=gap.resolved,
+        evidence=f"{ctx.target}: clean minus corrupted {gap.mean:.3f}, {gap.confidence_level:.0%} t-interval "
+                 f"[{gap.ci_low:.3f}, {gap.ci_high:.3f}] over {gap.n} prompt pairs, p = {gap.pvalue:.2g} "
+                 "(one-sample t-test of no gap)" + (_sign_note(gap, m) if gap.resolved else
+                 "; the interval contains 0, so every share of the gap would be a ratio over noise. The run "
+                 "stopped after activation patching."))]
+    sig = sorted((e for e in head_effects if _sig(e, alpha) and e.share > 0), key=lambda e: -e.share)
+    out.append(Finding(
+        claim=(f"{len(sig)} head(s) carry a significant share of the {m} gap: {', '.join(e.site for e in sig[:8])}."
+               if sig else f"No head carries a significant share of the {m} gap (Holm-adjusted p <= {alpha})."),
+        holds=bool(sig) and gap.resolved,
+        evidence="activation patching per head (share of the gap, 95% CI, Holm-adjusted p): " + "; ".join(
+            f"{e.site} {e.share:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], p_adj={e.pvalue_adjusted:.2g}"
+            for e in sorted(head_effects, key=lambda e: -e.share)[:5]) + "."))
+    if not gap.resolved:
+        return out
+    sig_paths = sorted((e for e in edges if _sig(e, alpha) and (e.effect or 0) > 0), key=lambda e: -(e.effect or 0))
+    out.append(Finding(
+        claim=(f"{len(sig_paths)} path(s) carry a significant share of the gap (Benjamini-Hochberg-adjusted p <= "
+               f"{alpha}); the largest: " + ", ".join(f"{e.source}->{e.target}:{e.kind}" for e in sig_paths[:4]) + "."
+               if sig_paths else f"No path carries a significant share of the gap (BH-adjusted p <= {alpha})."),
+        holds=bool(sig_paths),
+        evidence="largest paths (share, 95% CI, BH-adjusted p): " + "; ".join(
+            f"{e.source}->{e.target}:{e.kind} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], "
+            f"p_adj={e.pvalue_adjusted:.2g}" for e in sorted(edges, key=lambda e: -(e.effect or 0))[:5]) + "."))
+    if ctx.name == "induction" and ctx.source == "built-in":
+        out += induction_findings(model, scores, edges, alpha=alpha)
+    if circuit_test is not None:
+        from circuitry.analysis.circuit_test import circuit_findings
+
+        out += circuit_findings(circuit_test, ctx, source, alpha)
+    else:
+        out.append(Finding(claim="No circuit to test against random heads: no head qualified.", holds=False,
+                           evidence=f"circuit heads would be {source}; none was."))
+    return out
+
+
+def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: float) -> list[Finding]:
+    """The headline checks of the induction task (previous-token head -> induction heads through K)."""
     L, H = model.info.n_layers, model.info.n_heads
     P, I, cand, later = circuit_from_scores(scores, L, H)
+    if P is None:
+        return [Finding(
+            claim="No induction circuit: the model has one layer, so no previous-token head can feed an "
+                  "induction head through K-composition.",
+            holds=False,
+            evidence=f"best induction (prefix-matching) scores: {_fmt_heads(later[:3])} (an induction head scores "
+                     f">= {INDUCTION_MIN}).")]
     p_best = cand[0][1]
     p_second = cand[1][1] if len(cand) > 1 else float("nan")
     out: list[Finding] = []
@@ -131,16 +203,4 @@ def check_findings(model, scores, edges: list[EdgeMeasurement], circuit_test, *,
                  f"(K baseline {K.baseline_mean:.3f} +- {K.baseline_std:.3f}): " + "; ".join(
                      f"{s}->{d}: K {z['K']:+.1f} sd, Q {z['Q']:+.1f} sd, V {z['V']:+.1f} sd" for s, d, z in zs) + "."))
 
-    if circuit_test is not None:
-        v = verdict(circuit_test, alpha)
-        pool = "other heads" if circuit_test.exclude_candidates else "heads"
-        out.append(Finding(
-            claim=f"Ablating the circuit heads {', '.join(circuit_test.candidate)} raises the loss on the repeated "
-                  f"half more than ablating the same number of random {pool} (p < {alpha}).",
-            holds=v.outcome == "supported",
-            evidence=f"rise in loss {circuit_test.statistic:.3f} nats vs random sets {circuit_test.null_mean:.3f} "
-                     f"+- {circuit_test.null_std:.3f} ({'all' if circuit_test.exact else circuit_test.n_draws} "
-                     f"{'distinct sets, exact' if circuit_test.exact else 'draws'}); p = {circuit_test.pvalue:.3g} "
-                     f"(smallest attainable {circuit_test.min_attainable_pvalue:.3g}); verdict: {v.outcome} "
-                     f"({v.reason})."))
     return out

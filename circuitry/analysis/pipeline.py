@@ -3,11 +3,13 @@ its statistics, in one resumable run.
 
 Every stage's result is written atomically to ``DIR/stages/NAME.json`` together with a hash of the
 configuration; a re-run with the same configuration reuses finished stages, so an interrupted run
-loses nothing. The circuit heads of the random-head test are the previous-token head and the induction heads read
-off the head scores (Olsson et al.'s sequences; if no induction head is found, the heads with the
-largest significant patching share), *tested* on fresh prompts (seed + 1) against random sets of the
-same size drawn from the *other* heads (``exclude_candidates=True``: with a bottleneck head, random
-sets that contain it are as damaging as the circuit, which says nothing about the rest of it).
+loses nothing; the key hashes the configuration, the weights and the prompts.
+
+The analysis is task-agnostic (docs/tutorials/bring-your-own-task.md): the clean-corrupted gap is tested
+first, the circuit heads are the heads with significant patching shares (on the induction task: the
+previous-token and induction heads read off the head scores, when the model has them), and they are
+tested against random head sets on held-out prompts (:mod:`circuitry.analysis.tasking`). The
+induction-specific findings are checked only on the induction task.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *
     for lab, r, a in zip(labels, raw, adj):
         share, lo, hi = r.share(direction)
         out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
-                              pvalue_adjusted=float(a), correction=correction))
+                              pvalue_adjusted=float(a), correction=correction, pvalue_floor=r.min_attainable_pvalue))
     return out
 
 
@@ -79,40 +81,54 @@ def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] 
     return [e.site for e in effects if e in top]
 
 
-def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = 0.1,
-                         max_heads: int = 4) -> list[str]:
-    """Heads whose patching share is at least ``min_share`` with adjusted p below ``alpha``, largest
-    first (at most ``max_heads``); if none qualifies, the two heads with the largest share."""
+CIRCUIT_MIN_SHARE = 0.05  # a circuit head carries at least 5% of the gap (with adjusted p <= alpha)
+MAX_CIRCUIT_HEADS = 8
+
+
+def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = CIRCUIT_MIN_SHARE,
+                         max_heads: int = MAX_CIRCUIT_HEADS) -> list[str]:
+    """Heads whose patching share is at least ``min_share`` with adjusted p <= ``alpha``, largest first (at
+    most ``max_heads``). Empty when no head qualifies: circuitry never makes a circuit out of noise."""
     ranked = sorted(effects, key=lambda e: -e.share)
-    chosen = [e.site for e in ranked if e.share >= min_share and e.pvalue_adjusted < alpha][:max_heads]
-    return chosen or [e.site for e in ranked[:2]]
+    return [e.site for e in ranked if e.share >= min_share and e.pvalue_adjusted <= alpha][:max_heads]
 
 
 def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = False) -> AnalysisReport:
     """Run every stage on a loaded model and write ``report.json``, ``report.md``, the graph files and
-    the figures to ``out``. See ``docs/tutorials/trace-the-induction-circuit.md``."""
-    from circuitry.analysis.findings import build_edges, check_findings
+    the figures to ``out``. See ``docs/tutorials/trace-the-induction-circuit.md`` and
+    ``docs/tutorials/bring-your-own-task.md``.
+
+    The task is checked and split into discovery and test prompts first (:func:`plan_task`); the
+    clean-corrupted gap is tested after activation patching, and when it is not resolved the run stops
+    there and says so (every share would be a ratio over noise)."""
+    from circuitry.analysis.findings import build_edges, check_findings, circuit_from_scores
     from circuitry.analysis.report import write_outputs
-    from circuitry.interventions import activation_patch, head_set_effect_fn, path_patch
+    from circuitry.analysis.circuit_test import CircuitTests, run_circuit_tests
+    from circuitry.analysis.tasking import plan_task
+    from circuitry.interventions import activation_patch, path_patch
     from circuitry.interventions.results import PatchResult
     from circuitry.interventions.path_patching import PathPatchResult
-    from circuitry.metrics import Targets
-    from circuitry.prompts import make_task
     from circuitry.scores import all_composition_scores, icl_score, score_heads
     from circuitry.scores.results import ScoreReport
-    from circuitry.stats import random_head_test
-    from circuitry.stats.random_heads import RandomHeadTest
+    from circuitry.stats.gap import gap_summary
 
     out = Path(out)
-    cfg_hash = sha256_json({"cfg": cfg.model_dump(), "weights": model.weights_sha256})
+    if out.exists() and not out.is_dir():
+        from circuitry.errors import InputError
+
+        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
+    data, test, ctx = plan_task(model, cfg)
+    metric = ctx.metric
+    # the prompts' hash is part of the key: an edited task file never reuses stages of the old one
+    cfg_hash = sha256_json({"cfg": cfg.model_dump(), "weights": model.weights_sha256, "data": data.sha256(),
+                            "test": test.sha256()})
     timings: dict[str, float] = {}
-    data = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed)
     info = model.info
-    _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {cfg.task}, "
-         f"{len(data)} prompt pairs of {data.seq_len} tokens, seed {cfg.seed}", quiet)
+    _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {ctx.name} ({ctx.source}), "
+         f"{len(data)} discovery prompt pairs of {data.seq_len} tokens, metric {metric}, seed {cfg.seed}", quiet)
     if len(data) < 16:
         _log(f"warning: {len(data)} prompts are few: bootstrap intervals over prompts under-cover and the "
-             "sign-flip p-values cannot get small; use --n-prompts 32", quiet)
+             "sign-flip p-values cannot get small; use 32 or more", quiet)
 
     def scores() -> ScoreReport:
         # Olsson et al.'s recipe (25 tokens x 4 repeats, BOS first), the block shortened to fit the context
@@ -120,27 +136,37 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
         hs = score_heads(model, ["previous_token", "induction", "duplicate_token"], block_len=block, repeats=4,
                          n_samples=cfg.n_score_samples, seed=cfg.seed, n_resamples=cfg.n_resamples)
         comp = all_composition_scores(model, n_baseline=cfg.n_baseline, seed=cfg.seed)
-        icl = icl_score(model, n_samples=cfg.n_prompts, seed=cfg.seed, n_resamples=cfg.n_resamples)
+        icl = icl_score(model, n_samples=cfg.n_prompts or 32, seed=cfg.seed, n_resamples=cfg.n_resamples)
         return ScoreReport(head_scores=hs, composition=comp, icl=icl, provenance=make_provenance(model, seed=cfg.seed))
 
     sc = _stage(out, "scores", cfg_hash, ScoreReport, scores, quiet, timings)
     patch = _stage(out, "patching", cfg_hash, PatchResult, lambda: activation_patch(
-        model, data, site="z", direction=cfg.direction, metric=cfg.metric, progress=not quiet, seed=cfg.seed),
+        model, data, site="z", direction=cfg.direction, metric=metric, progress=not quiet, seed=cfg.seed),
         quiet, timings)
+    gap = gap_summary(patch.clean, patch.corrupted)
     t = time.perf_counter()
     per_head = patch.per_prompt.numpy().reshape(info.n_layers * info.n_heads, -1)
     head_effects = share_effects(per_head, patch.clean, patch.corrupted, all_heads(info.n_layers, info.n_heads),
                                  direction=cfg.direction, correction="holm", n_resamples=cfg.n_resamples,
                                  seed=cfg.seed, n_permutations=cfg.n_permutations)
+    timings["statistics"] = round(time.perf_counter() - t, 2)
+    common = dict(config=cfg, provenance=make_provenance(model, dataset=data, seed=cfg.seed, task=cfg.task),
+                  task=ctx, gap=gap, head_scores=sc.head_scores, composition=sc.composition, icl=sc.icl,
+                  patching=patch, head_effects=head_effects, timings=timings, figures=[])
+    if not gap.resolved:
+        _log(f"the clean-corrupted gap of {metric} is not resolved (mean {gap.mean:.3g}, 95% CI "
+             f"[{gap.ci_low:.3g}, {gap.ci_high:.3g}]): nothing to explain; stopping after activation patching", quiet)
+        findings = check_findings(model, sc, ctx, gap, head_effects, [], None, [], "", alpha=cfg.alpha)
+        return write_outputs(AnalysisReport(**common, findings=findings), model, out, quiet=quiet)
+
     path_heads = path_patching_heads(head_effects, cfg.max_path_heads)
     if path_heads is not None:
         _log(f"path patching restricted to the {len(path_heads)} heads with the largest patching share "
              f"(of {len(head_effects)}; --max-path-heads)", quiet)
     senders = None if path_heads is None else [EMBED] + path_heads
     receivers = None if path_heads is None else [(h, k) for h in path_heads for k in ("q", "k", "v")]
-    timings["statistics"] = round(time.perf_counter() - t, 2)
     paths = _stage(out, "path_patching", cfg_hash, PathPatchResult, lambda: path_patch(
-        model, data, senders=senders, receivers=receivers, direction=cfg.direction, metric=cfg.metric,
+        model, data, senders=senders, receivers=receivers, direction=cfg.direction, metric=metric,
         progress=not quiet, seed=cfg.seed), quiet, timings)
 
     t = time.perf_counter()
@@ -149,28 +175,28 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
                                  direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
                                  seed=cfg.seed, n_permutations=cfg.n_permutations)
     timings["statistics"] += round(time.perf_counter() - t, 2)
-    from circuitry.analysis.findings import circuit_from_scores
 
-    P, I, _, _ = circuit_from_scores(sc, info.n_layers, info.n_heads)
-    circuit = [P] + I if I else select_circuit_heads(head_effects, alpha=cfg.alpha)
+    induction = ctx.name == "induction" and ctx.source == "built-in"
+    P, I = circuit_from_scores(sc, info.n_layers, info.n_heads)[:2] if induction else (None, [])
+    if P is not None and I:
+        circuit = [P] + I
+        source = ("read off the head scores: the previous-token head and the induction heads (Olsson et al.'s "
+                  "repeated random sequences)")
+    else:
+        circuit = select_circuit_heads(head_effects, alpha=cfg.alpha)
+        source = (f"picked by activation patching: the heads carrying at least {CIRCUIT_MIN_SHARE:.0%} of the gap "
+                  f"with Holm-adjusted p <= {cfg.alpha} (at most {MAX_CIRCUIT_HEADS})")
 
-    def circuit_test() -> RandomHeadTest:
-        test = make_task(cfg.task, model, n_prompts=cfg.n_prompts, seed=cfg.seed + 1)
-        fn = head_set_effect_fn(model, test.clean_ids(model.device), Targets.of(test, device=model.device),
-                                method=cfg.ablation,
-                                metric="loss", seed=cfg.seed)
-        return random_head_test(fn, circuit, all_heads(info.n_layers, info.n_heads), n_draws=cfg.n_draws,
-                                exclude_candidates=True, rng=cfg.seed)
+    def circuit_test() -> CircuitTests:
+        return run_circuit_tests(model, test, circuit, ctx, cfg)
 
-    ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), RandomHeadTest, circuit_test, quiet, timings)
+    ctest = None
+    if circuit:
+        ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), CircuitTests, circuit_test, quiet, timings)
     edges = build_edges(paths, path_effects, sc.composition)
-    findings = check_findings(model, sc, edges, ctest, alpha=cfg.alpha)
-    report = AnalysisReport(
-        config=cfg, provenance=make_provenance(model, dataset=data, seed=cfg.seed, task=cfg.task),
-        head_scores=sc.head_scores, composition=sc.composition, icl=sc.icl, patching=patch, head_effects=head_effects,
-        path_patching=paths, path_effects=path_effects, edges=edges, circuit_heads=circuit, circuit_test=ctest,
-        findings=findings, timings=timings, figures=[],
-    )
+    findings = check_findings(model, sc, ctx, gap, head_effects, edges, ctest, circuit, source, alpha=cfg.alpha)
+    report = AnalysisReport(**common, path_patching=paths, path_effects=path_effects, edges=edges,
+                            circuit_heads=circuit, circuit_source=source, circuit_test=ctest, findings=findings)
     return write_outputs(report, model, out, quiet=quiet)
 
 

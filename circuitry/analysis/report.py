@@ -11,12 +11,21 @@ from circuitry.analysis.results import AnalysisReport
 from circuitry.io import atomic_write_json, atomic_write_text
 from circuitry.labels import all_heads, parse_head
 
-CIRCUIT_THRESHOLD = 0.05  # edges carrying at least 5% of the metric gap are drawn in the circuit figure
+CIRCUIT_THRESHOLD = 0.05  # drawn paths carry at least 5% of the metric gap (and have adjusted p <= alpha)
 
 
-def build_report_graph(report: AnalysisReport, model, *, min_share: float | None = None):
-    """The composition graph of a report: every measured path (or, with ``min_share``, the paths
-    carrying at least that share of the metric gap), node scores, provenance."""
+def supported_edges(report: AnalysisReport, *, min_share: float = CIRCUIT_THRESHOLD) -> list:
+    """The paths the statistics support: BH-adjusted p <= the run's alpha and a share of at least
+    ``min_share``. Only these are drawn (``figures/circuit.*``) and written to ``graph.dot``/``graph.mmd``."""
+    a = report.config.alpha
+    return [e for e in report.edges if e.pvalue_adjusted is not None and e.pvalue_adjusted <= a
+            and (e.effect or 0) >= min_share]
+
+
+def build_report_graph(report: AnalysisReport, model, *, min_share: float | None = None, supported: bool = False):
+    """The composition graph of a report: every measured path, or (``supported=True``) only the paths of
+    :func:`supported_edges`, or (``min_share``) the paths carrying at least that share; node scores
+    (head scores, patching share with CI and p-values), provenance."""
     from circuitry.graph import build_graph
 
     info = model.info
@@ -30,7 +39,9 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
     node_scores["patching_ci_high"] = {e.site: e.ci_high for e in report.head_effects}
     node_scores["patching_pvalue"] = {e.site: e.pvalue for e in report.head_effects}
     node_scores["patching_pvalue_adjusted"] = {e.site: e.pvalue_adjusted for e in report.head_effects}
-    edges = report.edges if min_share is None else [e for e in report.edges if (e.effect or 0) >= min_share]
+    edges = supported_edges(report) if supported else report.edges
+    if min_share is not None:
+        edges = [e for e in edges if (e.effect or 0) >= min_share]
     return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, edges=edges, node_scores=node_scores,
                        mlp_layers=range(info.n_layers) if info.has_mlp else (),
                        graph_attrs={"model_id": model.model_id, "provenance": report.provenance,
@@ -38,30 +49,67 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
                                               f"({report.config.direction}, {report.config.metric})"})
 
 
+def _circuit_title(report: AnalysisReport, model) -> str:
+    c = report.config
+    return (f"{model.model_id}, task {report.task.name}: paths with BH-adjusted p <= {c.alpha} carrying >= "
+            f"{CIRCUIT_THRESHOLD:.0%} of the {report.task.metric} gap ({c.direction})")
+
+
 def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = False) -> AnalysisReport:
     from circuitry.graph import draw_graph, prune, write_all
+    from circuitry.plots import message_figure
 
     figs = out / "figures"
+    # report.json and report.md go first and come back last: a run killed while writing the outputs leaves
+    # a folder without a report, never an old report beside new figures
+    for stale in ("report.json", "report.md"):
+        (out / stale).unlink(missing_ok=True)
     paths = []
     for name, hs in report.head_scores.items():
         paths.append(hs.heatmap(figs / f"scores_{name}.png"))
-    for kind, comp in report.composition.items():
-        paths.append(comp.heatmap(figs / f"composition_{kind}.png"))
+    if model.info.n_layers > 1:  # composition needs an earlier and a later layer
+        lim = max(float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0))
+                  for c in report.composition.values()) or 1.0
+        for kind, comp in report.composition.items():  # one colour scale for Q, K and V, so they compare
+            paths.append(comp.heatmap(figs / f"composition_{kind}.png", limit=lim))
     paths.append(report.patching.heatmap(figs / f"patching_{report.config.direction}_z.png"))
-    G = build_report_graph(report, model)
-    write_all(G, out, stem="graph")
-    circuit = prune(build_report_graph(report, model, min_share=CIRCUIT_THRESHOLD), threshold=0.0)
-    paths += draw_graph(circuit, [figs / "circuit.png", figs / "circuit.svg"], node_score="induction_score",
-                        title=f"{model.model_id}: paths carrying >= {CIRCUIT_THRESHOLD:.0%} of the effect")
+    circuit_files = [figs / "circuit.png", figs / "circuit.svg"]
+    if report.path_patching is not None:
+        G = build_report_graph(report, model)
+        drawn = prune(build_report_graph(report, model, supported=True), threshold=0.0)
+        write_all(G, out, stem="graph", drawn=drawn)
+    else:
+        drawn = None
+        for ext in ("graphml", "gexf", "json", "dot", "mmd"):  # no paths measured: no graph from an older run
+            (out / f"graph.{ext}").unlink(missing_ok=True)
+    if drawn is not None and drawn.number_of_edges():
+        score, words = (("induction_score", "induction (prefix-matching) score") if report.task.name == "induction"
+                        else ("patching_share", f"head's share of the {report.task.metric} gap"))
+        paths += draw_graph(drawn, circuit_files, node_score=score, title=_circuit_title(report, model),
+                            attr_label=f"share of the {report.task.metric} gap", node_label=words)
+    else:
+        why = ("the clean-corrupted gap is not resolved, so no path was measured" if drawn is None else
+               f"no path has a BH-adjusted p <= {report.config.alpha} and a share >= {CIRCUIT_THRESHOLD:.0%}")
+        paths += [message_figure(f, _circuit_title(report, model), f"Nothing to draw: {why}.") for f in circuit_files]
     report = report.model_copy(update={"figures": [str(Path(p).relative_to(out)) for p in paths]})
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_markdown(report, model))
     if not quiet:
         for f in report.findings:
             print(f"[{'holds' if f.holds else 'DOES NOT HOLD'}] {f.claim}\n    {f.evidence}")
-        print(f"[circuitry analyze] wrote {out / 'report.md'}, report.json, graph.graphml/.json/.dot/.gexf/.mmd "
-              f"and {len(paths)} figures")
+        graph = ", graph.graphml/.json/.gexf (every path) and .dot/.mmd (the supported ones)" \
+            if report.path_patching is not None else ""
+        print(f"[circuitry analyze] wrote {out / 'report.md'}, report.json{graph} and {len(paths)} figures")
     return report
+
+
+def _floor(effects) -> str:
+    floors = {e.pvalue_floor for e in effects if e.pvalue_floor is not None}
+    return ", ".join(f"{f:.2g}" for f in sorted(floors)) if floors else "not recorded"
+
+
+def _num(x, fmt: str) -> str:
+    return "undefined (the null has no spread)" if x is None else format(x, fmt)
 
 
 def _table(rows, header) -> str:
@@ -71,21 +119,31 @@ def _table(rows, header) -> str:
 
 
 def render_markdown(r: AnalysisReport, model) -> str:
-    """``report.md``: findings first, then the evidence section by section."""
-    c, p = r.config, r.provenance
+    """``report.md``: findings first, then the evidence section by section, in words true for the task."""
+    from circuitry.metrics import share_label
+
+    c, p, t = r.config, r.provenance, r.task
     info = model.info
     md = [f"# circuitry analyze: {model.model_id}", "",
-          f"Task `{c.task}` ({r.patching.n_prompts} clean/corrupted prompt pairs, seed {c.seed}); "
+          f"Task `{t.name}` ({t.source}): {t.prompts}. Metric `{t.metric}`: {t.target}. "
+          f"{t.n_discovery} discovery prompt pairs (seed {c.seed}); the circuit test uses {t.test_prompts}. "
           f"{info.n_layers} layers x {info.n_heads} heads, d_model {info.d_model}, "
           f"{'attention-only' if not info.has_mlp else 'with MLPs'}, {info.positional} positions. "
-          f"Patching direction **{c.direction}**, metric `{c.metric}`. circuitry {p.library_version}, torch "
-          f"{p.torch_version}, weights sha256 `{p.weights_sha256[:16]}…`, dataset sha256 `{p.dataset_sha256[:16]}…`.",
-          "", "## Findings", ""]
+          f"Patching direction **{c.direction}**; findings need an adjusted p <= {c.alpha}. circuitry "
+          f"{p.library_version}, torch {p.torch_version}, weights sha256 `{p.weights_sha256[:16]}…`, dataset sha256 "
+          f"`{p.dataset_sha256[:16]}…`.", "",
+          "**Share** (every table and figure): the part of the clean-corrupted gap a head or path carries, "
+          f"{share_label(t.metric, c.direction)}.", "", "## Findings", ""]
     for f in r.findings:
         md.append(f"- **{'Holds' if f.holds else 'Does not hold'}:** {f.claim}  \n  {f.evidence}")
+    drawn = len(supported_edges(r)) if r.path_patching is not None else 0
     md += ["", "![circuit](figures/circuit.png)", "",
-           f"*Paths carrying at least {CIRCUIT_THRESHOLD:.0%} of the {c.metric} gap; width = share, colour = kind "
-           "(q, k, v, out).*", "", "## Head scores (Olsson et al. 2022)", ""]
+           (f"*The {drawn} paths with BH-adjusted p <= {c.alpha} that carry at least {CIRCUIT_THRESHOLD:.0%} of the "
+            f"{t.metric} gap; width = share, colour = kind (q, k, v, out). `graph.dot` and `graph.mmd` hold the same "
+            "paths; `graph.graphml`, `graph.gexf` and `graph.json` hold every measured path with its statistics.*"
+            if drawn else "*No path is drawn: none is supported by the statistics (see the findings).*"),
+           "", "## Head scores (Olsson et al. 2022)", "",
+           "Properties of the model's heads on Olsson et al.'s repeated random sequences, whatever the task.", ""]
     rows = []
     for name, hs in r.head_scores.items():
         top = hs.top(3)
@@ -96,49 +154,68 @@ def render_markdown(r: AnalysisReport, model) -> str:
         md += [f"ICL score (loss at token {r.icl.details.get('late')} minus token {r.icl.details.get('early')}; "
                f"negative = in-context learning): **{r.icl.statistic:.3f}** nats, 95% CI "
                f"[{r.icl.ci_low:.3f}, {r.icl.ci_high:.3f}] over {r.icl.n_samples} sequences.", ""]
-    md += ["## Composition scores (Elhage et al. 2021)", "",
-           "Raw Frobenius-norm ratio, the random-matrix baseline for the exact shapes (mean +- sd over "
-           f"{c.n_baseline} simulated pairs), and the largest pairs.", ""]
-    rows = []
-    for kind, comp in r.composition.items():
-        top = comp.pairs(3)
-        rows.append([kind, f"{comp.baseline_mean:.3f} +- {comp.baseline_std:.3f}",
-                     "; ".join(f"{s}->{d} {raw:.3f} ({(raw - comp.baseline_mean) / comp.baseline_std:+.1f} sd)"
-                               for s, d, raw, _ in top)])
-    md += [_table(rows, ["kind", "baseline", "largest pairs (raw, sd above baseline)"]), ""]
-    md += [f"![{k}](figures/composition_{k}.png)" for k in r.composition] + [""]
+    if info.n_layers > 1:
+        md += ["## Composition scores (Elhage et al. 2021)", "",
+               "Raw Frobenius-norm ratio, the random-matrix baseline for the exact shapes (mean +- sd over "
+               f"{c.n_baseline} simulated pairs), and the largest pairs. The Q, K and V figures share one colour "
+               "scale.", ""]
+        rows = []
+        for kind, comp in r.composition.items():
+            top = comp.pairs(3)
+            rows.append([kind, f"{comp.baseline_mean:.3f} +- {comp.baseline_std:.3f}",
+                         "; ".join(f"{s}->{d} {raw:.3f} ({(raw - comp.baseline_mean) / comp.baseline_std:+.1f} sd)"
+                                   for s, d, raw, _ in top)])
+        md += [_table(rows, ["kind", "baseline (mean +- sd)", "largest pairs (raw score, sd above baseline)"]), ""]
+        md += [f"![{k}](figures/composition_{k}.png)" for k in r.composition] + [""]
+    g = r.gap
     md += [f"## Activation patching per head ({c.direction}, Zhang & Nanda 2024)", "",
-           f"Clean {c.metric} {np.mean(r.patching.clean):.3f}, corrupted {np.mean(r.patching.corrupted):.3f}. "
-           "Share = part of the clean-corrupted gap the head carries; 95% paired-bootstrap CI over prompts; "
-           "p from a sign-flip permutation test of the per-prompt change, Holm-adjusted over heads.", ""]
+           f"Clean {t.metric} {np.mean(r.patching.clean):.3f}, corrupted {np.mean(r.patching.corrupted):.3f}: gap "
+           f"{g.mean:.3f}, {g.confidence_level:.0%} t-interval [{g.ci_low:.3f}, {g.ci_high:.3f}] "
+           f"({'resolved' if g.resolved else 'NOT resolved: the shares below are ratios over noise'}). "
+           "Share with a 95% paired-bootstrap CI over prompts; p from a sign-flip permutation test of the per-prompt "
+           "change (null: the change is symmetric about 0 on every prompt), Holm-adjusted over heads; "
+           f"the test's floor before correction is {_floor(r.head_effects)}.", ""]
     top = sorted(r.head_effects, key=lambda e: -e.share)[:8]
     md += [_table([[e.site, f"{e.share:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", f"{e.pvalue_adjusted:.2g}"]
-                   for e in top], ["head", "share", "95% CI", "p (Holm)"]), "",
+                   for e in top], ["head", "share of the gap", "95% CI", "p (Holm)"]), "",
            f"![patching](figures/patching_{c.direction}_z.png)", ""]
-    md += ["## Path patching (Wang et al. 2023, Algorithm 1)", "",
-           f"{len(r.edges)} paths measured ("
-           + ("every sender into the Q, K, V inputs of every later head, and into the logits"
-              if info.n_layers * info.n_heads <= c.max_path_heads else
-              f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching share, "
-              "into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
-           + "). p-values Benjamini-Hochberg-adjusted over all paths.", ""]
-    top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
-    md += [_table([[f"{e.source} -> {e.target}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
-                    f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]
-                   for e in top], ["path", "kind", "share", "95% CI", "p (BH)", "composition - baseline"]), ""]
+    if r.path_patching is not None:
+        md += ["## Path patching (Wang et al. 2023, Algorithm 1)", "",
+               f"{len(r.edges)} paths measured ("
+               + ("every sender into the Q, K, V inputs of every later head, and into the logits"
+                  if info.n_layers * info.n_heads <= c.max_path_heads else
+                  f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching "
+                  "share, into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
+               + "). p-values from sign-flip tests (floor before correction "
+               + _floor(r.path_effects) + "), Benjamini-Hochberg-adjusted over all paths.", ""]
+        top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
+        md += [_table([[f"{e.source} -> {e.target}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
+                        f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]
+                       for e in top], ["path", "kind", "share of the gap", "95% CI", "p (BH)",
+                                       "composition score - baseline"]), ""]
     if r.circuit_test is not None:
-        t = r.circuit_test
+        from circuitry.analysis.circuit_test import damage_table
+
+        ct = r.circuit_test
         md += ["## Circuit heads against random heads (Crosbie & Shutova 2024)", "",
-               f"Circuit heads read off the head scores (the previous-token head and the induction heads): "
-               f"{', '.join(r.circuit_heads)}. Tested on fresh prompts (seed {c.seed + 1}) with {c.ablation} "
-               f"ablation: rise in loss on the repeated half {t.statistic:.3f} nats vs "
-               f"{t.null_mean:.3f} +- {t.null_std:.3f} for random sets of {len(t.candidate)} "
-               f"{'other ' if t.exclude_candidates else ''}heads "
-               f"({'exact null over all ' + str(t.n_distinct_sets) + ' sets' if t.exact else str(t.n_draws) + ' draws'}), "
-               f"standardized effect {t.effect_size:.1f}, p = {t.pvalue:.3g} (smallest attainable "
-               f"{t.min_attainable_pvalue:.3g}).", ""]
-    md += ["## Files", "", "- `report.json`: every number above, with provenance",
-           "- `graph.graphml`, `graph.gexf`, `graph.json` (node-link), `graph.dot`, `graph.mmd`: the composition graph "
-           "(docs/graph-formats.md)", "- `figures/`: " + ", ".join(Path(f).name for f in r.figures), "",
-           "Timings (s): " + ", ".join(f"{k} {v}" for k, v in r.timings.items()) + ".", ""]
+               f"Circuit heads {r.circuit_source}: {', '.join(r.circuit_heads)}. Tested on {t.test_prompts}, with "
+               f"{c.ablation} ablation; the statistic is the {t.test_statistic}. Each p-value names its null and "
+               "its floor (the smallest p the test can give); a finding needs both <= alpha "
+               "(docs/statistics.md).", "",
+               f"- **Pool null**: {ct.pool.describe()}"]
+        if ct.top_head is not None:
+            mt = ct.top_head_test
+            md += [f"- **{ct.top_head} alone** (the most damaging circuit head): {mt.statistic:.3g}, one-sided "
+                   f"{mt.confidence_level:.0%} lower bound {mt.bound:.3g} (p = {mt.pvalue:.3g}, floor "
+                   f"{mt.min_attainable_pvalue:.3g}); {ct.top_head_share:.0%} of the whole circuit's "
+                   f"{ct.circuit_damage:.3g}.",
+                   f"- **Beyond {ct.top_head}** (conditional null): {ct.beyond.describe()}"]
+        md += ["", _table([[h, f"{d:.3f}", "yes" if h in ct.circuit else ""] for h, d in damage_table(ct)],
+                          ["head ablated alone", t.test_statistic, "in the circuit"]), ""]
+    files = ["- `report.json`: every number above, with provenance"]
+    if r.path_patching is not None:
+        files.append("- `graph.graphml`, `graph.gexf`, `graph.json` (node-link): every measured path with its statistics; "
+                     "`graph.dot`, `graph.mmd`: the supported paths only (docs/graph-formats.md)")
+    md += ["## Files", ""] + files + ["- `figures/`: " + ", ".join(Path(f).name for f in r.figures), "",
+                                     "Timings (s): " + ", ".join(f"{k} {v}" for k, v in r.timings.items()) + ".", ""]
     return "\n".join(md)

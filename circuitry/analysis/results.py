@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from circuitry.graph.schema import EdgeMeasurement
 from circuitry.interventions.path_patching import PathPatchResult
 from circuitry.interventions.results import PatchResult
 from circuitry.provenance import Frozen, Provenance
 from circuitry.scores.results import CompositionScores, HeadScores, ScalarScore
-from circuitry.stats.random_heads import RandomHeadTest
+from circuitry.stats.gap import GapSummary
+from circuitry.analysis.circuit_test import CircuitTests
 
 
 class AnalysisConfig(Frozen):
@@ -17,9 +18,11 @@ class AnalysisConfig(Frozen):
 
     model: str
     task: str
-    n_prompts: int
+    #: pairs to generate for a built-in task (``None``: 32); a task file sets its own and refuses this
+    n_prompts: int | None = None
     seed: int
-    metric: str = "logit_diff"
+    #: ``None``: the task's metric (``logit_diff`` for the built-in tasks and for files that name none)
+    metric: str | None = None
     direction: str = "noising"
     n_score_samples: int = 10
     n_baseline: int = 1000
@@ -46,6 +49,32 @@ class SiteEffect(Frozen):
     pvalue: float
     pvalue_adjusted: float
     correction: str
+    #: the smallest p-value the sign-flip test could give (before correction); ``None`` in older reports
+    pvalue_floor: float | None = None
+
+
+class TaskContext(Frozen):
+    """The task of a run, described for the report: which prompts, which metric, and where the held-out
+    circuit test's prompts came from."""
+
+    name: str
+    #: ``"built-in"`` (a generator: fresh prompts can be drawn) or ``"file"`` (a fixed set of pairs)
+    source: Literal["built-in", "file", "python"]
+    metric: str
+    #: one sentence on the prompts (clean vs corrupted)
+    prompts: str
+    #: what the metric reads
+    target: str
+    n_discovery: int
+    n_test: int
+    #: where the test prompts came from, in words (fresh draw, split half, or the same prompts)
+    test_prompts: str
+    test_seed: int | None = None
+    #: the metric of the circuit test and its sign: the statistic is ``sign * (M_ablated - M)``
+    test_metric: str
+    test_sign: float
+    #: words for the test statistic, e.g. "rise in loss on the repeated half (nats)"
+    test_statistic: str
 
 
 class Finding(Frozen):
@@ -64,13 +93,22 @@ class AnalysisReport(Frozen):
     head_scores: dict[str, HeadScores]
     composition: dict[str, CompositionScores]
     icl: ScalarScore | None
+    #: what the run measured, in words true for its task (:class:`TaskContext`)
+    task: "TaskContext"
+    #: the clean-minus-corrupted gap of the metric on the discovery prompts; unresolved = nothing to explain
+    gap: GapSummary
     patching: PatchResult
     head_effects: list[SiteEffect]
-    path_patching: PathPatchResult
-    path_effects: list[SiteEffect]
-    edges: list[EdgeMeasurement]
-    circuit_heads: list[str]
-    circuit_test: RandomHeadTest | None
+    #: ``None`` when the gap is unresolved (the run stops after activation patching)
+    path_patching: PathPatchResult | None = None
+    path_effects: list[SiteEffect] = []
+    edges: list[EdgeMeasurement] = []
+    circuit_heads: list[str] = []
+    #: how the circuit heads were chosen, in words
+    circuit_source: str = ""
+    #: the circuit against random heads on held-out prompts: pool null, its most damaging head alone, and the
+    #: rest beyond that head (conditional null); ``None`` when no head qualified
+    circuit_test: CircuitTests | None = None
     findings: list[Finding]
     timings: dict[str, float]
     figures: list[str]

@@ -14,7 +14,8 @@ from circuitry._lazy import lazy_exports
 _EXPORTS = {
     "ClaimFile": "schema", "ClaimFileError": "schema", "load_claim_file": "schema", "parse_claim_file": "schema",
     "json_schema": "schema", "AblationVsRandom": "schema", "AblationTable": "schema", "PathShare": "schema",
-    "CircuitClaim": "schema", "check_claims": "check", "validate_file": "check", "write_report": "check",
+    "CircuitClaim": "schema", "AblationEffect": "schema", "check_claims": "check", "validate_files": "check",
+    "run_claims": "check", "validate_file": "check", "write_report": "check",
     "validate_against_model": "check", "ClaimResult": "verdicts", "Evidence": "verdicts", "TableRow": "verdicts",
     "VerdictReport": "verdicts", "render_markdown": "verdicts", "one_line": "verdicts",
 }

@@ -40,7 +40,7 @@ def _load(claim_file: ClaimFile, model: Any, base_dir: Path | None, device: str)
 
 def _heads_of(claim) -> list[tuple[str, str]]:
     """(field, label) of every head a claim names."""
-    out = [("heads", h) for h in getattr(claim, "heads", [])]
+    out = [("heads", h) for h in getattr(claim, "heads", [])] + [("given", h) for h in getattr(claim, "given", [])]
     if claim.type == "path_share":
         out += [("receiver", claim.receiver)] + ([("sender", claim.sender)] if claim.sender != "embed" else [])
     return out
@@ -83,15 +83,14 @@ def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | Non
             problems.append(f"{where}: field `heads` holds all {L * H} heads; random circuits of that size would "
                             "all equal it. Fix: name the circuit's heads only")
         if getattr(c, "match", "all") == "layer" and len(problems) == n_before:
-            n_sets = math.prod(math.comb(H, sum(parse_head(h)[0] == layer for h in heads))
-                               for layer in {parse_head(h)[0] for h in heads})
+            given = set(getattr(c, "given", []))
+            free = [h for h in heads if h not in given]
+            n_sets = math.prod(math.comb(H - sum(parse_head(g)[0] == layer for g in given),
+                                         sum(parse_head(h)[0] == layer for h in free))
+                               for layer in {parse_head(h)[0] for h in free})
             if n_sets < 2:
                 problems.append(f"{where}: field `match`='layer' leaves no random head set (the claim takes every "
                                 "head of its layers). Fix: use match: all")
-        metrics = getattr(c, "metrics", None) or [getattr(c, "metric", None)]
-        if "icl_score" in metrics and info.n_ctx < 6:
-            problems.append(f"{where}: metric icl_score needs a context of >= 6 tokens, {model.model_id} has "
-                            f"{info.n_ctx}. Fix: use metric: loss")
     if problems:
         raise ClaimFileError(f"claim file is invalid for this model ({len(problems)} problem(s)); no claim was "
                              "run:\n  - " + "\n  - ".join(problems))
@@ -100,11 +99,22 @@ def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | Non
         n, seed, _ = ctx.settings(c)
         metrics = getattr(c, "metrics", None) or [getattr(c, "metric", "logit_diff")]
         try:
-            if c.type == "path_share" or any(m != "icl_score" for m in metrics):
-                ctx.dataset(n, seed)
+            data = ctx.dataset(n, seed)
         except CircuitryError as exc:
-            raise ClaimFileError(f"claim {c.id!r}: the prompts of field `task`={claim_file.task!r} could not be "
-                                 f"built: {exc}") from None
+            problems.append(f"claim {c.id!r}: the prompts of field `task`={claim_file.task!r} could not be built: "
+                            f"{exc}")
+            continue
+        if "icl_score" in metrics:
+            from circuitry.scores.icl import default_positions
+
+            early, late = default_positions(data.seq_len)
+            if not 1 <= early < late:
+                problems.append(f"claim {c.id!r}: metric icl_score needs prompts long enough for an early and a late "
+                                f"token; the task's prompts have {data.seq_len} tokens. Fix: a longer block_len or "
+                                "metric: loss")
+    if problems:
+        raise ClaimFileError(f"claim file is invalid for this model ({len(problems)} problem(s)); no claim was "
+                             "run:\n  - " + "\n  - ".join(problems))
     return ctx
 
 
@@ -145,12 +155,19 @@ def check_claims(claim_file: ClaimFile, *, model: Any = None, base_dir: str | Pa
     >>> report.results[0].verdict.outcome
     'refuted'
     """
-    from circuitry.claims.evaluate import EVALUATORS
-    from circuitry.provenance import make_provenance, sha256_json
-
     base = Path(base_dir) if base_dir is not None else None
     adapter = _load(claim_file, model, base, device)
     ctx = validate_against_model(claim_file, adapter, base_dir=base)
+    return run_claims(ctx, claim_file_name=claim_file_name, on_result=on_result)
+
+
+def run_claims(ctx, *, claim_file_name: str = "<in memory>",
+               on_result: Callable[[ClaimResult], None] | None = None) -> VerdictReport:
+    """Evaluate every claim of a validated context (:func:`validate_against_model`) into a report."""
+    from circuitry.claims.evaluate import EVALUATORS
+    from circuitry.provenance import make_provenance, sha256_json
+
+    claim_file, adapter = ctx.claim_file, ctx.model
     results = []
     for c in claim_file.claims:
         r = EVALUATORS[c.type](ctx, c)
@@ -184,10 +201,46 @@ def validate_file(path: str | Path, out: str | Path, *, model: Any = None, devic
     ClaimFileError
         The file is invalid (schema or model); nothing was run and nothing written.
     """
-    path = Path(path)
-    cf = load_claim_file(path)
-    report = check_claims(cf, model=model, base_dir=path.resolve().parent, device=device,
-                          claim_file_name=path.name, on_result=on_result)
-    report = report.model_copy(update={"claim_file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-    write_report(report, out)
-    return report
+    return validate_files([path], out, model=model, device=device, on_result=on_result)[0]
+
+
+def validate_files(paths: list[str | Path], out: str | Path, *, model: Any = None, device: str = "cpu",
+                   on_result: Callable[[ClaimResult], None] | None = None) -> list[VerdictReport]:
+    """``circuitry validate A.yaml B.yaml --out DIR``: validate *every* file first (schema and model), then
+    check them in order. One file writes to ``DIR``; several write to ``DIR/<file stem>/``. A model named
+    by several files is loaded once.
+
+    Raises
+    ------
+    ClaimFileError
+        Any file is invalid: the message lists the problems of every invalid file, and nothing was run or
+        written.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ClaimFileError("no claim file given. Fix: circuitry validate FILE [FILE ...] --out DIR")
+    stems = [p.stem for p in paths]
+    if len(paths) > 1 and len(set(stems)) < len(stems):
+        raise ClaimFileError(f"claim files {[str(p) for p in paths]} share a file name; their reports would "
+                             "overwrite each other in DIR/<name>/. Fix: rename one")
+    loaded: dict[str, Any] = {}
+    prepared, errors = [], []
+    for path in paths:
+        try:
+            cf = load_claim_file(path)
+            base = path.resolve().parent
+            key = str(model) if model is not None else _resolve(cf.model, base)
+            if key not in loaded:
+                loaded[key] = _load(cf, model, base, device)
+            prepared.append((path, validate_against_model(cf, loaded[key], base_dir=base)))
+        except ClaimFileError as exc:
+            errors.append(str(exc) if len(paths) == 1 else f"{path}: {exc}")
+    if errors:
+        raise ClaimFileError("\n".join(errors))
+    reports = []
+    for path, ctx in prepared:
+        report = run_claims(ctx, claim_file_name=path.name, on_result=on_result)
+        report = report.model_copy(update={"claim_file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        write_report(report, Path(out) if len(paths) == 1 else Path(out) / path.stem)
+        reports.append(report)
+    return reports

@@ -1,7 +1,8 @@
-"""``circuitry validate FILE --out DIR``: check the claims of a claim file and write the verdicts.
+"""``circuitry validate FILE [FILE ...] --out DIR``: check the claims of claim files and write the verdicts.
 
-Exit codes: 0 when every claim is supported, 1 when any claim is refuted or inconclusive, 2 when the
-file is invalid (the message names the claim id, the field and the fix; no claim is run then).
+Exit codes: 0 when every claim of every file is supported, 1 when any claim is refuted or inconclusive, 2
+when any file is invalid (the message names the file, the claim id, the field and the fix; every file is
+validated before any claim runs, so then nothing is run). Several files write to ``DIR/<file stem>/``.
 Nothing heavy is imported at module level.
 """
 
@@ -14,11 +15,12 @@ import sys
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``validate`` subcommand; sets ``args.handler``."""
     p = subparsers.add_parser(
-        "validate", help="check the claims of a claim file (YAML/JSON) and write verdicts",
-        description="Check every claim of a claim file (docs/claims-reference.md) and write verdicts.json and "
-                    "verdicts.md to --out. Exit code 0: every claim supported; 1: some claim refuted or "
-                    "inconclusive; 2: invalid file (nothing run).")
-    p.add_argument("file", help="claim file (.yaml, .yml or .json)")
+        "validate", help="check the claims of claim files (YAML/JSON) and write verdicts",
+        description="Check every claim of one or more claim files (docs/claims-reference.md) and write "
+                    "verdicts.json and verdicts.md to --out (one file) or --out/<file stem>/ (several). Exit code "
+                    "0: every claim supported; 1: some claim refuted or inconclusive; 2: an invalid file "
+                    "(every file is validated first; nothing run).")
+    p.add_argument("files", nargs="+", metavar="FILE", help="claim files (.yaml, .yml or .json)")
     p.add_argument("--out", required=True, help="output folder for verdicts.json and verdicts.md")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
@@ -28,19 +30,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``circuitry validate``; return the exit code."""
-    from circuitry.claims.check import validate_file
+    from circuitry.claims.check import validate_files
     from circuitry.claims.schema import ClaimFileError
     from circuitry.claims.verdicts import one_line
 
     printer = None if args.quiet else (lambda r: print(one_line(r), flush=True))
     try:
-        report = validate_file(args.file, args.out, device=args.device, on_result=printer)
+        reports = validate_files(args.files, args.out, device=args.device, on_result=printer)
     except ClaimFileError as exc:
         print(f"circuitry validate: error: {exc}", file=sys.stderr)
         return 2
-    counts = ", ".join(f"{n} {k}" for k, n in report.counts.items())
-    print(f"{counts}; wrote {args.out}/verdicts.json and verdicts.md; exit code {report.exit_code}")
-    return report.exit_code
+    code = max(r.exit_code for r in reports)
+    for r in reports:
+        where = args.out if len(reports) == 1 else f"{args.out}/{r.claim_file.rsplit('.', 1)[0]}"
+        counts = ", ".join(f"{n} {k}" for k, n in r.counts.items())
+        print(f"{r.claim_file}: {counts}; wrote {where}/verdicts.json and verdicts.md")
+    print(f"exit code {code}")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,9 @@ position). ``resample``: by their output on another prompt (see :mod:`circuitry.
 AblationMetric = Literal["loss", "logit_diff", "answer_prob", "icl_score"]
 """``loss``: cross-entropy of the answers at the task's target positions (for ``induction``: the repeated
 half). ``logit_diff`` / ``answer_prob``: answer minus foil logit / answer probability at those positions.
-``icl_score``: the in-context-learning score, loss at a late token minus loss at an early token on repeated
-random tokens (Olsson et al. 2022; :func:`circuitry.scores.icl_score`), independent of ``task``."""
+``icl_score``: the in-context-learning score (Olsson et al. 2022), loss at a late token minus loss at an
+early token (token 500 and 50 of 512, scaled to the prompt length) on the clean prompts of the claim's
+``task``."""
 
 PatchMetric = Literal["logit_diff", "answer_prob", "loss"]
 """Metrics on clean/corrupted prompt pairs, for path patching."""
@@ -49,7 +50,8 @@ Direction = Literal["more", "less"]
 ``logit_diff``/``answer_prob``."""
 
 Match = Literal["all", "layer"]
-"""``all``: random heads from the whole model. ``layer``: as many random heads per layer as the claim has."""
+"""``all``: random heads from the whole model (the "pool" null). ``layer``: as many random heads per layer as
+the claim has (the "layer" null)."""
 
 Kind = Literal["q", "k", "v"]
 """The receiver's input the path enters: queries, keys or values."""
@@ -67,49 +69,79 @@ class _Claim(Frozen):
         default=None, description="number of prompts; default: the file's n_prompts")
 
 
-class AblationVsRandom(_Claim):
-    """"Ablating these heads damages the metric more (less) than ablating random heads of the same count."
+class _RandomHeadsClaim(_Claim):
+    """Fields of the claims tested against random head sets (one named null each, see :data:`Match`)."""
 
-    Evaluated with :func:`circuitry.stats.random_head_test` and :func:`circuitry.stats.verdict`.
-    """
-
-    type: Literal["ablation_vs_random"]
     heads: list[HeadLabel] = Field(min_length=1, description="the candidate heads")
     ablation: Ablation = Field(default="mean", description="how the heads are ablated")
-    metric: AblationMetric = Field(default="loss", description="what the ablation damages")
     direction: Direction = Field(default="more", description="more or less damage than random heads")
     match: Match = Field(default="all", description="how random head sets are drawn")
+    given: list[HeadLabel] = Field(
+        default=[], description="heads ablated in every set, the candidate's and each random one's (the conditional "
+        "null: 'these heads matter beyond the given ones', e.g. beyond a bottleneck head)")
     exclude_candidates: bool = Field(
-        default=False, description="draw random heads only from the heads not in the candidate set (use it when a "
-        "bottleneck head outside the claim would make random sets that contain it as damaging as the circuit)")
+        default=False, description="rank the candidate among random sets of the other heads only (the 'other-heads' "
+        "null: the candidate is outside that population, so the p-value is a descriptive rank, not calibrated; "
+        "prefer `given`)")
     draws: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="random head sets; default: the file's draws (all sets when there are fewer)")
 
+    @model_validator(mode="after")
+    def _one_null(self):
+        if self.exclude_candidates and (self.match == "layer" or self.given):
+            other = "match: layer" if self.match == "layer" else "given"
+            raise ValueError(f"claim {self.id!r}: exclude_candidates: true cannot be combined with {other} (no "
+                             "calibrated null draws layer-matched or conditional sets from outside the candidate). "
+                             "Fix: drop exclude_candidates")
+        if self.given and not set(self.heads) - set(self.given):
+            raise ValueError(f"claim {self.id!r}: every head of `heads` is in `given`; nothing is left to test. "
+                             "Fix: list the heads claimed to matter beyond `given` in `heads`")
+        return self
 
-class AblationTable(_Claim):
+
+class AblationVsRandom(_RandomHeadsClaim):
+    """"Ablating these heads damages the metric more (less) than ablating random heads of the same count."
+
+    Evaluated with :func:`circuitry.stats.random_head_test` under the null the fields name (pool, layer,
+    conditional on ``given``, or other-heads) and :func:`circuitry.stats.verdict`.
+    """
+
+    type: Literal["ablation_vs_random"]
+    metric: AblationMetric = Field(default="loss", description="what the ablation damages")
+
+
+class AblationTable(_RandomHeadsClaim):
     """The classic ablation table: full model / these heads ablated / as many random heads ablated, on one
     or more metrics. Supported when the heads damage *every* metric more (``direction``) than random heads
     (intersection-union test: the largest p-value decides; no multiplicity correction is needed)."""
 
     type: Literal["ablation_table"]
-    heads: list[HeadLabel] = Field(min_length=1, description="the candidate heads")
-    ablation: Ablation = Field(default="mean", description="how the heads are ablated")
     metrics: list[AblationMetric] = Field(default=["loss", "icl_score"], min_length=1,
                                           description="the table's metrics, one row group each")
-    direction: Direction = Field(default="more", description="more or less damage than random heads")
-    match: Match = Field(default="all", description="how random head sets are drawn")
-    exclude_candidates: bool = Field(
-        default=False, description="draw random heads only from the heads not in the candidate set (use it when a "
-        "bottleneck head outside the claim would make random sets that contain it as damaging as the circuit)")
-    draws: Annotated[int, Field(ge=1)] | None = Field(default=None, description="random head sets per metric")
+
+
+class AblationEffect(_Claim):
+    """"Ablating these heads damages the metric by at least ``min_effect``" (e.g. a bottleneck head).
+
+    Decided by the one-sided test of the mean per-prompt damage against ``min_effect``
+    (:func:`circuitry.stats.mean_test`, studentized bootstrap from 8 prompts) at the claim's alpha: supported
+    when its lower ``1 - alpha`` bound clears ``min_effect``; inconclusive below 16 prompts."""
+
+    type: Literal["ablation_effect"]
+    heads: list[HeadLabel] = Field(min_length=1, description="the heads ablated together")
+    ablation: Ablation = Field(default="mean", description="how the heads are ablated")
+    metric: AblationMetric = Field(default="loss", description="what the ablation damages")
+    min_effect: Annotated[float, Field(gt=0.0)] = Field(
+        description="the claimed damage (rise of loss/icl_score, fall of logit_diff/answer_prob), in metric units")
 
 
 class PathShare(_Claim):
     """"The path sender -> receiver (through q, k or v) carries at least ``min_share`` of the effect."
 
-    Share = 1 - normalized effect of noising the path (exact path patching, Wang et al. 2023), with a
-    paired bootstrap CI over prompts. Supported if the CI's low end >= ``min_share``, refuted if its high
-    end < ``min_share``, else inconclusive."""
+    Share = (clean - patched) / (clean - corrupted) of the mean metric, noising the path (exact path
+    patching, Wang et al. 2023), decided by :func:`circuitry.stats.share_test`: the gap is tested first,
+    then the one-sided ``1 - alpha`` test of share >= ``min_share`` and the path's sign-flip test; the
+    Fieller interval of the share is reported."""
 
     type: Literal["path_share"]
     sender: Annotated[str, Field(pattern=r"^(L\d+H\d+|embed)$")] = Field(description="a head label or 'embed'")
@@ -136,9 +168,10 @@ class CircuitClaim(_Claim):
     n_random: Annotated[int, Field(ge=1)] = Field(default=100, description="random circuits (paper: 100)")
 
 
-Claim = Annotated[Union[AblationVsRandom, AblationTable, PathShare, CircuitClaim], Field(discriminator="type")]
-CLAIM_TYPES = ("ablation_vs_random", "ablation_table", "path_share", "sufficiency", "partial_necessity",
-               "minimality")
+Claim = Annotated[Union[AblationVsRandom, AblationTable, AblationEffect, PathShare, CircuitClaim],
+                  Field(discriminator="type")]
+CLAIM_TYPES = ("ablation_vs_random", "ablation_table", "ablation_effect", "path_share", "sufficiency",
+               "partial_necessity", "minimality")
 
 
 class ClaimFile(Frozen):
@@ -149,7 +182,11 @@ class ClaimFile(Frozen):
                        description="'zoo:NAME', a local Hugging Face directory or a cached hub id")
     task: str = Field(default="induction", min_length=1,
                       description="'induction' or a .jsonl file of prompt pairs (relative to the claim file)")
-    n_prompts: Annotated[int, Field(ge=2)] = Field(default=32, description="prompts per claim")
+    n_prompts: Annotated[int, Field(ge=2)] = Field(
+        default=32, description="prompts per claim (a .jsonl task uses all of its pairs and records that count)")
+    block_len: Annotated[int, Field(ge=2)] | None = Field(
+        default=None, description="block length of the built-in induction task (successor: run length); default: "
+        "the task's")
     seed: Annotated[int, Field(ge=0)] = Field(default=0, description="seed of prompts and resampling")
     alpha: Alpha = Field(default=0.01, description="default significance level of every claim")
     draws: Annotated[int, Field(ge=1)] = Field(default=1000, description="default random head sets per test")
@@ -183,6 +220,9 @@ _FIXES = {
     "n_prompts": "use at least 2 prompts, e.g. n_prompts: 32",
     "draws": "use a positive number of draws, e.g. draws: 1000",
     "seed": "use a non-negative integer, e.g. seed: 0",
+    "given": "write heads as labels 'L{layer}H{head}', e.g. [L0H3]",
+    "min_effect": "use a positive damage in the metric's units, e.g. min_effect: 1.0",
+    "block_len": "use an integer >= 2, e.g. block_len: 16",
 }
 
 
@@ -211,6 +251,9 @@ def _describe(err: dict[str, Any], raw: Any) -> str:
         tag = (err.get("ctx") or {}).get("tag")
         what = f"`type`={tag!r} is not a claim type" if tag is not None else "field `type` is required"
         return f"{where}: {what}. Fix: {_FIXES['type']}"
+    if etype == "value_error":
+        text = msg.removeprefix("Value error, ")
+        return text if text.startswith("claim ") else f"{where}: {text}"
     fix = _FIXES.get(name, "see docs/claims-reference.md for the allowed values")
     if etype == "literal_error":
         fix = f"use {msg.removeprefix('Input should be ')}"
@@ -237,6 +280,25 @@ def parse_claim_file(raw: Any, *, source: str = "claim file") -> ClaimFile:
                              + "\n  - ".join(lines)) from None
 
 
+MAX_CLAIM_FILE_BYTES = 1_000_000
+
+
+def _load_yaml(text: str):
+    """YAML safe loading without aliases: ``*anchor`` references let a few lines expand into gigabytes (the
+    "billion laughs" file), and a claim file never needs them."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in a claim file (at line "
+                                     f"{event.start_mark.line + 1}); write the values out")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)
+
+
 def load_claim_file(path: str | Path) -> ClaimFile:
     """Read and validate a YAML (``.yaml``/``.yml``) or JSON claim file.
 
@@ -256,9 +318,18 @@ def load_claim_file(path: str | Path) -> ClaimFile:
         raise ClaimFileError(f"claim file {str(path)!r} does not exist. Fix: pass the path of a .yaml or .json file")
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    if path.stat().st_size > MAX_CLAIM_FILE_BYTES:
+        raise ClaimFileError(f"claim file {str(path)!r} has {path.stat().st_size} bytes; a claim file holds at most "
+                             f"{MAX_CLAIM_FILE_BYTES} (one claim is a few lines). Fix: split it")
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ClaimFileError(f"claim file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: "
+                             "save it as UTF-8") from None
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
+    except RecursionError:
+        raise ClaimFileError(f"claim file {str(path)!r} is nested too deeply to be a claim file") from None
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         mark = getattr(exc, "problem_mark", None)

@@ -24,11 +24,13 @@ class Evidence(Frozen):
     ``effect`` is named by ``effect_name`` (e.g. "damage to loss (rise, nats)" or "share of the effect");
     ``ci_low``/``ci_high`` its bootstrap interval at ``confidence_level``; ``null_mean``/``null_std`` the
     random reference (random head sets or random circuits) it is compared with, over ``n_null`` draws
-    (``exact``: every admissible set enumerated); ``pvalue`` and its floor ``min_attainable_pvalue``.
+    (``exact``: every admissible set enumerated and the candidate one of them); ``pvalue``, its floor
+    ``min_attainable_pvalue`` and the ``null`` it tests; ``method`` the interval method (picked by n).
+    An unbounded interval end (a Fieller interval over an unresolved gap) is ``None``.
     """
 
     metric: str
-    effect: float
+    effect: float | None  # None: not a number (a share of an unresolved gap)
     effect_name: str
     ci_low: float | None = None
     ci_high: float | None = None
@@ -39,6 +41,8 @@ class Evidence(Frozen):
     exact: bool | None = None
     pvalue: float | None = None
     min_attainable_pvalue: float | None = None
+    null: str | None = None
+    method: str | None = None
 
 
 class TableRow(Frozen):
@@ -72,6 +76,7 @@ class ClaimResult(Frozen):
     draws: int | None
     seed: int
     provenance: Provenance
+    warnings: list[str] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -118,7 +123,8 @@ def one_line(r: ClaimResult) -> str:
     v = r.verdict
     p = "" if v.pvalue is None else f" p={v.pvalue:.3g}"
     floor = "" if v.min_attainable_pvalue is None else f" (floor {v.min_attainable_pvalue:.3g})"
-    return f"{v.outcome.upper():<12} {r.id}:{p}{floor} alpha={v.alpha:g} — {v.reason}"
+    warn = "".join(f"\n    warning: {w}" for w in r.warnings)
+    return f"{v.outcome.upper():<12} {r.id}:{p}{floor} alpha={v.alpha:g} — {v.reason}{warn}"
 
 
 def render_markdown(report: VerdictReport) -> str:
@@ -143,6 +149,10 @@ def render_markdown(report: VerdictReport) -> str:
 def _claim_section(r: ClaimResult) -> list[str]:
     v = r.verdict
     out = [f"## `{r.id}` — {v.outcome}", "", f"> {r.statement}", "", f"**Verdict**: {v.outcome}. {v.reason}.", ""]
+    if v.null:
+        out += [f"**Null**: {v.null}.", ""]
+    for w in r.warnings:
+        out += [f"**Warning**: {w}", ""]
     if r.table:
         out += ["| metric | condition | mean | CI (bootstrap) / sd over draws | p-value |", "|---|---|---|---|---|"]
         for t in r.table:
@@ -155,8 +165,10 @@ def _claim_section(r: ClaimResult) -> list[str]:
         null = "–" if e.null_mean is None else f"{_f(e.null_mean)} ± {_f(e.null_std)}"
         draws = "–" if e.n_null is None else f"{e.n_null}{' (exact)' if e.exact else ''}"
         ci = _ci(e.ci_low, e.ci_high)
-        if e.confidence_level is not None and e.ci_low is not None:
-            ci += f" ({e.confidence_level:.0%})"
+        if e.confidence_level is not None and e.ci_low is None and e.ci_high is None and e.method == "fieller":
+            ci = "unbounded"
+        if e.confidence_level is not None and (e.ci_low is not None or ci == "unbounded"):
+            ci += f" ({e.confidence_level:.0%}{', ' + e.method if e.method else ''})"
         out.append(f"| {e.metric} | {e.effect_name} | {_f(e.effect)} | {ci} | {null} | {draws} | "
                    f"{_f(e.pvalue, 4)} | {_f(e.min_attainable_pvalue, 4)} |")
     p = r.provenance

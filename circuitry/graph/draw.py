@@ -54,6 +54,8 @@ def draw_graph(
     dpi: int = 150,
     max_width: float = 6.0,
     cmap: str = "viridis",
+    attr_label: Optional[str] = None,
+    node_label: Optional[str] = None,
 ) -> list[Path]:
     """Draw ``G`` by layer and write PNG and/or SVG files.
 
@@ -84,6 +86,9 @@ def draw_graph(
         Line width of the strongest edge.
     cmap : str
         A matplotlib colormap name for ``node_score``.
+    attr_label, node_label : str, optional
+        Words for the quantity behind the edge widths (the legend) and the node colours (the colour
+        bar); default the attribute names. Every figure names its quantity.
 
     Returns
     -------
@@ -171,12 +176,13 @@ def draw_graph(
     present = [k for k in KINDS if k in kinds and any(r[2] == k for r in rows)]
     handles = [Line2D([0], [0], color=KIND_COLORS[k], lw=2.5, label=k) for k in present]
     if handles:
-        ax.legend(handles=handles, title=f"kind (width ∝ |{attr}|)", loc="upper left", fontsize=8,
-                  title_fontsize=8, frameon=True, bbox_to_anchor=(0.0, 1.0))
+        ax.legend(handles=handles, title=f"kind (width ∝ |{attr_label or attr}|)", loc="upper center", fontsize=8,
+                  title_fontsize=8, frameon=True, bbox_to_anchor=(0.5, 0.0), ncol=len(handles))
     if norm is not None:
         from matplotlib.cm import ScalarMappable
 
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cm), ax=ax, shrink=0.6, pad=0.01, label=node_score)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cm), ax=ax, shrink=0.6, pad=0.01,
+                     label=node_label or node_score)
     model = G.graph.get("model_id")
     fig.suptitle(title if title is not None else f"composition graph{f' of {model}' if model else ''}", fontsize=11)
     written = []

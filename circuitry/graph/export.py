@@ -57,6 +57,24 @@ def _clean(G: nx.Graph) -> nx.DiGraph:
     return H
 
 
+def _ours(G: nx.Graph, path: PathLike, fmt: str) -> nx.DiGraph:
+    """Refuse a graph file that is not circuitry's: an undirected graph would have its edge directions
+    invented, and a graph without circuitry's schema tag has none of the fields the readers promise."""
+    from circuitry.graph.build import GRAPH_SCHEMA
+
+    if not G.is_directed():
+        raise InputError(f"path={str(path)!r} holds an undirected {fmt} graph; circuitry's graphs are directed "
+                         "(sender -> receiver), and reading it as one would invent edge directions. Fix: read it "
+                         f"with networkx directly, or export a circuitry graph with write_{fmt}")
+    H = G if isinstance(G, nx.DiGraph) and not G.is_multigraph() else None
+    schema = (H if H is not None else G).graph.get("schema")
+    if schema != GRAPH_SCHEMA:
+        raise InputError(f"path={str(path)!r} is a {fmt} graph but not circuitry's (graph attribute schema="
+                         f"{schema!r}, expected {GRAPH_SCHEMA!r}). Fix: read foreign graphs with networkx; "
+                         "circuitry's readers take the files circuitry writes (docs/graph-formats.md)")
+    return G
+
+
 def _read_file(path: PathLike) -> bytes:
     p = Path(path)
     if not p.is_file():
@@ -84,7 +102,12 @@ def write_graphml(G: nx.DiGraph, path: PathLike) -> Path:
 
 def read_graphml(path: PathLike) -> nx.DiGraph:
     """Read a graph written by :func:`write_graphml` (types from the key declarations)."""
-    return _clean(nx.read_graphml(io.BytesIO(_read_file(path)), node_type=str))
+    data = _read_file(path)
+    try:
+        G = nx.read_graphml(io.BytesIO(data), node_type=str)
+    except (ET.ParseError, nx.NetworkXError, ValueError) as exc:
+        raise bad_value("path", str(path), "a GraphML file", f"the file does not parse ({exc})") from None
+    return _clean(_ours(G, path, "graphml"))
 
 
 def write_gexf(G: nx.DiGraph, path: PathLike) -> Path:
@@ -104,7 +127,13 @@ def read_gexf(path: PathLike) -> nx.DiGraph:
     """Read a graph written by :func:`write_gexf`, restoring graph attributes and dropping the
     ``label``/``id`` attributes the GEXF reader adds."""
     data = _read_file(path)
-    G = _clean(nx.read_gexf(io.BytesIO(data), node_type=str))
+    try:
+        raw = nx.read_gexf(io.BytesIO(data), node_type=str)
+    except (ET.ParseError, nx.NetworkXError, ValueError) as exc:
+        raise bad_value("path", str(path), "a GEXF file", f"the file does not parse ({exc})") from None
+    if not raw.is_directed():
+        _ours(raw, path, "gexf")
+    G = _clean(raw)
     for _, d in G.nodes(data=True):
         d.pop("label", None)
     for _, _, d in G.edges(data=True):
@@ -112,7 +141,7 @@ def read_gexf(path: PathLike) -> nx.DiGraph:
     for el in ET.fromstring(data).iter():
         if el.tag.endswith("description") and (el.text or "").startswith(_GEXF_META_PREFIX):
             G.graph.update(json.loads(el.text[len(_GEXF_META_PREFIX):]))
-    return G
+    return _ours(G, path, "gexf")
 
 
 def _nan_to_null(d: dict[str, Any]) -> dict[str, Any]:
@@ -138,22 +167,34 @@ def read_node_link_json(path: PathLike) -> nx.DiGraph:
         data = json.loads(_read_file(path))
     except json.JSONDecodeError as exc:
         raise bad_value("path", str(path), "a node-link JSON file", f"the file is not JSON ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges"), list):
+        raise bad_value("path", str(path), "a node-link JSON object with 'nodes' and 'edges' lists",
+                        "write it with circuitry.graph.write_node_link_json")
+    if data.get("directed") is not True:
+        raise InputError(f"path={str(path)!r} holds an undirected node-link graph (directed={data.get('directed')!r}); "
+                         "circuitry's graphs are directed. Fix: read it with networkx directly")
     data["graph"] = _null_to_nan(data.get("graph", {}))
     data["nodes"] = [_null_to_nan(n) for n in data.get("nodes", [])]
     data["edges"] = [_null_to_nan(e) for e in data.get("edges", [])]
-    return _clean(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges"))
+    return _ours(_clean(nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")), path, "node_link_json")
 
 
-def write_all(G: nx.DiGraph, directory: PathLike, *, stem: str = "graph") -> dict[str, Path]:
+def write_all(G: nx.DiGraph, directory: PathLike, *, stem: str = "graph",
+              drawn: nx.DiGraph | None = None) -> dict[str, Path]:
     """Write ``G`` in every text format to ``directory``: ``{stem}.graphml``, ``.gexf``, ``.json``,
-    ``.dot`` and ``.mmd`` (Mermaid). Returns ``{format: path}``. Drawings: see :func:`draw_graph`."""
+    ``.dot`` and ``.mmd`` (Mermaid). Returns ``{format: path}``. Drawings: see :func:`draw_graph`.
+
+    ``drawn`` (default ``G``) is the graph of the two *drawing* formats, DOT and Mermaid: pass the
+    statistically supported subgraph so that a render shows only what the statistics support, while the
+    data formats (GraphML, GEXF, node-link JSON) keep every edge with its statistics."""
     from circuitry.graph.text import write_dot, write_mermaid
 
+    drawn = G if drawn is None else drawn
     d = Path(directory)
     return {
         "graphml": write_graphml(G, d / f"{stem}.graphml"),
         "gexf": write_gexf(G, d / f"{stem}.gexf"),
         "json": write_node_link_json(G, d / f"{stem}.json"),
-        "dot": write_dot(G, d / f"{stem}.dot"),
-        "mermaid": write_mermaid(G, d / f"{stem}.mmd"),
+        "dot": write_dot(drawn, d / f"{stem}.dot"),
+        "mermaid": write_mermaid(drawn, d / f"{stem}.mmd"),
     }

@@ -34,16 +34,16 @@ def _run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from circuitry.errors import InputError
     from circuitry.interventions import activation_patch
     from circuitry.io import atomic_write_json, atomic_write_text
     from circuitry.metrics import share_label
     from circuitry.stats.gap import gap_summary
 
+    from circuitry.io import check_out_dir
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
     model, data = load_from_args(args, metric=args.metric)
+    check_out_dir(out)
     metric = args.metric or data.metric or "logit_diff"
     res = activation_patch(model, data, site=args.site, direction=args.direction, metric=metric,
                            per_position=args.per_position, progress=not args.quiet, seed=args.seed)
@@ -59,9 +59,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{args.direction} {args.site} on {model.model_id}, task {data.task} ({len(data)} prompt pairs), metric "
           f"{res.metric}: clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}, gap {gap.mean:.3f} "
           f"(95% CI [{gap.ci_low:.3f}, {gap.ci_high:.3f}])")
+    if len(data) < 16:
+        print(f"warning: {len(data)} prompt pairs are few: intervals over prompts under-cover and p-values cannot get "
+              "small; use 32 or more")
     if not gap.resolved:
-        print(f"warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
-              f"ratio over noise; the model may not perform this task. exit code 1")
+        print("warning: the clean-corrupted gap is not resolved (its 95% CI contains 0), so every share below is a "
+              "ratio over noise; the model may not perform this task. exit code 1")
     if res.effect.axes[:2] == ("layer", "head") and len(res.effect.axes) == 2:
         share = res.share.numpy()
         kv = args.site in ("k", "v") and model.info.n_kv_heads < model.info.n_heads  # GQA: key/value heads

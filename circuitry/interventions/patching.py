@@ -20,7 +20,7 @@ import torch
 from circuitry.errors import InputError
 from circuitry.interventions.batching import row_mask, run_units
 from circuitry.interventions.results import PatchResult
-from circuitry.metrics import Targets, get_metric, normalized_effect
+from circuitry.metrics import Targets, check_metric_values, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
 from circuitry.models.families import HEAD_SITES, SITES
 from circuitry.prompts import PairDataset, check_task
@@ -71,7 +71,11 @@ def activation_patch(model: ModelAdapter, data: PairDataset, *, site: str, direc
         clean and corrupted baselines, provenance.
     """
     if site not in PATCH_SITES:
-        raise InputError(f"site={site!r} is not patchable; expected one of {PATCH_SITES}")
+        import difflib
+
+        near = difflib.get_close_matches(str(site), PATCH_SITES, n=1)
+        raise InputError(f"site={site!r} is not patchable; expected one of {PATCH_SITES}."
+                         + (f" Did you mean {near[0]!r}?" if near else ""))
     if direction not in ("denoising", "noising"):
         raise InputError(f"direction={direction!r}; expected 'denoising' or 'noising'")
     layers = list(range(model.info.n_layers)) if layers is None else list(layers)
@@ -86,6 +90,7 @@ def activation_patch(model: ModelAdapter, data: PairDataset, *, site: str, direc
     targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
     m_clean = metric_fn(clean.logits, targets).float().cpu()
     m_corr = metric_fn(corr.logits, targets).float().cpu()
+    check_metric_values(m_clean, m_corr, metric_name)
     base_ids, src = (corr_ids, clean) if direction == "denoising" else (clean_ids, corr)
     n, seq = base_ids.shape
     units = _units(model, site, layers, per_position, seq)

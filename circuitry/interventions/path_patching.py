@@ -32,7 +32,7 @@ import torch
 from circuitry.errors import InputError
 from circuitry.interventions.batching import row_mask, rows_per_pass, run_units
 from circuitry.labels import EMBED, LOGITS, head_label, parse_head
-from circuitry.metrics import Targets, get_metric, normalized_effect
+from circuitry.metrics import Targets, check_metric_values, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
 from circuitry.prompts import PairDataset, check_task
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
@@ -173,6 +173,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     orig, new = (clean, corr) if direction == "noising" else (corr, clean)
     targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
     m_clean, m_corr = metric_fn(clean.logits, targets).cpu(), metric_fn(corr.logits, targets).cpu()
+    check_metric_values(m_clean, m_corr, metric_name)
     n, seq = orig_ids.shape
     z_orig = {l: orig[("z", l)] for l in range(L)}
     z_new = {l: new[("z", l)] for l in range(L)}

@@ -92,7 +92,7 @@ class PatchResult(Frozen):
         axes = self.effect.axes
         layers = self.effect.coords.get("layer", list(range(arr.shape[0])))
         title = f"{self.direction} {self.site}: share of the {self.metric} gap"
-        kw = {"title": title, "center": 0.0, "cbar_label": share_label(self.metric, self.direction)}
+        kw = {"title": title, "center": 0.0, "cbar_label": share_label(self.metric, self.direction, short=True)}
         if axes == ("layer", "head"):
             return heatmap(arr, path, yticklabels=[str(l) for l in layers], **kw)
         if axes == ("layer",):

@@ -201,9 +201,14 @@ class ModelAdapter:
         """Check sites and layers before any work; raises :class:`InputError` / :class:`UnsupportedError`."""
         for site, layer in list(reads) + [(e.site, e.layer) for e in edits]:
             if site not in SITES or site == "logits":
-                raise InputError(f"site={site!r} is not a layer site; expected one of {SITES[:-1]}")
+                import difflib
+
+                near = difflib.get_close_matches(str(site), SITES[:-1], n=1)
+                raise InputError(f"site={site!r} is not a layer site; expected one of {SITES[:-1]}."
+                                 + (f" Did you mean {near[0]!r}?" if near else ""))
             if not 0 <= layer < self.info.n_layers:
-                raise InputError(f"layer={layer} is out of range for a {self.info.n_layers}-layer model")
+                raise InputError(f"layer={layer} is out of range for a {self.info.n_layers}-layer model. Fix: layers "
+                                 f"count from 0 to {self.info.n_layers - 1}")
             if site == "mlp_out" and not self.info.has_mlp:
                 raise InputError(f"site='mlp_out' requested, but {self.model_id} is attention-only")
         for e in edits:

@@ -54,6 +54,15 @@ def check_device(device: str | torch.device, dtype: torch.dtype | None = None) -
     return dev
 
 
+def check_finite(module: torch.nn.Module, model_id: str) -> None:
+    """Refuse weights holding NaN or inf: every effect would be NaN and a run would 'succeed' on nothing."""
+    for pname, p in module.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            raise ModelLoadError(f"model={model_id!r}: parameter {pname!r} holds NaN or inf values, so every "
+                                 "measurement would be NaN. Fix: check the checkpoint (a diverged run, a bad "
+                                 "conversion); circuitry needs finite weights")
+
+
 def _bos(bos: int | str | None, info, model_id: str) -> int | None:
     """Resolve ``bos`` (``"model"``, ``"none"``/``None`` or an id) against the model's vocabulary."""
     if bos in (None, "none"):
@@ -173,7 +182,8 @@ def _check_architecture(name: str, *, download: bool) -> None:
 def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bool = False) -> ModelAdapter:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kw: dict[str, Any] = {"attn_implementation": "eager"}
+    # safetensors only: never unpickle a file a user may have downloaded (a .bin-only directory is refused)
+    kw: dict[str, Any] = {"attn_implementation": "eager", "use_safetensors": True}
     if dtype is not None:
         kw["dtype"] = dtype
     if device_map is not None:
@@ -185,9 +195,19 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bo
     _check_architecture(name, download=download)
     if not is_dir and not download:
         kw["local_files_only"] = True
+    from safetensors import SafetensorError
+
     try:
         module = AutoModelForCausalLM.from_pretrained(name, **kw)
+    except SafetensorError as exc:
+        raise ModelLoadError(f"model={name!r}: its safetensors weights are corrupt or truncated ({exc}). Fix: "
+                             "re-download or re-save the model (save_pretrained) and check the file's size") from None
     except (OSError, ValueError) as exc:
+        if is_dir and not any(f.endswith(".safetensors") for f in os.listdir(name)):
+            raise ModelLoadError(
+                f"model={name!r} holds no .safetensors weights (only pickle files such as pytorch_model.bin?), and "
+                "circuitry never unpickles weights. Fix: convert once in a trusted environment: "
+                "AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)") from None
         raise ModelLoadError(
             f"model={name!r} could not be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0]}). "
             "Fix: use 'zoo:NAME' (offline, `circuitry zoo list`), a local directory, or a hub id that is "
@@ -195,6 +215,7 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bo
         ) from exc
     if device_map is None:
         module = module.to(device)
+    check_finite(module, name)
     try:
         tok = AutoTokenizer.from_pretrained(name, local_files_only=not download)
     except (OSError, ValueError, TypeError):

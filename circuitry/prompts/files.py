@@ -157,10 +157,17 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
         missing = [k for k in ("clean", "corrupted") if k not in rec]
         if missing:
             raise InputError(f"{where}: missing field(s) {missing}; every pair needs 'clean' and 'corrupted'")
-        if isinstance(rec["clean"], str):
-            pairs.append(_text_pair(rec, tokenizer, bos=bos, where=where))
-        else:
-            pairs.append(_id_pair(rec, where=where))
+        pair = _text_pair(rec, tokenizer, bos=bos, where=where) if isinstance(rec["clean"], str) else \
+            _id_pair(rec, where=where)
+        if len(pair.clean) != len(pair.corrupted):
+            raise InputError(f"{where}: clean and corrupted prompts have {len(pair.clean)} and {len(pair.corrupted)} "
+                             "tokens; a pair must have equal length. Fix: corrupt with a prompt of the same template "
+                             "(same number of tokens)")
+        if pairs and len(pair.clean) != len(pairs[0].clean):
+            raise InputError(f"{where}: the pair has {len(pair.clean)} tokens but the first pair has "
+                             f"{len(pairs[0].clean)}; every pair of a task file must have the same length. Fix: "
+                             "split the file by prompt length")
+        pairs.append(pair)
     if not pairs:
         raise InputError(f"task file {str(path)!r} holds no prompt pairs. Fix: one JSON object per line with "
                          "'clean' and 'corrupted' (docs/tasks.md)")

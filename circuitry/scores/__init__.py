@@ -7,6 +7,10 @@
 * Composition (Elhage et al. 2021): :func:`composition_scores`, :func:`all_composition_scores`,
   :func:`random_baseline`.
 * In-context learning: :func:`icl_score`.
+* The head catalogue (Zheng et al. 2024 survey): attention sinks and streaming heads, n-gram induction,
+  successor heads, copy suppression (:mod:`circuitry.scores.catalogue`); every built-in detector has a null,
+  and :func:`head_significance` labels a head only where its excess over the null is significant after
+  correction over heads (:mod:`circuitry.scores.significance`).
 
 Definitions follow the papers (see ``docs/api/scores.md``); every result is a frozen,
 JSON round-trippable pydantic model with provenance (:mod:`circuitry.scores.results`).
@@ -15,13 +19,15 @@ JSON round-trippable pydantic model with provenance (:mod:`circuitry.scores.resu
 from circuitry._lazy import lazy_exports
 
 _EXPORTS = {
+    "order_pairs": "catalogue", "successor_detector": "catalogue", "ngram_target": "catalogue",
+    "HeadSignificance": "significance", "head_significance": "significance",
     "all_composition_scores": "composition", "composition_scores": "composition", "random_baseline": "composition",
     "copying_per_sample": "copying", "ov_eigenvalue_positivity": "copying",
-    "Detector": "detectors", "SequenceRecipe": "detectors", "function_detector": "detectors",
+    "Detector": "detectors", "placebo_null": "detectors", "SequenceRecipe": "detectors", "function_detector": "detectors",
     "pattern_detector": "detectors",
     "available_detectors": "heads", "get_detector": "heads", "register_detector": "heads", "score_heads": "heads",
     "icl_score": "icl",
-    "CompositionScores": "results", "HeadScores": "results", "ScalarScore": "results", "ScoreReport": "results",
+    "head_catalogue": "results", "plot_catalogue": "results", "CompositionScores": "results", "HeadScores": "results", "ScalarScore": "results", "ScoreReport": "results",
     "needle_tokens": "retrieval", "retrieval_per_sample": "retrieval",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,13 +1,18 @@
 """``circuitry scores``: every head score, composition score and the ICL score of one model.
 
-Writes ``OUT/scores.json`` (a :class:`~circuitry.scores.results.ScoreReport`) and one heatmap per
-score (``OUT/<detector>.png``, ``OUT/ov_positivity.png``, ``OUT/composition_<Q|K|V>.png``).
+Writes ``OUT/scores.json`` (a :class:`~circuitry.scores.results.ScoreReport`), one heatmap per
+score (``OUT/<detector>.png``, ``OUT/ov_positivity.png``, ``OUT/composition_<Q|K|V>.png``) and
+``OUT/catalogue.md``: every head with the detectors for which it is significant (each head tested
+against the detector's null, corrected over heads; :mod:`circuitry.scores.significance`).
 Nothing heavy is imported until the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+
+_BUILTIN = ("previous_token", "induction", "duplicate_token", "copying", "retrieval", "attention_sink", "streaming",
+            "ngram_induction", "successor", "copy_suppression", "negative_copying", "ablation_loss")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,8 +29,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--block-len", type=int, default=None,
                    help="random block length (default 25, shortened to fit the context)")
     p.add_argument("--repeats", type=int, default=4, help="copies of the block (default 4)")
-    p.add_argument("--detectors", default="previous_token,induction,duplicate_token,copying,retrieval",
-                   help="comma-separated detector names (default: all built-in)")
+    p.add_argument("--detectors", default=",".join(_BUILTIN),
+                   help="comma-separated detector names (default: all built-in: " + ", ".join(_BUILTIN) + ")")
+    p.add_argument("--alpha", type=float, default=0.05, help="level of the per-head tests after correction (0.05)")
+    p.add_argument("--correction", choices=("holm", "bh", "bonferroni"), default="holm",
+                   help="correction over heads: holm (family-wise, default), bh (false discovery rate), bonferroni")
     p.add_argument("--n-baseline", type=int, default=1000, help="random head pairs for the composition baseline")
     p.set_defaults(handler=run)
     return p
@@ -36,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from circuitry.errors import bad_value
-    from circuitry.io import atomic_write_json
+    from circuitry.io import atomic_write_json, atomic_write_text
     from circuitry.models import load_model
     from circuitry.provenance import make_provenance
     from circuitry.scores.composition import all_composition_scores
@@ -52,20 +60,28 @@ def run(args: argparse.Namespace) -> int:
         get_detector(n)
     if args.n_samples < 2:
         raise bad_value("--n-samples", args.n_samples, "an integer >= 2 (for the bootstrap interval)")
+    from circuitry.io import check_out_dir
+
     out = Path(args.out)
     model = load_model(args.model)
+    check_out_dir(out)
     heads = score_heads(model, names, n_samples=args.n_samples, seed=args.seed, block_len=args.block_len,
-                        repeats=args.repeats)
+                        repeats=args.repeats, alpha=args.alpha, correction=args.correction)
     heads["ov_positivity"] = ov_eigenvalue_positivity(model)
     comp = all_composition_scores(model, n_baseline=args.n_baseline, seed=args.seed) if model.info.n_layers > 1 else {}
     icl = icl_score(model, n_samples=max(args.n_samples, 2), seed=args.seed)
     report = ScoreReport(head_scores=heads, composition=comp, icl=icl,
                          provenance=make_provenance(model, seed=args.seed, command="scores"))
     atomic_write_json(out / "scores.json", report)
+    atomic_write_text(out / "catalogue.md", catalogue_markdown(report))
     for name, s in heads.items():
         s.heatmap(out / f"{name}.png")
-    for kind, c in comp.items():
-        c.heatmap(out / f"composition_{kind}.png")
+    import numpy as np
+
+    lim = max((float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0)) for c in comp.values()),
+              default=0.0) or 1.0
+    for kind, c in comp.items():  # one colour scale for Q, K and V, so the three figures compare
+        c.heatmap(out / f"composition_{kind}.png", limit=lim)
     for name, s in heads.items():
         print(f"{name:16s} top: " + ", ".join(f"{h}={v:.3f}" for h, v in s.top(3)))
     for kind, c in comp.items():
@@ -73,5 +89,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{kind}-composition top: {src}->{dst} {raw:.3f} (baseline {c.baseline_mean:.3f} "
               f"+- {c.baseline_std:.3f})")
     print(f"ICL score: {icl.statistic:.3f} nats [{icl.ci_low:.3f}, {icl.ci_high:.3f}]")
+    cat = report.catalogue()
+    print(f"significant head types ({args.correction}, alpha {args.alpha}): "
+          + ("; ".join(f"{h}: {', '.join(v)}" for h, v in cat.items()) or "none"))
     print(f"wrote {out / 'scores.json'} and {len(heads) + len(comp)} figures")
     return 0
+
+
+def catalogue_markdown(report) -> str:
+    """Markdown: the significant heads of each detector, then every labelled head."""
+    lines = [f"# Head catalogue: {report.provenance.model_id}", "",
+             "| detector | significant heads (excess over null) | null | floor | correction |", "|---|---|---|---|---|"]
+    for name, s in report.head_scores.items():
+        sig = s.significance
+        if sig is None:
+            lines.append(f"| {name} | (no null: not labelled) | | | |")
+            continue
+        from circuitry.labels import parse_head
+
+        ex = sig.excess.numpy()
+        heads = ", ".join(f"{h} (+{ex[parse_head(h)]:.2f})" for h in sig.significant) or "none"
+        lines.append(f"| {name} | {heads} | {sig.null_description[:60]} | {sig.min_effect} | {sig.method}, "
+                     f"alpha {sig.alpha} |")
+    lines += ["", "| head | labels |", "|---|---|"]
+    lines += [f"| {h} | {', '.join(v)} |" for h, v in report.catalogue().items()]
+    return "\n".join(lines) + "\n"

@@ -41,8 +41,11 @@ if TYPE_CHECKING:
     from circuitry.models import ModelAdapter
 
 
-def copying_per_sample(model: "ModelAdapter", tokens: torch.Tensor) -> np.ndarray:
+def copying_per_sample(model: "ModelAdapter", tokens: torch.Tensor, *, sign: int = 1) -> np.ndarray:
     """Olsson copying score of every head on every sequence: ``[n, layer, head]`` (module docstring).
+
+    ``sign=-1`` scores *negative* copying instead (McDougall et al. 2023, copy suppression): the share of
+    the head's direct-path logit *decrease* ``relu(mean(d) - d)`` that falls on the attended token.
 
     Examples
     --------
@@ -67,7 +70,7 @@ def copying_per_sample(model: "ModelAdapter", tokens: torch.Tensor) -> np.ndarra
                 ho = ho - ho.mean(-1, keepdim=True)
             A = res[("pattern", layer)][0, :, 1:].detach().cpu()  # [h, q, k]
             attended = seq[0][A.argmax(-1)]  # [h, q] token ids
-            d = ho @ W_U  # [q, h, V]
+            d = sign * (ho @ W_U)  # [q, h, V]
             r = torch.relu(d - d.mean(-1, keepdim=True))
             total = r.sum(-1)  # [q, h]
             hit = r.gather(-1, attended.T[..., None]).squeeze(-1)  # [q, h]
@@ -80,10 +83,22 @@ def _random_tokens(model: "ModelAdapter", recipe: SequenceRecipe) -> torch.Tenso
     return recipe.tokens(model, repeats=1, block_len=recipe.block_len * recipe.repeats)
 
 
+def _uniform_share(model: "ModelAdapter", tokens: torch.Tensor, scores: np.ndarray) -> float:
+    return 1.0 / model.info.d_vocab
+
+
+UNIFORM_SHARE = ("1 / d_vocab: the mean share over all tokens, i.e. what the attended token gets when the head's "
+                 "logit change is unrelated to it")
+
 COPYING = function_detector(
-    "copying", copying_per_sample, sequences=_random_tokens,
+    "copying", copying_per_sample, sequences=_random_tokens, null=_uniform_share, null_description=UNIFORM_SHARE,
     description="share of the head's direct-path logit raise (mean-subtracted, ReLU) that goes to the "
                 "token it attends to most, on random tokens (Olsson et al. 2022 copying evaluator)")
+NEGATIVE_COPYING = function_detector(
+    "negative_copying", lambda model, tokens: copying_per_sample(model, tokens, sign=-1), sequences=_random_tokens,
+    null=_uniform_share, null_description=UNIFORM_SHARE,
+    description="share of the head's direct-path logit decrease (ReLU of mean minus logit) that falls on the token "
+                "it attends to most, on random tokens: a negative / copy-suppression head (McDougall et al. 2023)")
 
 
 @torch.no_grad()

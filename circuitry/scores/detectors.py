@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 ScoreFn = Callable[["ModelAdapter", torch.Tensor], "np.ndarray | torch.Tensor"]
 TargetFn = Callable[[torch.Tensor], torch.Tensor]
+NullFn = Callable[["ModelAdapter", torch.Tensor, np.ndarray], "np.ndarray | float"]
+"""``null(adapter, tokens [n, pos], scores [n, layer, head]) -> expected score under the null``, broadcastable
+to ``[n, layer, head]`` (a constant, ``[n, 1, 1]`` or ``[n, layer, head]``); see
+:mod:`circuitry.scores.significance`."""
 
 
 class SequenceRecipe(Frozen):
@@ -112,6 +116,14 @@ class Detector:
     sequences
         Default sequences when the caller passes none: ``fn(adapter, recipe) -> tokens``; ``None``
         means the recipe's repeated random tokens.
+    null, null_description
+        The score a head gets under the null hypothesis "the head does not do this"
+        (:data:`NullFn`), and how it is obtained. Pattern detectors get it automatically (the attention
+        mass on the same number of key positions placed at random). ``None``: the detector reports scores
+        but labels no head (no significance test).
+    min_effect
+        The smallest excess over the null that counts as the behaviour: the test's null hypothesis is
+        ``mean(score - null) <= min_effect`` (:func:`circuitry.scores.significance.head_significance`).
     """
 
     name: str
@@ -119,6 +131,9 @@ class Detector:
     score: ScoreFn
     target: TargetFn | None = None
     sequences: Callable[["ModelAdapter", SequenceRecipe], torch.Tensor] | None = field(default=None)
+    null: NullFn | None = None
+    null_description: str = ""
+    min_effect: float = 0.1
 
     def default_tokens(self, model: "ModelAdapter", recipe: SequenceRecipe) -> torch.Tensor:
         return recipe.tokens(model) if self.sequences is None else self.sequences(model, recipe)
@@ -202,9 +217,35 @@ def pattern_scores(model: "ModelAdapter", tokens: torch.Tensor, targets: Sequenc
     return outs
 
 
+def placebo_null(target: TargetFn) -> NullFn:
+    """Null of a pattern detector: the expected score if the same targets sat at random key positions.
+
+    For a query row ``q`` with targets ``T[q, :]`` among the causal keys ``0..q``, placing them by a
+    random permutation of those keys gives an expected attention mass ``sum_k T[q, k] / (q + 1)`` whatever
+    the head's pattern (its row sums to 1); the null of a sequence is the mean over its target rows.
+    A head that attends uniformly, or to positions unrelated to the target, scores this on average.
+    """
+
+    def null(model: "ModelAdapter", tokens: torch.Tensor, scores: np.ndarray) -> np.ndarray:
+        T = target(tokens).to(torch.float64)
+        p = T.shape[1]
+        Tc = T * torch.ones(p, p, dtype=torch.float64).tril()
+        rows = (T.sum(-1) > 0).to(torch.float64)
+        per_row = Tc.sum(-1) / torch.arange(1, p + 1, dtype=torch.float64)
+        val = (per_row * rows).sum(-1) / rows.sum(-1).clamp_min(1)
+        return torch.where(rows.sum(-1) > 0, val, torch.nan).numpy()[:, None, None]
+
+    return null
+
+
+PLACEBO = ("attention mass on the same number of key positions placed uniformly at random among the causal "
+           "keys 0..q (exact expectation; a uniform or unrelated head scores it)")
+
+
 def pattern_detector(name: str, target: TargetFn, *, description: str,
-                     sequences: Callable[["ModelAdapter", SequenceRecipe], torch.Tensor] | None = None) -> Detector:
-    """A detector from an expected attention pattern.
+                     sequences: Callable[["ModelAdapter", SequenceRecipe], torch.Tensor] | None = None,
+                     min_effect: float = 0.1) -> Detector:
+    """A detector from an expected attention pattern; its null is :func:`placebo_null` of the target.
 
     Parameters
     ----------
@@ -216,6 +257,8 @@ def pattern_detector(name: str, target: TargetFn, *, description: str,
         What a high score means.
     sequences
         Default sequences (``fn(adapter, recipe) -> tokens``); ``None``: repeated random tokens.
+    min_effect
+        Smallest excess attention share over the null that labels a head (default 0.1).
 
     Examples
     --------
@@ -236,12 +279,18 @@ def pattern_detector(name: str, target: TargetFn, *, description: str,
     def score(model: "ModelAdapter", tokens: torch.Tensor) -> np.ndarray:
         return pattern_scores(model, tokens, [target])[0]
 
-    return Detector(name=name, description=description, score=score, target=target, sequences=sequences)
+    return Detector(name=name, description=description, score=score, target=target, sequences=sequences,
+                    null=placebo_null(target), null_description=PLACEBO, min_effect=min_effect)
 
 
 def function_detector(name: str, fn: ScoreFn, *, description: str,
-                      sequences: Callable[["ModelAdapter", SequenceRecipe], torch.Tensor] | None = None) -> Detector:
+                      sequences: Callable[["ModelAdapter", SequenceRecipe], torch.Tensor] | None = None,
+                      null: NullFn | None = None, null_description: str = "", min_effect: float = 0.1) -> Detector:
     """A detector from any function ``fn(adapter, tokens [n, pos]) -> [n, layer, head]`` (numpy or torch).
+
+    Give ``null`` (the expected score under "the head does not do this", see :data:`NullFn`) and
+    ``null_description`` so that ``score_heads`` can test each head and label the significant ones;
+    without it the scores are reported unlabelled.
 
     Examples
     --------
@@ -255,7 +304,10 @@ def function_detector(name: str, fn: ScoreFn, *, description: str,
     """
     if not callable(fn):
         raise bad_value("fn", fn, "a function (adapter, tokens) -> [n, layer, head]")
-    return Detector(name=name, description=description, score=fn, sequences=sequences)
+    if null is not None and not callable(null):
+        raise bad_value("null", null, "a function (adapter, tokens, scores) -> expected null score, or None")
+    return Detector(name=name, description=description, score=fn, sequences=sequences, null=null,
+                    null_description=null_description, min_effect=min_effect)
 
 
 PREVIOUS_TOKEN = pattern_detector(

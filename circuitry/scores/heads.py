@@ -8,10 +8,18 @@ Built-in detectors (``available_detectors()``):
 ``duplicate_token``    attention to earlier occurrences of the current token (Olsson)
 ``copying``            share of the head's direct logit raise on the attended token (Olsson)
 ``retrieval``          top attention on, and copying of, a needle token from far back (Wu et al. 2024)
+``attention_sink``     attention to the first token (Xiao et al. 2023)
+``streaming``          attention on the sink plus recent tokens (DuoAttention, Xiao et al. 2024)
+``ngram_induction``    attention to the token after earlier 3-gram matches (Akyurek et al. 2024)
+``successor``          OV circuit maps a token to its successor (Gould et al. 2024)
+``copy_suppression``   OV circuit lowers the token it reads most (McDougall et al. 2023)
+``negative_copying``   share of the direct logit decrease on the attended token (McDougall et al.)
+``ablation_loss``      loss rise when the head is mean-ablated (the ablation effect)
 =====================  ==========================================================================
 
-Add your own with :func:`register_detector` (built from a pattern or a function, see
-:mod:`circuitry.scores.detectors`).
+Every built-in detector has a null, so each head is tested and labelled only where significant
+(:mod:`circuitry.scores.significance`). Add your own with :func:`register_detector` (built from a
+pattern or a function, see :mod:`circuitry.scores.detectors`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ import torch
 
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import make_provenance, sha256_json
-from circuitry.scores.copying import COPYING
+from circuitry.scores.catalogue import (ABLATION_LOSS, ATTENTION_SINK, COPY_SUPPRESSION, NGRAM_INDUCTION, STREAMING, SUCCESSOR,
+                                        with_retrieval_null)
+from circuitry.scores.copying import COPYING, NEGATIVE_COPYING
 from circuitry.scores.detectors import (DUPLICATE_TOKEN, INDUCTION, PREVIOUS_TOKEN, Detector, SequenceRecipe,
                                         check_tokens, pattern_scores)
 from circuitry.scores.results import HeadScores, head_scores_from_samples
@@ -32,7 +42,9 @@ from circuitry.scores.retrieval import RETRIEVAL
 if TYPE_CHECKING:
     from circuitry.models import ModelAdapter
 
-_REGISTRY: dict[str, Detector] = {d.name: d for d in (PREVIOUS_TOKEN, INDUCTION, DUPLICATE_TOKEN, COPYING, RETRIEVAL)}
+_REGISTRY: dict[str, Detector] = {d.name: d for d in (
+    PREVIOUS_TOKEN, INDUCTION, DUPLICATE_TOKEN, COPYING, with_retrieval_null(RETRIEVAL), ATTENTION_SINK, STREAMING,
+    NGRAM_INDUCTION, SUCCESSOR, COPY_SUPPRESSION, NEGATIVE_COPYING, ABLATION_LOSS)}
 DEFAULT_DETECTORS = ("previous_token", "induction", "duplicate_token")
 
 
@@ -80,6 +92,8 @@ def score_heads(
     seed: int = 0,
     confidence_level: float = 0.95,
     n_resamples: int = 2000,
+    alpha: float = 0.05,
+    correction: Literal["holm", "bh", "bonferroni"] = "holm",
 ) -> dict[str, HeadScores]:
     """Score every head of ``model`` with each detector.
 
@@ -102,11 +116,16 @@ def score_heads(
     confidence_level, n_resamples
         Bootstrap interval over the sequences (:func:`circuitry.stats.bootstrap_ci`, BCa), seeded
         with ``seed``.
+    alpha, correction
+        For detectors with a null: each head is tested against it (one-sided, minimum effect
+        ``detector.min_effect``; :mod:`circuitry.scores.significance`) and the p-values are corrected over
+        the heads (``"holm"``, ``"bh"`` or ``"bonferroni"``); ``HeadScores.significance`` holds the result.
 
     Returns
     -------
     dict[str, HeadScores]
-        By detector name; ``values`` is the ``[layer, head]`` mean over sequences.
+        By detector name; ``values`` is the ``[layer, head]`` mean over sequences,
+        ``significant_heads()`` the heads labelled with it.
 
     Raises
     ------
@@ -121,6 +140,10 @@ def score_heads(
     >>> s["induction"].best(layer=1).startswith("L1H")
     True
     """
+    if correction not in ("holm", "bh", "bonferroni"):
+        raise bad_value("correction", correction, "'holm', 'bh' or 'bonferroni'")
+    if not 0 < alpha < 1:
+        raise bad_value("alpha", alpha, "a level in (0, 1), e.g. 0.05")
     if isinstance(detectors, (str, Detector)):
         detectors = [detectors]
     dets = [get_detector(d) for d in detectors]
@@ -158,7 +181,10 @@ def score_heads(
         toks = used[d.name]
         rec = recipe.model_dump(mode="json") | {"user_tokens": tokens is not None, "shape": list(toks.shape)}
         prov = make_provenance(model, dataset=sha256_json(toks.tolist()), seed=seed, detector=d.name)
+        null = None if d.null is None else d.null(model, toks, per_sample[d.name])
         out[d.name] = head_scores_from_samples(per_sample[d.name], name=d.name, description=d.description,
                                                provenance=prov, recipe=rec, confidence_level=confidence_level,
-                                               n_resamples=n_resamples, seed=seed)
+                                               n_resamples=n_resamples, seed=seed, null=null,
+                                               min_effect=d.min_effect, alpha=alpha, correction=correction,
+                                               null_description=d.null_description)
     return out

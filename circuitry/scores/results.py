@@ -22,6 +22,7 @@ from pydantic import Field
 from circuitry.errors import InputError
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray, Provenance
+from circuitry.scores.significance import HeadSignificance
 
 CompositionKind = Literal["Q", "K", "V"]
 """``"Q"``: the earlier head's output feeds the later head's queries; ``"K"``: its keys; ``"V"``: its
@@ -54,6 +55,9 @@ class HeadScores(Frozen):
         Number of sequences (0 for weight-based scores).
     recipe
         The sequence recipe (block length, repeats, BOS, excluded tokens, seed...).
+    significance
+        The per-head test against the detector's null, corrected over heads
+        (:class:`~circuitry.scores.significance.HeadSignificance`); ``None`` for a detector without a null.
     """
 
     name: str
@@ -65,7 +69,12 @@ class HeadScores(Frozen):
     n_samples: int = 0
     bootstrap: BootstrapInfo | None = None
     recipe: dict[str, Any] = Field(default_factory=dict)
+    significance: HeadSignificance | None = None
     provenance: Provenance
+
+    def significant_heads(self) -> list[str]:
+        """Labels of the heads significant for this detector (empty without a null)."""
+        return [] if self.significance is None else list(self.significance.significant)
 
     def numpy(self) -> np.ndarray:
         """The ``[layer, head]`` means as a float array."""
@@ -90,7 +99,7 @@ class HeadScores(Frozen):
         from circuitry.plots import heatmap
 
         return heatmap(self.numpy(), path, title=f"{self.name} score ({self.provenance.model_id})",
-                       cbar_label=self.name)
+                       cbar_label=f"{self.name} score (mean over sequences)")
 
 
 class CompositionScores(Frozen):
@@ -141,9 +150,10 @@ class CompositionScores(Frozen):
         rows.sort(key=lambda r: -r[2])
         return rows if k is None else rows[:k]
 
-    def heatmap(self, path: str | Path) -> Path:
+    def heatmap(self, path: str | Path, *, limit: float | None = None) -> Path:
         """Heatmap of the baseline-subtracted scores: rows = source heads (layers 0..L-2),
-        columns = destination heads (layers 1..L-1); invalid pairs blank."""
+        columns = destination heads (layers 1..L-1); invalid pairs blank. The colour scale is centred on
+        0; ``limit`` fixes its half-width so that the Q, K and V figures share one scale."""
         from circuitry.plots import heatmap
 
         arr = self.numpy(which="subtracted")
@@ -153,7 +163,8 @@ class CompositionScores(Frozen):
         cols = [head_label(a, b) for a in range(1, n_layers) for b in range(n_heads)]
         return heatmap(mat, path, title=f"{self.kind}-composition minus baseline {self.baseline_mean:.3f}",
                        xlabel="destination head", ylabel="source head", xticklabels=cols, yticklabels=rows,
-                       center=0.0, annotate=mat.size <= 256, cbar_label="score - baseline")
+                       center=0.0, annotate=mat.size <= 256, limit=limit,
+                       cbar_label=f"{self.kind}-composition score minus random-matrix baseline")
 
 
 class ScalarScore(Frozen):
@@ -180,16 +191,37 @@ class ScoreReport(Frozen):
     icl: ScalarScore | None = None
     provenance: Provenance
 
+    def catalogue(self) -> dict[str, list[str]]:
+        """Every head labelled with the detectors for which it is significant (heads without any label are
+        left out), e.g. ``{"L1H5": ["induction", "duplicate_token"]}``; detectors without a null label nothing."""
+        return head_catalogue(self.head_scores)
+
+
+def head_catalogue(head_scores: dict[str, HeadScores]) -> dict[str, list[str]]:
+    """``{head: [detector names]}`` from the significant heads of each :class:`HeadScores`, sorted by head."""
+    from circuitry.labels import parse_head
+
+    out: dict[str, list[str]] = {}
+    for name, s in head_scores.items():
+        for h in s.significant_heads():
+            out.setdefault(h, []).append(name)
+    return dict(sorted(out.items(), key=lambda kv: parse_head(kv[0])))
+
 
 def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: str, provenance: Provenance,
                              recipe: dict[str, Any], confidence_level: float = 0.95, n_resamples: int = 2000,
-                             seed: int | None = 0) -> HeadScores:
+                             seed: int | None = 0, null: np.ndarray | None = None, min_effect: float = 0.1,
+                             alpha: float = 0.05, correction: str = "holm",
+                             null_description: str = "") -> HeadScores:
     """Mean and per-head bootstrap interval of ``per_sample [n_samples, layer, head]``.
 
     Uses :func:`circuitry.stats.bootstrap_ci` (BCa, scipy) head by head; with a single sample the
     interval is the point itself. Sequences whose values are NaN (a pattern detector's target selects no
-    query there) are dropped; ``n_samples`` counts the sequences kept.
+    query there) are dropped; ``n_samples`` counts the sequences kept. With ``null`` (the expected score
+    under the detector's null, broadcastable to ``per_sample``) each head is also tested
+    (:func:`circuitry.scores.significance.head_significance` with ``min_effect``, ``alpha``, ``correction``).
     """
+    from circuitry.scores.significance import head_significance
     from circuitry.stats import bootstrap_ci
 
     arr = np.asarray(per_sample, dtype=float)
@@ -197,6 +229,11 @@ def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: 
     if not keep.any():
         raise InputError(f"detector {name!r} gave no finite score on any sequence")
     arr = arr[keep]
+    sig = None
+    if null is not None and arr.shape[0] >= 2:
+        e = np.broadcast_to(np.asarray(null, dtype=float), (keep.size, *arr.shape[1:]))[keep]
+        sig = head_significance(arr, e, min_effect=min_effect, alpha=alpha, method=correction,
+                                null_description=null_description)
     n = arr.shape[0]
     low, high = np.empty(arr.shape[1:]), np.empty(arr.shape[1:])
     for lay, h in np.ndindex(*arr.shape[1:]):
@@ -211,4 +248,32 @@ def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: 
         ci_low=NamedArray.from_array(low, ax), ci_high=NamedArray.from_array(high, ax),
         per_sample=NamedArray.from_array(arr, ("sample", *ax)), n_samples=n,
         bootstrap=BootstrapInfo(confidence_level=confidence_level, n_resamples=n_resamples, seed=seed),
-        recipe=recipe, provenance=provenance)
+        recipe=recipe, significance=sig, provenance=provenance)
+
+
+def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, title: str = "") -> Path:
+    """Heatmap of every head (columns) by detector (rows): the mean excess over the detector's null, colours
+    clipped to +-1 (``ablation_loss`` is in nats and can exceed it); significant heads are marked ``*``.
+    Detectors without a null are left out."""
+    from circuitry.plots import _plt, save_figure
+
+    rows = [(n, s.significance) for n, s in head_scores.items() if s.significance is not None]
+    if not rows:
+        raise InputError("no detector with a null among head_scores; nothing to plot")
+    L, H = rows[0][1].excess.shape
+    mat = np.stack([sig.excess.numpy().reshape(-1) for _, sig in rows])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * L * H + 2.5), 0.45 * len(rows) + 1.8))
+    span = min(float(np.nanmax(np.abs(mat))) or 1.0, 1.0)  # attention/hit shares are <= 1; losses can exceed it
+    im = ax.imshow(np.clip(mat, -span, span), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto")
+    cols = [head_label(a, b) for a in range(L) for b in range(H)]
+    ax.set_xticks(range(len(cols)), cols, rotation=90)
+    ax.set_yticks(range(len(rows)), [n for n, _ in rows])
+    for i, (_, sig) in enumerate(rows):
+        for lab in sig.significant:
+            ax.text(cols.index(lab), i, "*", ha="center", va="center", fontsize=11, color="black")
+    ax.set_xlabel("head")
+    ax.set_ylabel("detector")
+    ax.set_title(title or "head catalogue: excess over the null (* significant after correction)")
+    fig.colorbar(im, ax=ax, label=f"mean score minus null score (clipped to +-{span:.2g})")
+    return save_figure(fig, path)

@@ -14,10 +14,17 @@ from circuitry.stats.circuit_tests import (CircuitTest, EdgeMinimality, Minimali
 from circuitry.stats.equivalence import EquivalenceTest, equivalence_test
 from circuitry.stats.multiple import Correction, CorrectedPValues, adjust_pvalues, correct_pvalues
 from circuitry.stats.prompt_effects import PromptEffect, prompt_effect
-from circuitry.stats.random_heads import RandomHeadTest, monte_carlo_pvalue, random_head_test
+from circuitry.stats.gap import GapSummary, gap_summary
+from circuitry.stats.intervals import MIN_PROMPTS, MeanTest, mean_interval, mean_test
+from circuitry.stats.random_heads import (NullName, RandomHeadTest, circuit_vs_random, monte_carlo_pvalue,
+                                          random_head_test)
+from circuitry.stats.ratio import RatioInterval, ShareTest, fieller_interval, share_test
+from circuitry.stats._common import spawn_seeds
 from circuitry.stats.verdict import Outcome, Verdict, verdict
 
 __all__ = [
+    "GapSummary", "MIN_PROMPTS", "MeanTest", "NullName", "RatioInterval", "ShareTest", "circuit_vs_random",
+    "fieller_interval", "gap_summary", "mean_interval", "mean_test", "share_test", "spawn_seeds",
     "BootstrapMethod", "CircuitTest", "ConfidenceInterval", "CorrectedPValues", "Correction", "EdgeMinimality",
     "EffectEstimate", "EquivalenceTest", "MinimalityTest", "Outcome", "RandomHeadTest", "Verdict",
     "adjust_pvalues", "bootstrap_ci", "correct_pvalues", "equivalence_test", "minimality_test",

@@ -158,3 +158,53 @@ def binom_greater(k: int, n: int, q: float) -> tuple[float, ConfidenceInterval]:
 def comb(n: int, k: int) -> int:
     """Binomial coefficient as an exact int."""
     return math.comb(n, k)
+
+
+def spawn_seeds(seed: int, n: int) -> list[int]:
+    """``n`` independent 63-bit seeds derived from ``seed`` with :meth:`numpy.random.SeedSequence.spawn`.
+
+    Each consumer of randomness (prompt generation, head draws, bootstrap resampling, ...) gets its own
+    stream, so two uses of the same user seed never draw the same numbers (``SeedSequence`` children are
+    statistically independent by construction; O'Neill 2015, PCG).
+
+    >>> a, b = spawn_seeds(0, 2)
+    >>> a != b and a != 0 and spawn_seeds(0, 2) == [a, b]
+    True
+    """
+    seed = check_int("seed", seed, 0)
+    n = check_int("n", n, 1)
+    return [int(c.generate_state(1, np.uint64)[0] % (2**63)) for c in np.random.SeedSequence(seed).spawn(n)]
+
+
+SIGNFLIP_NULL = "each prompt's change is symmetric about 0 (sign-flip; exact for symmetry, approximate for a zero mean)"
+
+
+def signflip_floor(n: int, n_permutations: int, alternative: str) -> float:
+    """The smallest p-value ``scipy.stats.permutation_test`` can return for a one-sample sign-flip test of
+    ``n`` values with ``n_resamples=n_permutations``: exact enumeration (``2**n <= n_permutations``) gives
+    ``1 / 2**n`` one-sided, random flips ``1 / (n_permutations + 1)``; doubled (capped at 1) when two-sided.
+
+    >>> signflip_floor(3, 9999, "two-sided"), signflip_floor(5, 9999, "greater")
+    (0.25, 0.03125)
+    """
+    one = 1.0 / 2**n if 2**n <= n_permutations else 1.0 / (n_permutations + 1)
+    return min(1.0, 2 * one) if alternative == "two-sided" else one
+
+
+def signflip_pvalue(d: Any, *, alternative: str = "two-sided", n_permutations: int = 9999,
+                    rng: RngLike = None) -> float:
+    """Sign-flip permutation p-value of the mean of ``d`` (``scipy.stats.permutation_test``, one sample,
+    ``permutation_type="samples"``; exact enumeration when ``2**n <= n_permutations``). Null: every
+    ``d_i`` is symmetric about 0. All zeros give 1. Its floor is :func:`signflip_floor`.
+
+    >>> signflip_pvalue([0.3, 0.5, 0.2], alternative="greater")
+    0.125
+    """
+    d = np.asarray(d, dtype=float).ravel()
+    if np.all(d == 0):
+        return 1.0
+    gen, _ = resolve_rng(rng)
+    pt = stats.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
+                                vectorized=True, n_resamples=n_permutations, alternative=alternative,
+                                random_state=gen)
+    return float(pt.pvalue)

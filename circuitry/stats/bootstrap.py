@@ -18,10 +18,15 @@ from circuitry.errors import InputError, bad_value
 from circuitry.provenance import Frozen
 from circuitry.stats._common import (ConfidenceInterval, RngLike, check_choice, check_int,
                                      check_open_unit, finite_1d, resolve_rng)
+from circuitry.stats.intervals import choose_method, mean_interval
 
-BootstrapMethod = Literal["BCa", "percentile", "basic"]
-"""``"BCa"``: bias-corrected and accelerated (second-order accurate; default). ``"percentile"``: the
-quantiles of the bootstrap distribution. ``"basic"``: the reverse-percentile interval."""
+BootstrapMethod = Literal["auto", "BCa", "percentile", "basic", "studentized", "t"]
+"""``"auto"``: picked by n (:mod:`circuitry.stats.intervals`): for a mean, Student's t below 8 prompts and
+the studentized bootstrap from 8 on; BCa for other statistics. ``"BCa"``: bias-corrected and accelerated
+(Efron 1987). ``"percentile"``: the quantiles of the bootstrap distribution. ``"basic"``: the
+reverse-percentile interval. ``"studentized"``: bootstrap-t (means only). ``"t"``: Student's t (means only).
+``"auto"`` is what claims use; BCa stays the default of these functions for backward compatibility (it
+under-covers skewed means at n = 16: see ``docs/statistics.md``)."""
 
 StatisticName = Literal["mean", "median"]
 """The named statistics; any callable ``f(values, axis=-1) -> float`` also works."""
@@ -39,7 +44,8 @@ class EffectEstimate(Frozen):
     confidence_interval : ConfidenceInterval
         ``low`` and ``high`` at ``confidence_level``. Zero width when every prompt has the same value.
     standard_error : float
-        Standard deviation of the bootstrap distribution.
+        Standard deviation of the bootstrap distribution (``sd / sqrt(n)`` for ``"t"`` and
+        ``"studentized"``).
     n : int
         Number of prompts (the resampling unit).
     statistic_name : str
@@ -87,9 +93,9 @@ def bootstrap_ci(
         What to estimate. A callable must accept ``(values, axis=-1)`` like numpy reductions.
     confidence_level : float
         Coverage of the interval, in (0, 1).
-    method : {"BCa", "percentile", "basic"}
-        Interval construction, as in :func:`scipy.stats.bootstrap`. BCa is the default because it
-        corrects for bias and skew; with very few prompts (< ~20) every method under-covers.
+    method : {"auto", "BCa", "percentile", "basic", "studentized", "t"}
+        Interval construction (:data:`BootstrapMethod`). ``"auto"`` picks by n and is what claims use;
+        the default stays BCa for backward compatibility. Below 16 prompts no method's coverage is verified.
     n_resamples : int
         Bootstrap resamples (>= 100).
     rng : None, int or numpy.random.Generator
@@ -160,7 +166,7 @@ def paired_bootstrap_ci(
 def _bootstrap(values: np.ndarray, *, statistic: Any, confidence_level: float, method: str,
                n_resamples: int, rng: RngLike, paired: bool) -> EffectEstimate:
     level = check_open_unit("confidence_level", confidence_level, "e.g. confidence_level=0.95")
-    method = check_choice("method", method, ("BCa", "percentile", "basic"))
+    method = check_choice("method", method, ("auto", "BCa", "percentile", "basic", "studentized", "t"))
     n_resamples = check_int("n_resamples", n_resamples, 100)
     if callable(statistic):
         fn, name = statistic, getattr(statistic, "__name__", "custom")
@@ -168,6 +174,12 @@ def _bootstrap(values: np.ndarray, *, statistic: Any, confidence_level: float, m
         fn, name = _STATISTICS[statistic], str(statistic)
     else:
         raise bad_value("statistic", statistic, "'mean', 'median' or a callable f(values, axis=-1)")
+    is_mean = fn is np.mean
+    if method == "auto":
+        method = choose_method(values.size) if is_mean else "BCa"
+    if method in ("studentized", "t") and not is_mean:
+        raise bad_value("method", method, "'BCa', 'percentile' or 'basic' for a statistic other than the mean",
+                        "use method='auto'")
     gen, seed = resolve_rng(rng)
     observed = float(fn(values, axis=-1))
     common = dict(statistic=observed, n=int(values.size), statistic_name=name, paired=paired,
@@ -176,6 +188,11 @@ def _bootstrap(values: np.ndarray, *, statistic: Any, confidence_level: float, m
         return EffectEstimate(confidence_interval=ConfidenceInterval(low=observed, high=observed),
                               standard_error=0.0, method=method,
                               note="all values are equal: zero-width interval, standard error 0", **common)
+    if method in ("studentized", "t"):
+        lo, hi, se, _ = mean_interval(values, confidence_level=level, method=method, n_resamples=n_resamples,
+                                      rng=gen)
+        return EffectEstimate(confidence_interval=ConfidenceInterval(low=lo, high=hi), standard_error=se,
+                              method=method, **common)
     res = _scipy_bootstrap(values, fn, level, method, n_resamples, gen)
     note = ""
     if not (np.isfinite(res.confidence_interval.low) and np.isfinite(res.confidence_interval.high)):

@@ -49,6 +49,7 @@ class CircuitTest(Frozen):
     pvalue: float
     min_attainable_pvalue: float
     seed: int | None
+    null: str = ""
 
 
 class EdgeMinimality(Frozen):
@@ -88,6 +89,7 @@ class MinimalityTest(Frozen):
     pvalue: float
     min_attainable_pvalue: float
     seed: int | None
+    null: str = ""
 
 
 def sufficiency_test(faithfulness_fn: SetFn, circuit: Iterable[Hashable], universe: Iterable[Hashable], *,
@@ -260,7 +262,8 @@ def minimality_test(score_fn: SetFn, circuit: Iterable[Hashable], universe: Iter
                           circuit_score=float(s_c), reference_deltas=[float(x) for x in ref], n_random=n_random,
                           q=q, correction=correction, alpha=alpha, edges=edges,
                           n_rejected=sum(e.rejected for e in edges), pvalue=float(max(pvals)),
-                          min_attainable_pvalue=binom_greater_floor(n_random, q), seed=seed)
+                          min_attainable_pvalue=binom_greater_floor(n_random, q), seed=seed,
+        null=f"the circuit beats a random circuit of its size with probability <= {q:g}")
 
 
 def _check_circuit(circuit: Iterable[Hashable], universe: Iterable[Hashable]) -> tuple[list[Hashable], list[Hashable]]:
@@ -319,4 +322,5 @@ def _flexible(prop: str, fn: SetFn, circuit: Iterable[Hashable], universe: Itera
         property=prop, supports=supports, circuit=[element_label(e) for e in cand], circuit_size=len(cand),
         universe_size=len(elems), statistic=obs, null_distribution=[float(v) for v in null], n_random=n_random,
         q=q, n_beaten=k, share_beaten=k / n_random, share_ci=ci, pvalue=p,
-        min_attainable_pvalue=binom_greater_floor(n_random, q), seed=seed)
+        min_attainable_pvalue=binom_greater_floor(n_random, q), seed=seed,
+        null=f"the circuit beats a random circuit of its size with probability <= {q:g}")

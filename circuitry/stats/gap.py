@@ -30,6 +30,8 @@ class GapSummary(Frozen):
     n: int
     confidence_level: float
     resolved: bool
+    min_attainable_pvalue: float = 0.0
+    null: str = "mean(M_clean - M_corrupted) = 0"
     test: str = "one-sample Student t-test of mean(M_clean - M_corrupted) = 0, two-sided"
 
 

@@ -9,8 +9,14 @@ run ``p_i``, of the clean run ``c_i`` and of the corrupted run ``k_i``.
 * **p-value**: the per-prompt change ``d_i = p_i - b_i`` against the unpatched run of the same
   direction (``b = c`` when noising, ``b = k`` when denoising) is tested for a zero mean with a
   sign-flip permutation test (``scipy.stats.permutation_test``, one sample,
-  ``permutation_type="samples"``): under the null each ``d_i`` is symmetric around 0. Two-sided by
-  default. Many sites tested at once are corrected with :func:`circuitry.stats.adjust_pvalues`.
+  ``permutation_type="samples"``). Its null is **symmetry**: each ``d_i`` is symmetric about 0 (then every
+  sign pattern is equally likely and the p-value is exact). It is only approximately a test of a zero
+  *mean*: with skewed, mean-zero changes it rejects 8.5 % (exponential) and 14.2 % (lognormal) at 5 % for
+  16 prompts (measured, see ``docs/statistics.md``). Studentizing does not change this: under sign flips ``sum(d_i^2)`` is fixed,
+  so the t statistic is an increasing function of the mean and orders the sign patterns identically
+  (``tests/stats/test_intervals.py`` checks the p-values agree). Two-sided by default; the floor
+  (smallest attainable p) is ``min_attainable_pvalue``. Many sites tested at once are corrected with
+  :func:`circuitry.stats.adjust_pvalues`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from scipy import stats as sst
 
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
-from circuitry.stats._common import RngLike, resolve_rng
+from circuitry.stats._common import SIGNFLIP_NULL, RngLike, resolve_rng, signflip_floor, signflip_pvalue
+from circuitry.stats.ratio import fieller_interval
+
+__all__ = ["PromptEffect", "prompt_effect", "signflip_pvalue", "SIGNFLIP_NULL"]
 
 
 class PromptEffect(Frozen):
@@ -40,6 +49,11 @@ class PromptEffect(Frozen):
     n_permutations: int
     alternative: str
     seed: int | None
+    min_attainable_pvalue: float = 0.0
+    null: str = SIGNFLIP_NULL
+    gap_resolved: bool | None = None
+    fieller_low: float | None = None
+    fieller_high: float | None = None
     test: str = "paired bootstrap CI of the normalized effect; sign-flip permutation test of the per-prompt change"
 
 
@@ -49,6 +63,17 @@ class PromptEffect(Frozen):
         if direction == "noising":
             return 1 - self.effect, 1 - self.ci_high, 1 - self.ci_low
         return self.effect, self.ci_low, self.ci_high
+
+    def share_fieller(self, direction: str) -> tuple[float | None, float | None, float | None]:
+        """``(share, low, high)`` from Fieller's interval of the normalized effect (Fieller 1954): all
+        ``None`` when the clean-corrupted gap is unresolved at ``confidence_level`` (a share of it is not a
+        number), ends ``None`` when unbounded. Prefer it to :meth:`share` for reports."""
+        if not self.gap_resolved:
+            return None, None, None
+        lo, hi = self.fieller_low, self.fieller_high
+        if direction == "noising":
+            return 1 - self.effect, None if hi is None else 1 - hi, None if lo is None else 1 - lo
+        return self.effect, lo, hi
 
 
 def _ratio(p, c, k, axis=-1):
@@ -63,8 +88,10 @@ def prompt_effect(patched: Any, clean: Any, corrupted: Any, *, direction: Litera
     """Effect size, CI and p-value of one patched site from per-prompt metrics (see module docstring).
 
     ``n_resamples`` bootstrap resamples give the CI; ``n_permutations`` random sign flips give the
-    p-value, whose floor is about ``1 / (n_permutations + 1)`` (doubled when two-sided): keep it well
-    below ``alpha / m`` when ``m`` sites are corrected together."""
+    p-value, whose floor ``min_attainable_pvalue`` is ``1 / 2**n`` (exact enumeration when ``2**n <=
+    n_permutations``) or ``1 / (n_permutations + 1)``, doubled when two-sided: keep it well below
+    ``alpha / m`` when ``m`` sites are corrected together. With 2, 3 or 5 prompts the two-sided floor is 1/2,
+    1/4 or 1/16: no such site can be significant at 0.05."""
     p, c, k = (np.asarray(x, dtype=float).ravel() for x in (patched, clean, corrupted))
     if not (len(p) == len(c) == len(k)) or len(p) < 2:
         raise InputError(f"patched, clean and corrupted need the same number (>= 2) of prompts; got "
@@ -85,13 +112,12 @@ def prompt_effect(patched: Any, clean: Any, corrupted: Any, *, direction: Litera
                                     confidence_level=confidence_level, method="percentile", random_state=gen)
                 lo, hi, used = float(res.confidence_interval.low), float(res.confidence_interval.high), "percentile"
     d = p - (c if direction == "noising" else k)
-    if np.all(d == 0):
-        pval = 1.0
-    else:
-        pt = sst.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
-                                  vectorized=True, n_resamples=n_permutations, alternative=alternative,
-                                  random_state=gen)
-        pval = float(pt.pvalue)
+    pval = signflip_pvalue(d, alternative=alternative, n_permutations=n_permutations, rng=gen)
+    fl = fieller_interval(p - k, c - k, confidence_level=confidence_level) if np.ptp(c - k) > 0 else None
     return PromptEffect(effect=eff, ci_low=lo, ci_high=hi, mean_change=float(d.mean()), pvalue=pval, n=len(p),
                         confidence_level=confidence_level, method=used, n_resamples=n_resamples,
-                        n_permutations=n_permutations, alternative=alternative, seed=seed)
+                        n_permutations=n_permutations, alternative=alternative, seed=seed,
+                        min_attainable_pvalue=signflip_floor(len(p), n_permutations, alternative),
+                        gap_resolved=None if fl is None else fl.kind == "bounded",
+                        fieller_low=None if fl is None else fl.low, fieller_high=None if fl is None else fl.high)
+

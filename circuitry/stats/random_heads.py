@@ -32,6 +32,19 @@ Exact = Literal["auto", "always", "never"]
 """``"auto"``: enumerate every admissible set when there are no more of them than ``n_draws``, else sample.
 ``"always"``: enumerate (error above ``max_enumerate`` sets). ``"never"``: sample ``n_draws`` sets."""
 
+NullName = Literal["pool", "layer", "conditional", "other-heads"]
+"""Which random-head null a test uses (every verdict names it):
+
+* ``"pool"``: the candidate is like a uniformly random set of ``k`` heads from the whole pool (it is itself
+  a possible draw). Calibrated for random candidates; a set containing one bottleneck head beats it.
+* ``"layer"``: like a random set with the candidate's number of heads in each layer.
+* ``"conditional"``: with the ``given`` heads ablated in every set (candidate and draws), the candidate's
+  other heads are like a random set drawn from the heads outside ``given``: "these heads matter *beyond*
+  the given ones".
+* ``"other-heads"``: draws only from heads outside the candidate (``exclude_candidates=True``). The
+  candidate is outside the population it is ranked in, so no exchangeability argument makes the p-value
+  valid: it is a descriptive rank, never called exact, and anti-conservative for random candidates."""
+
 HeadSet = tuple[str, ...]
 
 EFFECT_SIZE_NAME = "standardized effect (statistic - null_mean) / null_std"
@@ -41,11 +54,31 @@ class RandomHeadTest(Frozen):
     """Result of :func:`random_head_test`.
 
     ``pvalue = (1 + #{null at least as extreme as statistic}) / (1 + n_draws)`` where ``n_draws`` is the
-    number of random sets evaluated (sampled, or enumerated when ``exact``). ``min_attainable_pvalue``
-    is ``1 / (1 + n_draws)``: no result can be more significant than that.
+    number of random sets evaluated (sampled, or all of them when ``enumerated``). ``min_attainable_pvalue``
+    is ``1 / (1 + n_draws)``: no result can be more significant than that. ``exact`` is True only when the
+    population was enumerated *and* the candidate belongs to it (not for ``null="other-heads"``): then
+    ``p = #{all sets >= observed} / N`` is the exact randomization p-value. ``null`` names the null
+    (:data:`NullName`) and ``null_hypothesis`` states it; ``given`` lists heads ablated in every set.
     """
 
+    def describe(self) -> str:
+        """One sentence: what was compared with what, under which null, and the p-value with its floor."""
+        k = len(self.candidate) - len(self.given)
+        sets = (f"all {self.n_draws} other" if self.exact else
+                f"all {self.n_draws}" if self.enumerated else f"{self.n_draws} sampled")
+        given = f" with {', '.join(self.given)} ablated in every set" if self.given else ""
+        free = [h for h in self.candidate if h not in self.given]
+        return (f"{', '.join(free)}{given}: damage {self.statistic:.3g} vs {self.null_mean:.3g} +- "
+                f"{self.null_std:.3g} for {sets} random sets of {_n_heads(k)} ({self.null} null: "
+                f"{self.null_hypothesis}); p = {self.pvalue:.3g}, floor {self.min_attainable_pvalue:.3g}"
+                f"{', exact' if self.exact else ''}, alternative {self.alternative}.")
+
+
     test: str = "random-head baseline (Crosbie & Shutova 2024); Monte Carlo / exact randomization p-value"
+    null: NullName = "pool"
+    null_hypothesis: str = ""
+    given: list[str] = []
+    enumerated: bool = False
     candidate: list[str]
     n_heads_pool: int
     match: Match
@@ -79,6 +112,7 @@ def random_head_test(
     rng: RngLike = None,
     batch_size: int = 256,
     max_enumerate: int = 200_000,
+    given: Iterable[str | Head] = (),
 ) -> RandomHeadTest:
     """Test a candidate head set against random head sets of the same size.
 
@@ -117,6 +151,11 @@ def random_head_test(
         Largest number of sets per ``effect_fn`` call.
     max_enumerate : int
         Refuse to enumerate more sets than this (``exact="always"``).
+    given : iterable of head labels, optional
+        Heads ablated in *every* set, the candidate's and each draw's (the ``"conditional"`` null): the
+        candidate's other heads are compared with random sets of as many heads from outside ``given``.
+        ``given`` heads may be listed in ``candidate`` or not; the statistic is the effect of ablating
+        ``candidate`` and ``given`` together.
 
     Returns
     -------
@@ -130,6 +169,9 @@ def random_head_test(
 
     Notes
     -----
+    The null used is recorded in ``null`` (:data:`NullName`) and stated in ``null_hypothesis``; see
+    :func:`circuit_vs_random` for the named-null interface.
+
     Ties count against the claim: a null value within 100 machine epsilons (relative) of the candidate's
     counts as at least as extreme. With an exact null every admissible set other than the candidate is
     evaluated once and the same formula gives ``p = (1 + #{others >= observed}) / (1 + N_others)``; with
@@ -153,12 +195,20 @@ def random_head_test(
     """
     pool = _parse_unique("heads", heads)
     cand = _parse_unique("candidate", candidate)
+    fixed = _parse_unique("given", given)
     if not cand:
         raise bad_value("candidate", list(candidate), "at least one head")
-    missing = [head_label(*h) for h in cand if h not in set(pool)]
+    missing = [head_label(*h) for h in cand + fixed if h not in set(pool)]
     if missing:
-        raise InputError(f"candidate heads {missing} are not in the head pool `heads`; the pool must contain "
-                         "the candidate (e.g. heads=all_heads(n_layers, n_heads))")
+        raise InputError(f"candidate or given heads {missing} are not in the head pool `heads`; the pool must "
+                         "contain them (e.g. heads=all_heads(n_layers, n_heads))")
+    free = [h for h in cand if h not in set(fixed)]
+    if not free:
+        raise bad_value("candidate", [head_label(*h) for h in cand], "at least one head outside `given`",
+                        "name the heads whose contribution beyond `given` is claimed")
+    if fixed and exclude_candidates:
+        raise bad_value("exclude_candidates", True, "False with `given` (the conditional null draws from every "
+                        "head outside `given`, candidate included)", "drop exclude_candidates")
     n_draws = check_int("n_draws", n_draws, 1)
     match = check_choice("match", match, ("all", "layer"))
     alternative = check_choice("alternative", alternative, ("greater", "less", "two-sided"))
@@ -171,8 +221,8 @@ def random_head_test(
         raise bad_value("effect_fn", effect_fn, "a callable effect_fn(list_of_head_sets) -> array")
 
     cand_set = set(cand)
-    draw_pool = [h for h in pool if not (exclude_candidates and h in cand_set)]
-    groups = _groups(cand, draw_pool, match)
+    draw_pool = [h for h in pool if not (exclude_candidates and h in cand_set) and h not in set(fixed)]
+    groups = _groups(free, draw_pool, match)
     n_distinct = 1
     for avail, k in groups:
         n_distinct *= comb(len(avail), k)
@@ -188,31 +238,135 @@ def random_head_test(
                          "Fix: use exact='auto' to sample, or raise max_enumerate")
 
     gen, seed = resolve_rng(rng)
-    cand_labels = _labels(cand)
+    fixed_labels = _labels(fixed)
+
+    def with_given(labels: HeadSet) -> HeadSet:
+        return _labels(parse_head(h) for h in labels + fixed_labels)
+
+    free_labels = _labels(free)
+    cand_labels = with_given(free_labels)
     observed = float(evaluate_sets(effect_fn, [cand_labels], batch_size=1, name="effect_fn")[0])
-    if do_exact:
-        sets = [s for s in _enumerate(groups) if s != cand_labels]
-    else:
-        sets = _sample(groups, n_draws, gen)
-    null = evaluate_sets(effect_fn, sets, batch_size=batch_size, name="effect_fn")
+    draws = [s for s in _enumerate(groups) if s != free_labels] if do_exact else _sample(groups, n_draws, gen)
+    null = evaluate_sets(effect_fn, [with_given(s) for s in draws], batch_size=batch_size, name="effect_fn")
+    name = null_name(match=match, exclude_candidates=exclude_candidates, given=bool(fixed))
     return _summarize(observed, null, cand_labels=list(cand_labels), n_pool=len(pool), match=match,
-                      exclude=exclude_candidates, alternative=alternative, exact=do_exact,
-                      n_distinct=n_distinct, seed=seed)
+                      exclude=exclude_candidates, alternative=alternative, enumerated=do_exact,
+                      n_distinct=n_distinct, seed=seed, null_name=name, given=list(fixed_labels),
+                      hypothesis=_hypothesis(name, free, fixed_labels, len(draw_pool), match))
+
+
+def circuit_vs_random(
+    effect_fn: SetFn,
+    circuit: Iterable[str | Head],
+    heads: Iterable[str | Head],
+    *,
+    null: Literal["pool", "layer", "conditional"] = "pool",
+    given: Iterable[str | Head] = (),
+    n_draws: int = 1000,
+    alternative: Alternative = "greater",
+    rng: RngLike = None,
+    batch_size: int = 256,
+) -> RandomHeadTest:
+    """The circuit-vs-random-heads test under a *named* null (what ``circuitry analyze`` and claims call).
+
+    Parameters
+    ----------
+    effect_fn : callable
+        ``effect_fn(head_sets) -> array``: the damage of ablating each head set (see :func:`random_head_test`).
+    circuit : iterable of head labels
+        The circuit's heads.
+    heads : iterable of head labels
+        The pool, usually every head of the model.
+    null : {"pool", "layer", "conditional"}
+        ``"pool"``: random sets of the same size from ``heads``. ``"layer"``: as many per layer as the circuit.
+        ``"conditional"``: ``given`` is ablated in every set; the circuit's other heads are compared with
+        random sets from the heads outside ``given`` ("the circuit matters beyond ``given``"). Each null is
+        calibrated by simulation under itself (``tests/stats/test_nulls.py``); see :data:`NullName`.
+    given : iterable of head labels
+        Required for (and only for) ``null="conditional"``, e.g. a bottleneck head.
+    n_draws, alternative, rng, batch_size
+        As in :func:`random_head_test` (every admissible set is enumerated when there are at most
+        ``n_draws``; the p-value is then exact).
+
+    Returns
+    -------
+    RandomHeadTest
+        ``statistic``, ``null_mean``, ``null_std``, ``pvalue``, ``min_attainable_pvalue`` (the floor),
+        ``null`` (the name), ``null_hypothesis``, ``n_draws``, ``exact``, and :meth:`RandomHeadTest.describe`.
+
+    Raises
+    ------
+    InputError
+        An unknown null, ``given`` without ``null="conditional"`` or the reverse, and everything
+        :func:`random_head_test` refuses.
+
+    Examples
+    --------
+    >>> from circuitry.labels import all_heads
+    >>> w = {h: 0.1 for h in all_heads(2, 8)} | {"L0H3": 5.0, "L1H0": 1.0, "L1H5": 1.0}
+    >>> fn = lambda sets: [sum(w[h] for h in s) for s in sets]
+    >>> res = circuit_vs_random(fn, ["L1H0", "L1H5"], all_heads(2, 8), null="conditional", given=["L0H3"], rng=0)
+    >>> res.null, res.exact, res.n_draws, round(res.pvalue, 4)
+    ('conditional', True, 104, 0.0095)
+    """
+    null = check_choice("null", null, ("pool", "layer", "conditional"))
+    given = list(given) if not isinstance(given, str) else [given]
+    if null == "conditional" and not given:
+        raise bad_value("given", given, "the heads held ablated in every set for null='conditional'",
+                        "e.g. given=['L0H3']")
+    if null != "conditional" and given:
+        raise bad_value("given", given, f"no heads for null={null!r}", "use null='conditional' or drop given")
+    return random_head_test(effect_fn, circuit, heads, n_draws=n_draws, match="layer" if null == "layer" else "all",
+                            alternative=alternative, rng=rng, batch_size=batch_size, given=given)
+
+
+def null_name(*, match: str, exclude_candidates: bool, given: bool) -> NullName:
+    """The :data:`NullName` of a combination of options."""
+    if exclude_candidates:
+        return "other-heads"
+    if given:
+        return "conditional"
+    return "layer" if match == "layer" else "pool"
+
+
+def _hypothesis(name: str, free: list[Head], given: tuple[str, ...], n_avail: int, match: str) -> str:
+    k = len(free)
+    if match == "layer":
+        per: dict[int, int] = {}
+        for layer, _ in free:
+            per[layer] = per.get(layer, 0) + 1
+        shape = "with " + ", ".join(f"{c} in layer {lay}" for lay, c in sorted(per.items()))
+    else:
+        shape = f"drawn uniformly from {n_avail} heads"
+    if name == "conditional":
+        return (f"with {', '.join(given)} ablated in every set, the rest of the candidate ({_n_heads(k)}) is like a "
+                f"random set of {_n_heads(k)} {shape} (all but {', '.join(given)})")
+    if name == "other-heads":
+        return (f"ranked among random sets of {k} non-candidate heads {shape}; the candidate is outside that "
+                "population, so this is a descriptive rank, not a calibrated test")
+    return f"the candidate is like a random set of {_n_heads(k)} {shape}"
+
+
+def _n_heads(k: int) -> str:
+    return f"{k} head" if k == 1 else f"{k} heads"
 
 
 def _summarize(observed: float, null: np.ndarray, *, cand_labels: list[str], n_pool: int, match: str,
-               exclude: bool, alternative: str, exact: bool, n_distinct: int, seed: int | None) -> RandomHeadTest:
+               exclude: bool, alternative: str, enumerated: bool, n_distinct: int, seed: int | None,
+               null_name: NullName, given: list[str], hypothesis: str) -> RandomHeadTest:
     n = null.size
     pvalue = monte_carlo_pvalue(observed, null, alternative=alternative)
     mean = float(null.mean())
-    std = float(null.std(ddof=0 if exact else 1)) if n > 1 else 0.0
+    std = float(null.std(ddof=0 if enumerated else 1)) if n > 1 else 0.0
     q05, q50, q95 = (float(v) for v in np.quantile(null, [0.05, 0.5, 0.95]))
     return RandomHeadTest(
+        null=null_name, null_hypothesis=hypothesis, given=given, enumerated=enumerated,
         candidate=cand_labels, n_heads_pool=n_pool, match=match, exclude_candidates=exclude,
         alternative=alternative, statistic=observed, null_distribution=[float(v) for v in null],
         null_mean=mean, null_std=std, null_quantiles={"0.05": q05, "0.5": q50, "0.95": q95},
-        effect_size=(observed - mean) / std if std > 0 else None, pvalue=pvalue, n_draws=n, exact=exact,
-        n_distinct_sets=n_distinct, min_attainable_pvalue=1.0 / (1 + n), seed=seed)
+        effect_size=(observed - mean) / std if std > 0 else None, pvalue=pvalue, n_draws=n,
+        exact=enumerated and not exclude, n_distinct_sets=n_distinct, min_attainable_pvalue=1.0 / (1 + n),
+        seed=seed)
 
 
 def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = "greater") -> float:

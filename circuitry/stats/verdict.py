@@ -23,6 +23,7 @@ class Verdict(Frozen):
     alpha: float
     pvalue: float | None
     min_attainable_pvalue: float | None
+    null: str | None = None
 
     def __str__(self) -> str:
         return self.outcome
@@ -33,8 +34,10 @@ def verdict(result: Any, alpha: float) -> Verdict:
 
     Parameters
     ----------
-    result : object with ``pvalue`` and optionally ``min_attainable_pvalue``
-        Any circuitry test result (:class:`RandomHeadTest`, :class:`CircuitTest`, ...).
+    result : object with ``pvalue`` and ``min_attainable_pvalue``
+        Any circuitry test result (:class:`RandomHeadTest`, :class:`CircuitTest`, ...). Every p-value
+        must come with its floor (0 for continuous tests); the null is read from ``null_hypothesis`` or
+        ``null`` when present and named in the reason.
     alpha : float
         The claimed significance level, in (0, 1).
 
@@ -47,7 +50,7 @@ def verdict(result: Any, alpha: float) -> Verdict:
 
     Examples
     --------
-    >>> class R: pvalue = 1 / 120; min_attainable_pvalue = 1 / 120
+    >>> class R: pvalue = 1 / 120; min_attainable_pvalue = 1 / 120; null = "a random pair"
     >>> verdict(R(), 0.001).outcome, verdict(R(), 0.01).outcome
     ('inconclusive', 'supported')
     """
@@ -56,11 +59,17 @@ def verdict(result: Any, alpha: float) -> Verdict:
         raise bad_value("result", type(result).__name__, "a test result with a `pvalue` attribute")
     p = result.pvalue
     floor = getattr(result, "min_attainable_pvalue", None)
+    if floor is None:
+        raise bad_value("result", type(result).__name__, "a test result that reports its floor "
+                        "`min_attainable_pvalue` (0 for a continuous test)")
+    floor = float(floor)
+    null = _null_of(result)
+    under = f" under the null: {null}" if null else ""
     if p is None or p != p:
         return Verdict(outcome="inconclusive", reason="the test's p-value is undefined", alpha=alpha,
-                       pvalue=None, min_attainable_pvalue=floor)
+                       pvalue=None, min_attainable_pvalue=floor, null=null)
     p = float(p)
-    if floor is not None and alpha < floor:
+    if alpha < floor:
         extra = ""
         if hasattr(result, "n_draws"):
             if getattr(result, "exact", False):
@@ -68,13 +77,21 @@ def verdict(result: Any, alpha: float) -> Verdict:
             else:
                 extra = f" with {result.n_draws} random draws"
         return Verdict(
-            outcome="inconclusive", alpha=alpha, pvalue=p, min_attainable_pvalue=floor,
+            outcome="inconclusive", alpha=alpha, pvalue=p, min_attainable_pvalue=floor, null=null,
             reason=(f"alpha={alpha:g} is below the smallest attainable p-value {floor:.3g} of this test{extra}: "
                     "no outcome could support the claim. Fix: more draws or random circuits, a larger "
                     "head pool, or a claim at a larger alpha"))
     if p <= alpha:
-        return Verdict(outcome="supported", alpha=alpha, pvalue=p, min_attainable_pvalue=floor,
-                       reason=f"p={p:.3g} <= alpha={alpha:g}")
-    return Verdict(outcome="refuted", alpha=alpha, pvalue=p, min_attainable_pvalue=floor,
-                   reason=f"p={p:.3g} > alpha={alpha:g}: the claimed significance is not reached "
-                          "(the test could have reached it)")
+        return Verdict(outcome="supported", alpha=alpha, pvalue=p, min_attainable_pvalue=floor, null=null,
+                       reason=f"p={p:.3g} <= alpha={alpha:g} (floor {floor:.3g}){under}")
+    return Verdict(outcome="refuted", alpha=alpha, pvalue=p, min_attainable_pvalue=floor, null=null,
+                   reason=f"p={p:.3g} > alpha={alpha:g} (floor {floor:.3g}): the claimed significance is not "
+                          f"reached (the test could have reached it){under}")
+
+
+def _null_of(result: Any) -> str | None:
+    """The null a result names: ``"name: statement"`` for a random-head test, else its ``null`` text."""
+    name, text = getattr(result, "null", None), getattr(result, "null_hypothesis", None)
+    if text:
+        return f"{name}: {text}" if name else str(text)
+    return str(name) if isinstance(name, str) and name else None

@@ -69,7 +69,12 @@ def _train(args: argparse.Namespace) -> int:
     from circuitry.zoo.registry import list_zoo, zoo_manifest, zoo_recipes
     from circuitry.zoo.train import train
 
+    from circuitry.io import check_out_dir
+
     recipes = zoo_recipes()
+    if args.name not in recipes:
+        zoo_manifest(args.name)  # the clear "not a zoo model" error, with the available names
+    check_out_dir(args.out)
     if args.name not in list_zoo() and args.name in recipes:
         # Not shipped (yet): build it from the recipe in circuitry.zoo.registry.zoo_recipes().
         new = train(recipes[args.name], args.out, stop_step=args.steps, progress=not args.no_progress)

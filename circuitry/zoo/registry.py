@@ -9,6 +9,7 @@ raises :class:`~circuitry.errors.ChecksumError`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,19 @@ def list_zoo(*, root: str | Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json") if p.with_suffix(".safetensors").exists())
 
 
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_zoo_name(name: object, folder: Path) -> None:
+    """Refuse a zoo name that is not a plain file stem (``../x``, ``a/b``, an absolute path): a zoo name must
+    never lead outside the checkpoints folder."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+        available = ", ".join(list_zoo(root=folder)) or "(none)"
+        raise ModelLoadError(f"name={name!r} is not a zoo model name (letters, digits, '.', '_', '-'; no path): "
+                             f"available are {available}. Fix: `circuitry zoo list`; a model elsewhere on disk "
+                             "is loaded by its directory, not as zoo:NAME")
+
+
 def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
     """The manifest of zoo model ``name`` (no weights are read).
 
@@ -46,6 +60,7 @@ def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
     from circuitry.zoo.train import ZooManifest
 
     folder = Path(root) if root is not None else CHECKPOINT_DIR
+    check_zoo_name(name, folder)
     path = folder / f"{name}.json"
     if not path.is_file():
         available = ", ".join(list_zoo(root=folder)) or "(none)"

@@ -13,8 +13,10 @@ from circuitry.claims import check_claims, parse_claim_file, validate_file
 from circuitry.claims.schema import ClaimFileError
 from circuitry.claims.verdicts import VerdictReport
 from circuitry.labels import all_heads
+from circuitry.stats import spawn_seeds
 
 N, SEED = 12, 3
+PROMPT_SEED, ABLATION_SEED = spawn_seeds(SEED, 4)[:2]  # the claim's independent streams (evaluate.STREAMS)
 
 
 def _file(*claims, **top):
@@ -32,9 +34,9 @@ def pair_effects(random_2l):
     from circuitry.metrics import Targets
     from circuitry.prompts import make_task
 
-    data = make_task("induction", random_2l, n_prompts=N, seed=SEED)
+    data = make_task("induction", random_2l, n_prompts=N, seed=PROMPT_SEED)
     fn = head_set_effect_fn(random_2l, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss",
-                            seed=SEED)
+                            seed=ABLATION_SEED)
     pairs = list(itertools.combinations(all_heads(2, 8), 2))
     return dict(zip(pairs, fn(pairs)))
 
@@ -78,24 +80,60 @@ def test_ablation_table_rows_are_consistent(random_2l):
         assert sign * (abl.mean - full.mean) == pytest.approx(ev.effect, abs=1e-5)
         assert sign * (rnd.mean - full.mean) == pytest.approx(ev.null_mean, abs=1e-5)
         assert ev.ci_low <= ev.effect <= ev.ci_high
-    # the table's ICL score of the full model is the library's icl_score on the same sequences
-    icl = icl_score(random_2l, n_samples=N, seed=SEED, n_resamples=200).statistic
+    # the table's ICL score of the full model is the library's icl_score on the claim's own task prompts
+    from circuitry.prompts import make_task
+
+    data = make_task("induction", random_2l, n_prompts=N, seed=PROMPT_SEED)
+    icl = icl_score(random_2l, data.clean_ids(), n_resamples=200).statistic
     assert rows[("icl_score", "full model")].mean == pytest.approx(icl, abs=1e-4)
     # intersection-union: the joint p-value is the largest per-metric p-value
     assert res.verdict.pvalue == pytest.approx(max(e.pvalue for e in res.evidence))
 
 
-def test_path_share_decision_rule(random_2l):
-    claim = {"id": "p", "type": "path_share", "statement": "s", "sender": "L0H1", "receiver": "L1H3", "kind": "k",
-             "min_share": 0.9}
-    r = check_claims(_file(claim), model=random_2l).results[0]
-    ev = r.evidence[0]
-    assert ev.ci_low <= ev.effect <= ev.ci_high and ev.confidence_level == pytest.approx(0.99)
-    assert ev.ci_high < 0.9 and r.verdict.outcome == "refuted"  # a random model's path carries little
-    mid = (ev.ci_low + ev.ci_high) / 2
-    if 0 < mid < 1:
-        r2 = check_claims(_file({**claim, "min_share": mid}), model=random_2l).results[0]
-        assert r2.verdict.outcome == "inconclusive" and "contains min_share" in r2.verdict.reason
+PATH = {"id": "p", "type": "path_share", "statement": "s", "sender": "L0H1", "receiver": "L1H3", "kind": "k"}
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_path_share_on_few_prompts_is_inconclusive(random_2l, n):
+    r = check_claims(_file({**PATH, "min_share": 0.01, "n_prompts": n}, alpha=0.1), model=random_2l).results[0]
+    assert r.verdict.outcome == "inconclusive" and r.n_prompts == n
+    sign_flip = r.evidence[-1]
+    assert sign_flip.min_attainable_pvalue == pytest.approx(min(1.0, 2 / 2**n))  # the floor is reported
+    assert any("fewer than 16" in w for w in r.warnings)
+
+
+def test_path_share_follows_the_share_test(random_2l):
+    r = check_claims(_file({**PATH, "min_share": 0.5, "n_prompts": 24}), model=random_2l).results[0]
+    st = r.raw["share_test"]
+    gap, share, effect = r.evidence
+    assert r.verdict.outcome == st["outcome"] and r.verdict.pvalue == pytest.approx(st["pvalue"])
+    assert gap.effect_name == "clean - corrupted gap" and gap.pvalue == pytest.approx(st["gap"]["pvalue"])
+    if not st["gap"]["resolved"]:  # a share of an unresolved gap is not a number
+        assert r.verdict.outcome == "inconclusive" and share.ci_low is None and share.ci_high is None
+    else:
+        assert share.ci_low is not None and share.ci_low <= share.effect <= share.ci_high
+        assert (r.verdict.outcome == "supported") == (st["pvalue"] <= 0.01 and st["min_attainable_pvalue"] <= 0.01)
+    assert effect.pvalue == pytest.approx(st["effect_pvalue"]) and effect.min_attainable_pvalue > 0
+    assert type(r).model_validate_json(r.model_dump_json()) == r
+
+
+def test_ablation_effect_claim(random_2l, pair_effects):
+    from circuitry.interventions import ablate_heads
+    from circuitry.metrics import Targets
+    from circuitry.prompts import make_task
+
+    data = make_task("induction", random_2l, n_prompts=16, seed=PROMPT_SEED)
+    ids, t = data.clean_ids(), Targets(*data.targets())
+    base = ablate_heads(random_2l, ids, [[]], t, method="mean", metric="loss", seed=ABLATION_SEED)[0]
+    abl = ablate_heads(random_2l, ids, [["L0H1"]], t, method="mean", metric="loss", seed=ABLATION_SEED)[0]
+    damage = float((abl - base).mean())
+    claim = {"id": "e", "type": "ablation_effect", "statement": "s", "heads": ["L0H1"], "n_prompts": 16}
+    low = check_claims(_file({**claim, "min_effect": 5.0}), model=random_2l).results[0]
+    assert low.evidence[0].effect == pytest.approx(damage, abs=1e-5)
+    assert low.verdict.outcome == "refuted" and low.verdict.min_attainable_pvalue == pytest.approx(1 / 201)
+    assert low.evidence[1].null == "mean <= 5"
+    few = check_claims(_file({**claim, "min_effect": 5.0, "n_prompts": 8}), model=random_2l).results[0]
+    assert few.verdict.outcome == "inconclusive" and "fewer than 16" in few.verdict.reason
 
 
 def test_circuit_claims_report_tests(random_2l):
@@ -145,3 +183,28 @@ def test_validate_file_writes_json_and_markdown(random_2l, tmp_path):
     assert "`l0h0`" in md and rep.results[0].verdict.outcome in md and "floor" in md
     assert not list((tmp_path / "out").glob("*.tmp"))
     assert np.isfinite(rep.results[0].evidence[0].null_std)
+
+
+def test_jsonl_task_records_the_prompts_used_and_feeds_every_metric(random_2l, tmp_path):
+    from circuitry.prompts import induction_pairs
+
+    path = induction_pairs(20, block_len=8, vocab_size=100, seed=4).to_jsonl(tmp_path / "pairs.jsonl")
+    cf = parse_claim_file({"task": str(path), "n_prompts": 8, "n_resamples": 200, "draws": 20, "claims": [
+        {"id": "icl", "type": "ablation_table", "statement": "s", "heads": ["L0H1"], "metrics": ["icl_score"]}]})
+    r = check_claims(cf, model=random_2l).results[0]
+    assert r.n_prompts == 20 and r.provenance.extra["n_prompts"] == 20  # the file's 20 pairs, not 8
+    assert any("n_prompts is ignored" in w for w in r.warnings)
+    from circuitry.scores import icl_score
+    from circuitry.prompts import make_task
+
+    icl = icl_score(random_2l, make_task(str(path), random_2l).clean_ids(), n_resamples=200).statistic
+    full = next(t for t in r.table if t.condition == "full model")
+    assert full.mean == pytest.approx(icl, abs=1e-4)  # icl_score ran on the claim's task prompts
+
+
+def test_block_len_sets_the_induction_prompts(random_2l):
+    cf = _file(_avr("b", ["L0H1"], draws=10), block_len=6)
+    from circuitry.claims.check import validate_against_model
+
+    ctx = validate_against_model(cf, random_2l)
+    assert ctx.dataset(N, SEED).seq_len == 1 + 2 * 6

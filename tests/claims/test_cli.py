@@ -34,9 +34,13 @@ def ranked(gpt2_dir):
     from circuitry.models import load_model
     from circuitry.prompts import make_task
 
+    from circuitry.stats import spawn_seeds
+
+    prompts, ablation = spawn_seeds(SEED, 4)[:2]  # the claim's independent streams
     model = load_model(str(gpt2_dir))
-    data = make_task("induction", model, n_prompts=N, seed=SEED)
-    fn = head_set_effect_fn(model, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss", seed=SEED)
+    data = make_task("induction", model, n_prompts=N, seed=prompts)
+    fn = head_set_effect_fn(model, data.clean_ids(), Targets(*data.targets()), method="mean", metric="loss",
+                            seed=ablation)
     pairs = list(itertools.combinations(all_heads(2, 4), 2))
     eff = dict(zip(pairs, fn(pairs)))
     return sorted(pairs, key=eff.get)
@@ -93,3 +97,29 @@ def test_handler_in_process(random_2l, tmp_path, monkeypatch):
     args = parser.parse_args(["validate", str(f), "--out", str(tmp_path / "o")])
     assert args.handler(args) == 1  # alpha 0.001 < floor 1/16: inconclusive
     assert "INCONCLUSIVE" in (tmp_path / "o" / "verdicts.md").read_text().upper()
+
+
+def test_several_files_in_process(random_2l, tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from circuitry.claims import check
+    from circuitry.claims.cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    body = "n_prompts: 8\nn_resamples: 200\nclaims:\n  - id: x\n    type: ablation_vs_random\n    statement: s\n"
+    a, b, bad = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "bad.yaml"
+    a.write_text(body + "    heads: [L0H0]\n    alpha: 0.001\n")      # inconclusive: floor 1/16
+    b.write_text(body + "    heads: [L1H2]\n    alpha: 0.001\n")
+    bad.write_text(body + "    heads: [L1H2]\n    match: layer\n    exclude_candidates: true\n")
+    real = check._load
+    monkeypatch.setattr(check, "_load", lambda cf, model, base, device: real(cf, random_2l, base, device))
+    args = parser.parse_args(["validate", str(a), str(b), "--out", str(tmp_path / "o")])
+    assert args.handler(args) == 1  # the worst verdict of all files
+    assert (tmp_path / "o" / "a" / "verdicts.json").exists() and (tmp_path / "o" / "b" / "verdicts.md").exists()
+    assert "a.yaml: 0 supported, 0 refuted, 1 inconclusive" in capsys.readouterr().out
+    args = parser.parse_args(["validate", str(a), str(bad), "--out", str(tmp_path / "n")])
+    assert args.handler(args) == 2  # an invalid file stops every file before any claim runs
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "claim 'x': exclude_candidates: true cannot be combined with match: layer" in err
+    assert not (tmp_path / "n").exists()

@@ -50,6 +50,11 @@ def test_defaults_fill_in():
     ({"type": "vibes"}, ["claim 'c1'", "`type`='vibes' is not a claim type", "ablation_vs_random"]),
     ({"ablation": "noise"}, ["`ablation`='noise'", "Fix: use 'zero', 'mean' or 'resample'"]),
     ({"statement": None}, ["`statement`"]),
+    ({"match": "layer", "exclude_candidates": True},
+     ["claim 'c1'", "exclude_candidates: true cannot be combined with match: layer", "Fix: drop exclude_candidates"]),
+    ({"given": ["L0H3"], "exclude_candidates": True}, ["claim 'c1'", "cannot be combined with given"]),
+    ({"given": ["L1H3"]}, ["claim 'c1'", "every head of `heads` is in `given`"]),
+    ({"type": "ablation_table", "match": "layer", "exclude_candidates": True}, ["claim 'c1'", "match: layer"]),
 ])
 def test_schema_errors_name_claim_field_and_fix(kw, needles):
     with pytest.raises(ClaimFileError) as exc:

@@ -31,13 +31,19 @@ def test_cli_writes_scores_and_figures(gpt2_dir, tmp_path, capsys):
     assert args.handler(args) == 0
     report = json.loads((out / "scores.json").read_text())
     assert set(report["head_scores"]) == {"previous_token", "induction", "duplicate_token", "copying",
-                                          "retrieval", "ov_positivity"}
+                                          "retrieval", "attention_sink", "streaming", "ngram_induction",
+                                          "successor", "copy_suppression", "negative_copying", "ablation_loss",
+                                          "ov_positivity"}
+    # a random-init GPT-2: every detector tested against its null, no head labelled
+    assert all(report["head_scores"][d]["significance"]["significant"] == [] for d in report["head_scores"]
+               if d != "ov_positivity")
+    assert "| head | labels |" in (out / "catalogue.md").read_text()
     assert report["head_scores"]["induction"]["values"]["shape"] == [2, 4]
     assert report["composition"]["K"]["raw"]["axes"] == ["src_layer", "src_head", "dst_layer", "dst_head"]
     assert report["icl"]["n_samples"] == 3
     assert report["provenance"]["model_id"] == str(gpt2_dir)
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 9 and "composition_K.png" in pngs
+    assert len(pngs) == 16 and "composition_K.png" in pngs
     assert "K-composition top" in capsys.readouterr().out
 
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from circuitry.errors import InputError
-from circuitry.stats import (CircuitTest, EquivalenceTest, MinimalityTest, equivalence_test, minimality_test,
+from circuitry.stats import (equivalence_test, minimality_test,
                              partial_necessity_test, sufficiency_test, verdict)
 
 UNIVERSE = [(f"L{i}H{j}", "logits") for i in range(3) for j in range(8)]  # 24 edges

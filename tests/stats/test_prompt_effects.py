@@ -40,3 +40,17 @@ def test_strong_effect_small_p_and_directions():
 def test_rejects_bad_input():
     with pytest.raises(InputError, match="same number"):
         prompt_effect([1, 2], [1, 2, 3], [0, 0], direction="noising")
+
+
+def test_share_fieller_is_none_for_an_unresolved_gap_and_close_to_the_bootstrap_otherwise():
+    g = np.random.default_rng(0)
+    c, k = 3 + g.normal(0, 0.3, 24), g.normal(0, 0.3, 24)
+    p = c - 0.7 * (c - k) + g.normal(0, 0.2, 24)
+    r = prompt_effect(p, c, k, direction="noising", rng=0)
+    share, lo, hi = r.share_fieller("noising")
+    assert r.gap_resolved and lo < share < hi and share == pytest.approx(r.share("noising")[0])
+    assert abs(lo - r.share("noising")[1]) < 0.05 and abs(hi - r.share("noising")[2]) < 0.05
+    assert r.min_attainable_pvalue == pytest.approx(2 / 10000) and "symmetric" in r.null
+    c2, k2 = g.normal(0, 1, 24), g.normal(0, 1, 24)  # no gap to explain
+    r2 = prompt_effect(c2 - 0.7 * (c2 - k2), c2, k2, direction="noising", rng=0)
+    assert not r2.gap_resolved and r2.share_fieller("noising") == (None, None, None)

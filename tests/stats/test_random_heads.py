@@ -97,7 +97,9 @@ def test_exact_enumeration_matches_brute_force(exclude, match):
     res = random_head_test(additive_effect_fn(weights), cand, heads, exact="always", match=match,
                            exclude_candidates=exclude, rng=0)
     n_sets, p, values = brute_force_pvalue(weights, cand, heads, exclude=exclude, layer=match == "layer")
-    assert res.exact and res.n_distinct_sets == n_sets
+    assert res.enumerated and res.n_distinct_sets == n_sets
+    assert res.exact is (not exclude)  # a candidate outside the enumerated population is never "exact"
+    assert res.null == ("other-heads" if exclude else "layer" if match == "layer" else "pool")
     assert res.pvalue == pytest.approx(p)
     expected_null = sorted(values) if exclude else sorted(values)
     if not exclude:  # the candidate's own set is the observation, not part of the null

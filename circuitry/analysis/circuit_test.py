@@ -1,0 +1,133 @@
+"""The circuit heads against random heads, on held-out prompts, under named nulls (docs/statistics.md).
+
+Three tests, each saying what it tests:
+
+* **pool**: the circuit's damage (the task's metric moved the wrong way by ablating its heads) against
+  random sets of as many heads from the whole model. Calibrated under "the circuit is a random set".
+  It cannot see past a *bottleneck*: when one head is as damaging as the circuit, every random set that
+  contains it is too.
+* **the most damaging circuit head alone** (the bottleneck candidate): its own damage, with a one-sided
+  lower bound over prompts (:func:`circuitry.stats.mean_test`), and its share of the circuit's damage.
+* **beyond it** (conditional null): with that head ablated in every set, the circuit's other heads
+  against random sets of as many heads from the rest ("the other circuit heads matter beyond it").
+
+On the shipped model the circuit is L0H3 + the four induction heads: the pool test is fragile because
+L0H3 alone costs nearly as much as the whole circuit, which the second test shows as its own finding,
+and the third asks what the induction heads add.
+"""
+
+from __future__ import annotations
+
+from circuitry.labels import all_heads
+from circuitry.provenance import Frozen
+from circuitry.stats.intervals import MeanTest
+from circuitry.stats.random_heads import RandomHeadTest
+
+BOTTLENECK_SHARE = 0.5  # a circuit head carrying at least half of the circuit's damage alone is a bottleneck
+
+
+class CircuitTests(Frozen):
+    """The circuit tests of one ``analyze`` run (see the module docstring)."""
+
+    circuit: list[str]
+    #: damage of the whole circuit and of every single head, mean over the test prompts
+    circuit_damage: float
+    single_damage: dict[str, float]
+    pool: RandomHeadTest
+    #: the circuit head with the largest damage alone (``None`` for a one-head circuit)
+    top_head: str | None = None
+    top_head_test: MeanTest | None = None
+    #: ``top_head``'s damage over the circuit's
+    top_head_share: float | None = None
+    beyond: RandomHeadTest | None = None
+
+
+def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests:
+    """Run the tests on the ``test`` prompts (a :class:`~circuitry.prompts.PairDataset`)."""
+    import torch
+
+    from circuitry.interventions import ablate_heads, head_set_effect_fn
+    from circuitry.interventions.ablation import ablation_values
+    from circuitry.metrics import Targets, get_metric
+    from circuitry.stats import circuit_vs_random, mean_test, spawn_seeds
+
+    ids = test.clean_ids(model.device)
+    kw = {"device": model.device}
+    if ctx.test_metric == "kl":
+        kw.update(metric="kl", clean_logits=model.run(ids).logits)
+    targets = Targets.of(test, **kw)
+    heads = all_heads(model.info.n_layers, model.info.n_heads)
+    s_pool, s_beyond, s_mean = spawn_seeds(cfg.seed, 3)
+    fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric, seed=cfg.seed,
+                            sign=ctx.test_sign)
+    pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool)
+    # every single head's damage, per prompt: which circuit head matters most alone
+    vals = ablation_values(model, ids, method=cfg.ablation, seed=cfg.seed)
+    base = get_metric(ctx.test_metric)(model.run(ids).logits, targets).float().cpu()
+    with torch.no_grad():
+        per = ablate_heads(model, ids, [[h] for h in heads], targets, method=cfg.ablation, metric=ctx.test_metric,
+                           values=vals)
+    damage = (ctx.test_sign * (per - base)).numpy().astype(float)  # [head, prompt]
+    single = {h: float(damage[i].mean()) for i, h in enumerate(heads)}
+    out = dict(circuit=circuit, circuit_damage=pool.statistic, single_damage=single, pool=pool)
+    if len(circuit) >= 2:
+        top = max(circuit, key=single.get)
+        out["top_head"] = top
+        out["top_head_test"] = mean_test(damage[heads.index(top)], threshold=0.0, confidence_level=1 - cfg.alpha,
+                                         rng=s_mean)
+        out["top_head_share"] = single[top] / pool.statistic if pool.statistic else None
+        rest = [h for h in circuit if h != top]
+        out["beyond"] = circuit_vs_random(fn, rest + [top], heads, null="conditional", given=[top],
+                                          n_draws=cfg.n_draws, rng=s_beyond)
+    return CircuitTests(**out)
+
+
+def circuit_findings(t: CircuitTests, ctx, source: str, alpha: float) -> list:
+    """The findings of :func:`run_circuit_tests`, in words with their nulls and floors."""
+    from circuitry.analysis.results import Finding
+    from circuitry.stats import verdict
+
+    def verdict_words(r) -> tuple[bool, str]:
+        v = verdict(r, alpha)
+        return v.outcome == "supported", f"verdict: {v.outcome} ({v.reason})"
+
+    k = len(t.circuit)
+    ok, why = verdict_words(t.pool)
+    out = [Finding(
+        claim=f"Ablating the circuit heads {', '.join(t.circuit)} causes a larger {ctx.test_statistic} than "
+              f"ablating {k} random heads of the model (pool null, p <= {alpha}).",
+        holds=ok,
+        evidence=f"circuit heads {source}. On {ctx.test_prompts}: {t.pool.describe()} {why}.")]
+    if t.top_head is None:
+        return out
+    mt, share = t.top_head_test, t.top_head_share
+    others = sorted((d, h) for h, d in t.single_damage.items() if h != t.top_head)
+    nxt = f"{others[-1][1]} {others[-1][0]:.3g}" if others else "none"
+    bottleneck = share is not None and share >= BOTTLENECK_SHARE
+    out.append(Finding(
+        claim=(f"{t.top_head} alone is a bottleneck: ablating it causes {share:.0%} of the circuit's "
+               f"{ctx.test_statistic}." if bottleneck else
+               f"{t.top_head} is the circuit head that matters most alone, with {share:.0%} of the circuit's "
+               f"{ctx.test_statistic}." if share is not None else
+               f"{t.top_head} is the circuit head that matters most alone."),
+        holds=mt.pvalue <= alpha and mt.min_attainable_pvalue <= alpha,
+        evidence=f"{ctx.test_statistic} with {t.top_head} ablated alone: {mt.statistic:.3g}, one-sided "
+                 f"{mt.confidence_level:.0%} lower bound {mt.bound:.3g} over {mt.n} test prompts ({mt.method}; "
+                 f"null: no damage; p = {mt.pvalue:.3g}, floor {mt.min_attainable_pvalue:.3g}); the whole circuit "
+                 f"{t.circuit_damage:.3g}; the most damaging head outside it: {nxt}."))
+    ok, why = verdict_words(t.beyond)
+    rest = [h for h in t.circuit if h != t.top_head]
+    out.append(Finding(
+        claim=f"The other circuit heads {', '.join(rest)} matter beyond {t.top_head} (conditional null, "
+              f"p <= {alpha}).",
+        holds=ok,
+        evidence=f"{t.beyond.describe()} {why}."))
+    return out
+
+
+def damage_table(t: CircuitTests, k: int = 6) -> list[tuple[str, float]]:
+    """The ``k`` heads whose ablation alone does the most damage, largest first."""
+    return sorted(t.single_damage.items(), key=lambda x: -x[1])[:k]
+
+
+__all__ = ["CircuitTests", "run_circuit_tests", "circuit_findings", "damage_table"]

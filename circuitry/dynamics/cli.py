@@ -1,0 +1,85 @@
+"""``circuitry dynamics``: the induction-head phase change over a model's checkpoints.
+
+Writes ``OUT/dynamics.json`` (a :class:`~circuitry.dynamics.series.DynamicsResult`), ``OUT/dynamics.md``
+and ``OUT/phase_change.png``. Nothing heavy is imported until the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``dynamics`` subcommand and set ``args.handler``."""
+    p = subparsers.add_parser(
+        "dynamics", help="the induction-head phase change over training checkpoints (Olsson et al. 2022)",
+        description="Measure the ICL score, held-out loss, every head's previous-token and prefix-matching "
+                    "scores and the previous-token -> induction K-composition at each checkpoint; locate the "
+                    "window where the ICL score and the prefix-matching score jump together.")
+    p.add_argument("--model", default=None,
+                   help="a zoo model, 'zoo:NAME': its shipped checkpoints and final weights (default zoo:attn-only-2l)")
+    p.add_argument("--checkpoints", nargs="+", default=None, metavar="DIR",
+                   help="instead of --model: saved Hugging Face checkpoint directories (step from each name, "
+                        "e.g. checkpoint-1000, or --steps)")
+    p.add_argument("--steps", default=None, help="comma-separated steps of --checkpoints, in order")
+    p.add_argument("--heldout", default=None,
+                   help=".npy file of held-out token ids [n, pos] (default: the zoo corpus for zoo models, "
+                        "random repeated blocks otherwise)")
+    p.add_argument("--out", required=True, help="output directory (created if missing)")
+    p.add_argument("--n-samples", type=int, default=10, help="sequences per head score (default 10)")
+    p.add_argument("--n-heldout", type=int, default=256, help="held-out sequences when generated (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``circuitry dynamics``."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from circuitry.dynamics.series import checkpoint_dirs, phase_change, zoo_checkpoints
+    from circuitry.errors import bad_value
+    from circuitry.io import atomic_write_json, atomic_write_text
+
+    if args.model and args.checkpoints:
+        raise bad_value("--model", args.model, "either --model or --checkpoints, not both")
+    if args.n_samples < 2:
+        raise bad_value("--n-samples", args.n_samples, "an integer >= 2 (for the bootstrap interval)")
+    if args.checkpoints:
+        steps = None
+        if args.steps:
+            try:
+                steps = [int(s) for s in args.steps.split(",")]
+            except ValueError:
+                raise bad_value("--steps", args.steps, "comma-separated integers, e.g. 100,200,300") from None
+        series, name = checkpoint_dirs(args.checkpoints, steps), None
+    else:
+        model = args.model or "zoo:attn-only-2l"
+        if not model.startswith("zoo:") or "@" in model:
+            raise bad_value("--model", model, "'zoo:NAME' (its shipped checkpoints)",
+                            "for your own model pass its checkpoint directories with --checkpoints")
+        series, name = zoo_checkpoints(model[4:]), model
+    heldout = None
+    if args.heldout:
+        path = Path(args.heldout)
+        if path.suffix != ".npy" or not path.is_file():
+            raise bad_value("--heldout", args.heldout, "an existing .npy file of token ids [n, pos]")
+        heldout = torch.from_numpy(np.load(path)).long()
+    from circuitry.io import check_out_dir
+
+    check_out_dir(args.out)
+    r = phase_change(series, series=name, heldout=heldout, n_heldout=args.n_heldout, n_samples=args.n_samples,
+                     seed=args.seed, progress=not args.quiet)
+    out = Path(args.out)
+    atomic_write_json(out / "dynamics.json", r)
+    atomic_write_text(out / "dynamics.md", r.to_markdown())
+    r.plot(out / "phase_change.png")
+    print(r.phase_change.describe())
+    if r.log_phase_change is not None:
+        print(r.log_phase_change.describe())
+    print(f"wrote {out / 'dynamics.json'}, dynamics.md and phase_change.png")
+    return 0
