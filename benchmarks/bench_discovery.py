@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # tests.discovery.plain_zoo: the plain-torch reference
 from bench_patching import _median_time  # noqa: E402  (the same warm-up + median timer)
 
 
@@ -77,49 +78,17 @@ def bench_eap(repeats: int) -> None:
 
 
 def _plain_exact(module, ids, cids, t, es):
-    """One forward pass per edge with plain hooks on the zoo module; returns m(patched) - m(clean) per edge."""
+    """One forward pass per edge with plain hooks on the zoo module (tests/discovery/plain_zoo.py, the
+    reference the tests check EAP against); returns m(patched) - m(clean) per edge."""
     from circuitry.metrics import logit_diff
+    from tests.discovery.plain_zoo import receiver_hooks, sender_outputs
 
-    blocks, dh, H = module.blocks, module.cfg.d_head, module.cfg.n_heads
-
-    def senders(x):
-        z = {}
-        hs = [b.attn.o_proj.register_forward_pre_hook(lambda m, a, l=l: z.__setitem__(l, a[0]))
-              for l, b in enumerate(blocks)]
-        with torch.no_grad():
-            module(x)
-        for h in hs:
-            h.remove()
-        out = {"embed": module.embed(x).detach()}
-        for l, b in enumerate(blocks):
-            W = b.attn.o_proj.weight
-            for h in range(H):
-                out[f"L{l}H{h}"] = z[l][..., h * dh:(h + 1) * dh] @ W[:, h * dh:(h + 1) * dh].T
-        return out
-
-    ac, ar = senders(ids), senders(cids)
-    pos = module.pos_embed(torch.arange(ids.shape[1]))
+    ac, ar = sender_outputs(module, ids), sender_outputs(module, cids)
     with torch.no_grad():
         base = logit_diff(module(ids), t).mean()
         out = []
         for src, dst, kind in es.triples:
-            delta = ar[src] - ac[src]
-            hooks = []
-            if dst == "logits":
-                hooks.append(module.ln_final.register_forward_pre_hook(lambda m, a, d=delta: (a[0] + d,)))
-            else:
-                l, h = int(dst[1]), int(dst[3])
-                blk, x_in = blocks[l], {}
-                hooks.append(blk.register_forward_pre_hook(lambda m, a, x_in=x_in: x_in.__setitem__("x", a[0])))
-                proj = getattr(blk.attn, f"{kind}_proj")
-
-                def replace(m, a, o, blk=blk, x_in=x_in, d=delta, h=h, kind=kind):
-                    y = blk.ln1(x_in["x"] + d)
-                    new = torch.nn.functional.linear(y + pos if kind in "qk" else y, m.weight, m.bias)
-                    o = o.clone()
-                    o[..., h * dh:(h + 1) * dh] = new[..., h * dh:(h + 1) * dh]
-                    return o
-                hooks.append(proj.register_forward_hook(replace))
+            hooks = receiver_hooks(module, dst, kind, ar[src] - ac[src])
             out.append(float(logit_diff(module(ids), t).mean() - base))
             for hk in hooks:
                 hk.remove()

@@ -29,48 +29,15 @@ def test_exact_equals_path_patching(zoo, induction, scored):
 def _plain_eap(module, data, edges):
     """EAP scores of ``edges`` with plain torch hooks on the zoo module: d m / d eps at eps = 0, where the
     receiver's input is ``x + eps * (a_u(corrupted) - a_u(clean))``."""
+    from tests.discovery.plain_zoo import receiver_hooks, sender_outputs
+
     ids, cids = data.clean_ids(), data.corrupted_ids()
     t = Targets(*data.targets())
-    blocks, dh = module.blocks, module.cfg.d_head
-
-    def sender_outputs(x):
-        z = {}
-        hs = [b.attn.o_proj.register_forward_pre_hook(lambda m, a, l=l: z.__setitem__(l, a[0].detach()))
-              for l, b in enumerate(blocks)]
-        with torch.no_grad():
-            module(x)
-        for h in hs:
-            h.remove()
-        out = {"embed": module.embed(x).detach()}
-        for l, b in enumerate(blocks):
-            W = b.attn.o_proj.weight
-            for h in range(module.cfg.n_heads):
-                out[f"L{l}H{h}"] = z[l][..., h * dh:(h + 1) * dh] @ W[:, h * dh:(h + 1) * dh].T
-        return out
-
-    a_clean, a_corr = sender_outputs(ids), sender_outputs(cids)
-    pos = module.pos_embed(torch.arange(ids.shape[1]))
+    a_clean, a_corr = sender_outputs(module, ids), sender_outputs(module, cids)
     scores = []
     for src, dst, kind in edges:
-        delta = a_corr[src] - a_clean[src]
         eps = torch.zeros((), requires_grad=True)
-        hooks = []
-        if dst == "logits":
-            hooks.append(module.ln_final.register_forward_pre_hook(lambda m, a: (a[0] + eps * delta,)))
-        else:
-            l, h = int(dst[1]), int(dst[3])
-            blk = blocks[l]
-            x_in = {}
-            hooks.append(blk.register_forward_pre_hook(lambda m, a: x_in.__setitem__("x", a[0])))
-            proj = getattr(blk.attn, f"{kind}_proj")
-
-            def replace(m, a, o, proj=proj, h=h, kind=kind, blk=blk):
-                y = blk.ln1(x_in["x"] + eps * delta)
-                new = torch.nn.functional.linear(y + pos if kind in "qk" else y, proj.weight, proj.bias)
-                o = o.clone()
-                o[..., h * dh:(h + 1) * dh] = new[..., h * dh:(h + 1) * dh]
-                return o
-            hooks.append(proj.register_forward_hook(replace))
+        hooks = receiver_hooks(module, dst, kind, eps * (a_corr[src] - a_clean[src]))
         m = logit_diff(module(ids), t).mean()
         (g,) = torch.autograd.grad(m, eps)
         for hk in hooks:
