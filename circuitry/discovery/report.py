@@ -7,7 +7,7 @@ Files in the output folder:
   dataset hash, library version);
 - ``faithfulness.png``: every method's faithfulness curve on one plot;
 - ``{method}/graph.graphml``, ``.gexf``, ``.json``: the full scored edge graph (circuitry's schema,
-  :mod:`circuitry.graph.export`); ``{method}/circuit.dot``, ``.mmd``, ``.png``: the kept circuit only;
+  :mod:`circuitry.graph.export`); ``{method}/circuit.dot``, ``.mmd``, ``.png``, ``.svg``: the kept circuit only;
 - ``{method}/scores_mib.json``: the scores in the EAP-IG / MIB circuit JSON layout;
 - ``acdc/checkpoint.json``: ACDC's progress (a killed run resumes from it).
 """
@@ -98,7 +98,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                    write_node_link_json(G, d / "graph.json"), write_dot(C, d / "circuit.dot"),
                    write_mermaid(C, d / "circuit.mmd"), atomic_write_json(d / "scores_mib.json", s.to_mib_json())]
         if C.number_of_edges():
-            written += draw_graph(C, d / "circuit.png", title=f"{s.method}: kept circuit ({sum(s.in_circuit)} edges)")
+            written += draw_graph(C, [d / "circuit.png", d / "circuit.svg"],
+                                  title=f"{s.method}: kept circuit ({sum(s.in_circuit)} edges)")
         files.update({f"{s.method}/{p.name}": str(p) for p in map(Path, written)})
     fig = plot_faithfulness(fa, out / "faithfulness.png")
     files["faithfulness.png"] = str(fig)
