@@ -23,6 +23,7 @@ _COMMANDS = [
     "circuitry.interventions.cli",
     "circuitry.claims.cli",
     "circuitry.zoo.cli",
+    "circuitry.discovery.cli",
 ]
 
 

@@ -1,0 +1,112 @@
+"""Run several discovery methods on one prompt set and write everything ``circuitry discover`` writes.
+
+Files in the output folder:
+
+- ``discovery.json``: the :class:`DiscoveryReport` (every method's edge scores, faithfulness curves with
+  bands and the random baseline, ranking stability, provenance: seed, model id and weights hash,
+  dataset hash, library version);
+- ``faithfulness.png``: every method's faithfulness curve on one plot;
+- ``{method}/graph.graphml``, ``.gexf``, ``.json``: the full scored edge graph (circuitry's schema,
+  :mod:`circuitry.graph.export`); ``{method}/circuit.dot``, ``.mmd``, ``.png``, ``.svg``: the kept circuit only;
+- ``{method}/scores_mib.json``: the scores in the EAP-IG / MIB circuit JSON layout;
+- ``acdc/checkpoint.json``: ACDC's progress (a killed run resumes from it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from circuitry.discovery.faithfulness import Faithfulness, faithfulness_curves
+from circuitry.discovery.results import EdgeScores, check_method
+from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
+from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
+from circuitry.errors import bad_value
+from circuitry.io import atomic_write_json
+from circuitry.provenance import Frozen, Provenance, make_provenance
+
+
+class DiscoveryReport(Frozen):
+    """Everything one ``circuitry discover`` run measured (see the module docstring for the files)."""
+
+    methods: list[str]
+    task: str
+    n_prompts: int
+    scores: list[EdgeScores]
+    faithfulness: Faithfulness
+    stability: list[RankingStability]
+    files: dict[str, str]
+    provenance: Provenance
+
+    def summary(self) -> str:
+        lines = [f"{len(self.scores[0].edges)} edges, {self.n_prompts} prompt pairs, task {self.task}"]
+        for s in self.scores:
+            lines.append(f"{s.method}: {sum(s.in_circuit)} edges kept; " + s.summary(3).split("; ", 1)[1])
+        lines.append(self.faithfulness.summary())
+        lines += [st.summary() for st in self.stability]
+        return "\n".join(lines)
+
+
+def parse_methods(spec: str | Sequence[str]) -> list[str]:
+    """``"eap,eap-ig"`` -> ``["eap", "eap-ig"]`` (each checked, duplicates refused)."""
+    items = [m.strip() for m in spec.split(",")] if isinstance(spec, str) else list(spec)
+    if not items or len(set(items)) != len(items):
+        raise bad_value("method", spec, "one or more distinct methods, comma-separated", "e.g. --method eap,eap-ig")
+    return [check_method(m) for m in items]
+
+
+def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metric: str | None = None, steps: int = 5,
+                  tau: float = DEFAULT_TAU, threshold: float = 0.05, n_random: int = 20, n_resamples: int = 1000,
+                  stability_resamples: int = 200, acdc_resamples: int = 3, seed: int = 0,
+                  progress: bool = True) -> DiscoveryReport:
+    """Score the edges with every method, measure faithfulness and stability, and write the files.
+
+    ``metric``: the metric of every method and of the faithfulness curves; default the task's metric,
+    except ACDC, which then uses the KL divergence (its curve is still measured in the task's metric).
+    Other options as in :func:`~circuitry.discovery.score_edges`,
+    :func:`~circuitry.discovery.faithfulness_curves` and :func:`~circuitry.discovery.stability.ranking_stability`
+    (``stability_resamples``; ``acdc_resamples`` reruns of ACDC, 0 to skip)."""
+    from circuitry.discovery.figures import plot_faithfulness
+    from circuitry.graph import draw_graph, write_dot, write_gexf, write_graphml, write_mermaid, write_node_link_json
+
+    methods = parse_methods(methods)
+    out = Path(out)
+    task_metric = metric or data.metric or "logit_diff"
+    shared = prepare(model, data, metric=task_metric)
+    kl = prepare(model, data, metric="kl") if "acdc" in methods and metric is None else shared
+    scores, files = [], {}
+    for m in methods:
+        opts = dict(steps=steps, tau=tau, threshold=threshold, progress=progress, seed=seed)
+        pr = kl if m == "acdc" else shared
+        if m == "acdc":
+            opts["checkpoint"] = out / "acdc" / "checkpoint.json"
+        scores.append(score_edges(model, data, method=m, prepared=pr, **opts))
+    fa = faithfulness_curves(model, data, scores, n_random=n_random, n_resamples=n_resamples, rng=seed,
+                             prepared=shared, progress=progress)
+    stab = []
+    for s in scores:
+        if s.per_prompt is not None:
+            stab.append(ranking_stability(s, n_resamples=stability_resamples, rng=seed))
+        elif acdc_resamples:
+            stab.append(rerun_stability(s, data, lambda d: score_edges(model, d, method="acdc", tau=tau,
+                                                                      metric=metric or "kl", progress=False),
+                                        n_resamples=acdc_resamples, rng=seed, progress=progress))
+    for s in scores:
+        d = out / s.method
+        G, C = s.to_graph(), s.to_graph(circuit_only=True)
+        written = [write_graphml(G, d / "graph.graphml"), write_gexf(G, d / "graph.gexf"),
+                   write_node_link_json(G, d / "graph.json"), write_dot(C, d / "circuit.dot"),
+                   write_mermaid(C, d / "circuit.mmd"), atomic_write_json(d / "scores_mib.json", s.to_mib_json())]
+        if C.number_of_edges():
+            written += draw_graph(C, [d / "circuit.png", d / "circuit.svg"],
+                                  title=f"{s.method}: kept circuit ({sum(s.in_circuit)} edges)")
+        files.update({f"{s.method}/{p.name}": str(p) for p in map(Path, written)})
+    fig = plot_faithfulness(fa, out / "faithfulness.png")
+    files["faithfulness.png"] = str(fig)
+    files["discovery.json"] = str(out / "discovery.json")
+    report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), scores=scores, faithfulness=fa,
+                             stability=stab, files=files,
+                             provenance=make_provenance(model, dataset=data, seed=seed, task=data.task,
+                                                        methods=",".join(methods)))
+    atomic_write_json(out / "discovery.json", report)
+    return report

@@ -1,0 +1,180 @@
+"""The result of a circuit search: one score per edge, the kept circuit, and its exports.
+
+Sign convention (every method): ``score`` is, in metric units, ``m(clean run with the edge fed from
+the corrupted run) - m(clean run)``: what exact patching measures and what EAP and EAP-IG approximate
+to first order (ACDC: the change of its metric when the edge was removed from the circuit at the time
+it was tested). Rankings use ``|score|`` (Mueller et al. 2025, MIB). In the graph, ``effect`` is the
+share of the clean-corrupted gap (``-score / (m(clean) - m(corrupted))``; positive = the edge carries
+the behaviour), the convention of every other circuitry graph; ``score`` is kept raw.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal, Optional
+
+import networkx as nx
+import numpy as np
+
+from circuitry.discovery.edges import EdgeSet, _build
+from circuitry.errors import bad_value
+from circuitry.provenance import Frozen, NamedArray, Provenance
+
+Method = Literal["exact", "eap", "eap-ig", "acdc"]
+"""``"exact"``: exact edge patching, one edge at a time. ``"eap"``: edge attribution patching (Syed
+et al. 2023), a gradient approximation of it. ``"eap-ig"``: EAP with integrated gradients (Hanna et al.
+2024). ``"acdc"``: automatic circuit discovery (Conmy et al. 2023), a greedy pruning sweep."""
+METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Positions by decreasing ``|score|``, ties in edge order (NaN last)."""
+    return np.argsort(-np.nan_to_num(np.abs(scores), nan=-1.0), kind="stable")
+
+
+def top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of the ``k`` largest ``|score|``."""
+    m = np.zeros(scores.size, dtype=bool)
+    m[ranking(scores)[:k]] = True
+    return m
+
+
+class EdgeScores(Frozen):
+    """Edge scores of one method on one model and prompt set.
+
+    Attributes
+    ----------
+    method, metric
+        How the scores were made (see :data:`Method`) and the metric they are in.
+    edges, mib_edges
+        Edge names, circuitry's (``"L0H3->L1H5<k>"``) and EAP-IG/MIB's (``"a0.h3->a1.h5<k>"``).
+    score
+        Mean over prompts of each edge's score (see the module docstring for the sign).
+    per_prompt
+        ``[edge, prompt]`` scores (``None`` for ACDC, whose scores depend on the whole sweep).
+    in_circuit
+        The kept circuit: for ACDC its result; otherwise edges with ``|score| >= threshold * |gap|``.
+    clean, corrupted
+        Metric of the clean and corrupted runs per prompt.
+    order
+        ACDC: edge names in the order they were tested.
+    params
+        Method options (``steps``, ``tau``, ``threshold``...).
+    shape
+        ``n_layers``, ``n_heads``, ``n_kv_heads``, ``has_mlp`` (0/1), ``parallel_residual`` (0/1).
+    """
+
+    method: Method
+    metric: str
+    edges: list[str]
+    mib_edges: list[str]
+    score: list[float]
+    per_prompt: Optional[NamedArray] = None
+    in_circuit: list[bool]
+    clean: list[float]
+    corrupted: list[float]
+    order: list[str] = []
+    params: dict[str, float | int | str] = {}
+    shape: dict[str, int]
+    provenance: Provenance
+
+    @property
+    def gap(self) -> float:
+        """``mean m(clean) - mean m(corrupted)``."""
+        return float(np.mean(self.clean) - np.mean(self.corrupted))
+
+    @property
+    def share(self) -> np.ndarray:
+        """Each edge's share of the clean-corrupted gap: ``-score / gap`` (positive = carries the behaviour)."""
+        return -np.asarray(self.score) / self.gap
+
+    def ranking(self) -> np.ndarray:
+        """Edge positions by decreasing ``|score|`` (ties: edge order)."""
+        return ranking(np.asarray(self.score))
+
+    def top(self, k: int) -> np.ndarray:
+        """Boolean mask of the ``k`` edges with the largest ``|score|``."""
+        return top_mask(np.asarray(self.score), k)
+
+    def edge_set(self) -> EdgeSet:
+        s = self.shape
+        return _build(s["n_layers"], s["n_heads"], s["n_kv_heads"], bool(s["has_mlp"]), bool(s["parallel_residual"]))
+
+    def summary(self, k: int = 5) -> str:
+        top = self.ranking()[:k]
+        return (f"{self.method} ({self.metric}, {len(self.clean)} prompts): {len(self.edges)} edges, "
+                f"{sum(self.in_circuit)} in the circuit; largest |score|: "
+                + ", ".join(f"{self.edges[i]} {self.score[i]:+.3f}" for i in top))
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_mib_json(self) -> dict:
+        """The EAP-IG / MIB circuit JSON: ``{"cfg": {...}, "nodes": {name: {"in_graph": bool}},
+        "edges": {name: {"score": float, "in_graph": bool}}}`` (``Graph.from_json`` of the EAP-IG
+        package reads it). With GQA a key/value edge is listed under every query head of its group."""
+        s = self.shape
+        edges: dict[str, dict] = {}
+        G = s["n_heads"] // s["n_kv_heads"]
+        for name, sc, keep in zip(self.mib_edges, self.score, self.in_circuit):
+            names = [name]
+            if G > 1 and (name.endswith("<k>") or name.endswith("<v>")):
+                src, dst = name.split("->")
+                layer, head = dst[1:].split(".h")
+                first = int(head[:-3])
+                names = [f"{src}->a{layer}.h{first + j}{dst[-3:]}" for j in range(G)]
+            for nm in names:
+                edges[nm] = {"score": float(sc), "in_graph": bool(keep)}
+        nodes = {"input": {"in_graph": True}, "logits": {"in_graph": True}}
+        for l in range(s["n_layers"]):
+            for h in range(s["n_heads"]):
+                nodes[f"a{l}.h{h}"] = {"in_graph": False}
+            if s["has_mlp"]:
+                nodes[f"m{l}"] = {"in_graph": False}
+        for nm, e in edges.items():
+            if e["in_graph"]:
+                for end in nm.split("<")[0].split("->"):
+                    nodes[end]["in_graph"] = True
+        cfg = {"n_layers": s["n_layers"], "n_heads": s["n_heads"], "parallel_attn_mlp": bool(s["parallel_residual"]),
+               "d_model": s.get("d_model", 0)}
+        return {"cfg": cfg, "nodes": nodes, "edges": edges}
+
+    def to_graph(self, *, circuit_only: bool = False) -> nx.DiGraph:
+        """The scores as a composition graph (:func:`circuitry.graph.build_graph`).
+
+        Every edge kind carries ``effect`` (share of the gap), and the extra fields ``score`` (raw),
+        ``rank`` (1 = largest ``|score|``) and ``in_circuit`` (1.0 or 0.0); every graph edge also gets
+        the boolean ``in_circuit`` (any of its kinds kept). ``circuit_only`` keeps only the circuit's
+        edges (what DOT, Mermaid and drawings show)."""
+        from circuitry.graph import EdgeMeasurement, build_graph
+
+        es = self.edge_set()
+        rank = np.empty(len(self.edges), dtype=int)
+        rank[self.ranking()] = np.arange(1, len(self.edges) + 1)
+        share = self.share
+        ms = []
+        for i, (src, dst, kind) in enumerate(es.triples):
+            if circuit_only and not self.in_circuit[i]:
+                continue
+            ms.append(EdgeMeasurement(source=src, target=dst, kind=kind, effect=float(share[i]),
+                                      extra={"score": self.score[i], "rank": float(rank[i]),
+                                             "in_circuit": float(self.in_circuit[i])}))
+        s = self.shape
+        G = build_graph(n_layers=s["n_layers"], n_heads=s["n_heads"], edges=ms,
+                        mlp_layers=range(s["n_layers"]) if s["has_mlp"] else (),
+                        graph_attrs={"method": self.method, "metric": self.metric, "model_id": self.provenance.model_id,
+                                     "provenance": self.provenance, "params": json.dumps(self.params, sort_keys=True),
+                                     "score_convention": "score = m(edge fed from corrupted) - m(clean); "
+                                                         "effect = share of the clean-corrupted gap"})
+        kept = {(es.triples[i][0], es.triples[i][1]) for i in range(len(es)) if self.in_circuit[i]}
+        for u, v, d in G.edges(data=True):
+            d["in_circuit"] = (u, v) in kept
+        if circuit_only:
+            G.remove_nodes_from([n for n in list(G) if G.degree(n) == 0 and n not in ("embed", "logits")])
+        return G
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise bad_value("method", method, f"one of {', '.join(METHODS)}", "e.g. method='eap-ig'")
+    return method
