@@ -100,7 +100,13 @@ class ModelAdapter:
     model_id
         How the model was named (``"zoo:attn-only-2l"``, a directory, a hub id); recorded in results.
     remote
-        Passed to nnsight's ``trace(remote=...)`` for NDIF execution.
+        Passed to nnsight's ``trace(remote=...)``: ``True`` ships every trace to NDIF, ``"local"`` runs
+        nnsight's in-process serialize/deserialize round trip (a dry run of the remote path, see
+        ``docs/scale.md``). Either way the model is wrapped in an nnsight ``Remotable`` envoy.
+    tensor_parallel
+        The weights are sharded across the ranks of a ``torch.distributed`` group (loaded with
+        ``load_model(..., tensor_parallel=N)`` under ``torchrun``): the envoy then uses nnsight's
+        tensor-parallel interleaver, which shows every read and edit the whole activation.
 
     Examples
     --------
@@ -112,10 +118,8 @@ class ModelAdapter:
     True
     """
 
-    def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool = False,
-                 tokenizer=None, manifest=None, weights_sha256: str | None = None):
-        from nnsight import NNsight
-
+    def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool | str = False,
+                 tokenizer=None, manifest=None, weights_sha256: str | None = None, tensor_parallel: bool = False):
         self.module = module.eval()
         self.spec = detect_family(module)
         self.info: ArchInfo = arch_info(module, self.spec)
@@ -127,7 +131,8 @@ class ModelAdapter:
         self.remote = remote
         self.tokenizer = tokenizer
         self.manifest = manifest
-        self._nn = NNsight(module)
+        self.tensor_parallel = tensor_parallel
+        self._nn = _envoy(module, remote=remote, tensor_parallel=tensor_parallel)
         self._weights: dict[bool, HeadWeights] = {}
         self._sha: str | None = weights_sha256
 
@@ -147,6 +152,8 @@ class ModelAdapter:
         if self._sha is None:
             h = hashlib.sha256()
             for name, t in sorted(self.module.state_dict().items()):
+                if hasattr(t, "full_tensor"):  # a tensor-parallel shard (DTensor): hash the whole weight
+                    t = t.full_tensor()
                 h.update(name.encode())
                 h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
             self._sha = h.hexdigest()
@@ -253,7 +260,7 @@ class ModelAdapter:
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
-        kwargs = {"remote": True} if self.remote else {}
+        kwargs = {"remote": self.remote} if self.remote else {}
         with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
             root = self._nn
             if start is not None and start[0] > 0:
@@ -356,6 +363,27 @@ class ModelAdapter:
                     out[("attn_out", layer)] = act
         elif stage == "attn_mod":
             out[("pattern", layer)] = get_path(lay, spec.attn).output[1]
+
+
+def _envoy(module: torch.nn.Module, *, remote: bool | str, tensor_parallel: bool):
+    """The nnsight envoy over ``module``: plain ``NNsight``; a ``Remotable`` one when ``remote`` is set
+    (only those accept ``trace(remote=...)``); with nnsight's tensor-parallel interleaver when sharded."""
+    from nnsight import NNsight
+
+    kwargs = {}
+    if tensor_parallel:
+        from nnsight.intervention.interleaver import Interleaver
+        from nnsight.modeling.tp import TPFragments
+
+        from circuitry.models.distributed import transformers_compat
+
+        transformers_compat()
+        kwargs["interleaver"] = Interleaver(fragments=TPFragments())
+    if remote:
+        from nnsight.modeling.mixins.remotable import Remotable
+
+        return Remotable(module, **kwargs)
+    return NNsight(module, **kwargs)
 
 
 def _sel(t: torch.Tensor, a, b) -> torch.Tensor:
