@@ -46,6 +46,17 @@ class Edit:
     rows: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class LogitSlice:
+    """Compute only part of the logits: at ``positions`` (1-D, int64) and, when ``columns`` (1-D, int64) is
+    given, only those vocabulary entries. :meth:`ModelAdapter.run` then returns logits
+    ``[b, len(positions), len(columns) or vocab]``; the unembedding of the other positions and columns is never
+    computed (for a large vocabulary it is most of a small model's forward pass)."""
+
+    positions: torch.Tensor
+    columns: torch.Tensor | None = None
+
+
 @dataclass
 class RunResult:
     """Output of :meth:`ModelAdapter.run`: ``logits [b, p, vocab]`` and the requested reads,
@@ -224,7 +235,7 @@ class ModelAdapter:
 
     def run(self, input_ids: torch.Tensor, *, reads: Iterable[tuple[str, int]] = (),
             edits: Iterable[Edit] = (), grad: bool = False, logits: bool = True,
-            start: tuple[int, torch.Tensor] | None = None) -> RunResult:
+            start: tuple[int, torch.Tensor] | None = None, logits_at: LogitSlice | None = None) -> RunResult:
         """One forward pass with ``edits`` applied and ``reads`` recorded.
 
         Parameters
@@ -242,6 +253,8 @@ class ModelAdapter:
             an unpatched run's ``resid_pre`` there). The layers before it are skipped (nnsight's
             ``skip``), which gives the same result as recomputing them when nothing before ``layer``
             is edited. Reads and edits must then lie at ``layer`` or later.
+        logits_at
+            Return (and compute) only these positions and vocabulary columns of the logits (:class:`LogitSlice`).
         """
         reads, edits = list(dict.fromkeys(reads)), list(edits)
         self.validate(reads, edits)
@@ -260,6 +273,7 @@ class ModelAdapter:
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
+        unembed_cols = self._unembed_columns(logits_at)
         kwargs = {"remote": self.remote} if self.remote else {}
         with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
             root = self._nn
@@ -271,7 +285,7 @@ class ModelAdapter:
             for key in sorted(plan):
                 self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
             if logits:
-                out["logits"] = get_path(root, self.spec.unembed).output
+                self._logits(root, logits_at, unembed_cols, out)
         result = RunResult(logits=out.pop("logits", None))
         result.acts.update(out)
         return result
@@ -279,6 +293,32 @@ class ModelAdapter:
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Plain forward pass through the adapter: ``[batch, pos, vocab]``."""
         return self.run(input_ids).logits
+
+    def _unembed_columns(self, logits_at: LogitSlice | None):
+        """``(W_U rows, bias)`` of the requested columns, when they can be computed alone (a plain,
+        unsharded ``nn.Linear`` unembedding); else ``None`` (the module runs on the sliced positions)."""
+        if logits_at is None or logits_at.columns is None or self.tensor_parallel:
+            return None
+        un = get_path(self.module, self.spec.unembed)
+        if type(un) is not torch.nn.Linear:
+            return None
+        cols = logits_at.columns.to(un.weight.device)
+        return un.weight[cols], None if un.bias is None else un.bias[cols]
+
+    def _logits(self, root, logits_at: LogitSlice | None, unembed_cols, out: dict) -> None:
+        un = get_path(root, self.spec.unembed)
+        if logits_at is None:
+            out["logits"] = un.output
+            return
+        h = un.input[:, logits_at.positions.to(self.device)]
+        if unembed_cols is None:
+            un.input = h
+            lg = un.output
+            out["logits"] = lg if logits_at.columns is None else lg[..., logits_at.columns.to(self.device)]
+        else:
+            lg = torch.nn.functional.linear(h, *unembed_cols)
+            un.skip(lg)
+            out["logits"] = lg
 
     # ----------------------------------------------------------------- stages
     def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict) -> None:
