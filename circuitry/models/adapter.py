@@ -111,9 +111,9 @@ class ModelAdapter:
     model_id
         How the model was named (``"zoo:attn-only-2l"``, a directory, a hub id); recorded in results.
     remote
-        Passed to nnsight's ``trace(remote=...)``: ``True`` ships every trace to NDIF, ``"local"`` runs
-        nnsight's in-process serialize/deserialize round trip (a dry run of the remote path, see
-        ``docs/scale.md``). Either way the model is wrapped in an nnsight ``Remotable`` envoy.
+        ``"local"``: every trace goes through nnsight's in-process serialize/deserialize round trip (a dry
+        run of the remote path; the module is wrapped in an nnsight ``Remotable`` envoy). ``True`` (NDIF)
+        raises :class:`UnsupportedError` for now (``docs/scale.md`` says why).
     tensor_parallel
         The weights are sharded across the ranks of a ``torch.distributed`` group (loaded with
         ``load_model(..., tensor_parallel=N)`` under ``torchrun``): the envoy then uses nnsight's
@@ -274,6 +274,9 @@ class ModelAdapter:
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
         unembed_cols = self._unembed_columns(logits_at)
+        # plain tensors only inside the trace: a remote trace ships what it references
+        cut_pos = None if logits_at is None else logits_at.positions.to(self.device)
+        cut_cols = None if logits_at is None or logits_at.columns is None else logits_at.columns.to(self.device)
         kwargs = {"remote": self.remote} if self.remote else {}
         with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
             root = self._nn
@@ -285,7 +288,7 @@ class ModelAdapter:
             for key in sorted(plan):
                 self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
             if logits:
-                self._logits(root, logits_at, unembed_cols, out)
+                self._logits(root, cut_pos, cut_cols, unembed_cols, out)
         result = RunResult(logits=out.pop("logits", None))
         result.acts.update(out)
         return result
@@ -305,16 +308,16 @@ class ModelAdapter:
         cols = logits_at.columns.to(un.weight.device)
         return un.weight[cols], None if un.bias is None else un.bias[cols]
 
-    def _logits(self, root, logits_at: LogitSlice | None, unembed_cols, out: dict) -> None:
+    def _logits(self, root, positions, columns, unembed_cols, out: dict) -> None:
         un = get_path(root, self.spec.unembed)
-        if logits_at is None:
+        if positions is None:
             out["logits"] = un.output
             return
-        h = un.input[:, logits_at.positions.to(self.device)]
+        h = un.input[:, positions]
         if unembed_cols is None:
             un.input = h
             lg = un.output
-            out["logits"] = lg if logits_at.columns is None else lg[..., logits_at.columns.to(self.device)]
+            out["logits"] = lg if columns is None else lg[..., columns]
         else:
             lg = torch.nn.functional.linear(h, *unembed_cols)
             un.skip(lg)
@@ -405,6 +408,18 @@ class ModelAdapter:
             out[("pattern", layer)] = get_path(lay, spec.attn).output[1]
 
 
+def check_remote(remote) -> None:
+    """Raise unless ``remote`` is ``False`` or ``"local"`` (``True``, NDIF, is refused for now: see below)."""
+    if remote not in (False, True, "local"):
+        raise InputError(f"remote={remote!r}; expected False or 'local' (nnsight's in-process round trip)")
+    if remote is True:
+        raise UnsupportedError(
+            "remote=True (NDIF) does not work yet: NDIF names a model by its Hugging Face repo id, and the adapter "
+            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key (nnsight raises "
+            "NotImplementedError in Remotable._remoteable_model_key). Fix: remote='local' checks that circuitry's "
+            "traces ship (docs/scale.md); for a large model use device_map='auto' or tensor_parallel=N")
+
+
 def _envoy(module: torch.nn.Module, *, remote: bool | str, tensor_parallel: bool):
     """The nnsight envoy over ``module``: plain ``NNsight``; a ``Remotable`` one when ``remote`` is set
     (only those accept ``trace(remote=...)``); with nnsight's tensor-parallel interleaver when sharded."""
@@ -419,6 +434,7 @@ def _envoy(module: torch.nn.Module, *, remote: bool | str, tensor_parallel: bool
 
         transformers_compat()
         kwargs["interleaver"] = Interleaver(fragments=TPFragments())
+    check_remote(remote)
     if remote:
         from nnsight.modeling.mixins.remotable import Remotable
 

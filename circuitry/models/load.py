@@ -101,8 +101,8 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
     device, dtype
         Where and in what precision to hold the weights (``dtype`` as a string like ``"float32"``).
     remote
-        Run traces on NDIF through nnsight (``trace(remote=True)``); needs an nnsight API key.
-        ``"local"``: nnsight's in-process serialize/execute round trip (``docs/scale.md``).
+        ``"local"``: every trace goes through nnsight's in-process serialize/execute round trip (a dry run
+        of NDIF execution). ``True`` (NDIF itself) is refused for now (``docs/scale.md`` says why).
     device_map
         Passed to Hugging Face ``from_pretrained`` for models larger than one device.
     tensor_parallel
@@ -122,8 +122,9 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
         raise InputError(f"tensor_parallel={tensor_parallel} with model={name!r}{' and device_map' if device_map else ''}: "
                          "tensor parallelism shards a Hugging Face model while it loads. Fix: give a Hugging Face "
                          "directory or hub id (model.save_pretrained(DIR) first), without device_map")
-    if remote not in (False, True, "local"):
-        raise InputError(f"remote={remote!r}; expected False, True (NDIF) or 'local' (nnsight's in-process round trip)")
+    from circuitry.models.adapter import check_remote
+
+    check_remote(remote)  # before any weights load
     if device_map is None:
         check_device(device, torch_dtype)
     if isinstance(name, torch.nn.Module):
