@@ -10,7 +10,7 @@ Workloads (docs/performance.md):
   P2  every head -> later heads' q/k/v path patching on attn-only-2l (P2) and a 4-layer GPT-2 with MLPs (P2b)
   P3  a 1,000-draw random-head null on attn-only-2l
   P4  the full `circuitry analyze` of a random 6-layer x 8-head d 256 GPT-2 (and, with --before REV, the same
-      run on the code of git revision REV, beside it)
+      run on the code of git revision REV, beside it; with --p4-patch FILE, on the last commit plus FILE)
   P5  EAP and exact edge scores, when circuitry.discovery exists
 
 Every implementation's answer is checked against the reference (max abs difference <= 1e-4). Times are
@@ -123,7 +123,17 @@ def analyze_time(tree: Path, model_dir: Path, out: Path, extra: list[str], threa
             "circuit_heads": rep.get("circuit_heads")}
 
 
-def p4(quick: bool, before: str | None, work: Path, threads: int) -> dict:
+def _tree(rev: str, dest: Path, patch: Path | None = None) -> Path:
+    """The source of git revision ``rev`` (``HEAD``: the last commit) under ``dest``, ``patch`` applied."""
+    dest.mkdir(parents=True, exist_ok=True)
+    arch = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
+    if patch is not None:
+        subprocess.run(["patch", "-p1", "-s", "-d", str(dest), "-i", str(Path(patch).resolve())], check=True)
+    return dest
+
+
+def p4(quick: bool, before: str | None, work: Path, threads: int, patches: list[str] = ()) -> dict:
     from benchmarks.workloads import gpt2
 
     shape = (2, 4, 64, 1000) if quick else (6, 8, 256, 50257)
@@ -133,11 +143,12 @@ def p4(quick: bool, before: str | None, work: Path, threads: int) -> dict:
     res = {"title": f"circuitry analyze, random GPT-2 {shape[0]} x {shape[1]}, d {shape[2]}, vocab {shape[3]}"
                     + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
     res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / "p4-after", extra, threads)
+    for patch in patches:  # a proposed change to files this suite does not own, measured beside the rest
+        label = f"circuitry + {Path(patch).name} (proposed)"
+        tree = _tree("HEAD", work / f"patched-{Path(patch).stem}", Path(patch))
+        res["impls"][label] = analyze_time(tree, model_dir, work / f"p4-{Path(patch).stem}", extra, threads)
     if before:
-        tree = work / "before"
-        tree.mkdir(exist_ok=True)
-        arch = subprocess.run(["git", "-C", str(ROOT), "archive", before], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=arch, check=True)
+        tree = _tree(before, work / "before")
         res["impls"][f"circuitry @ {before} (before)"] = analyze_time(tree, model_dir, work / "p4-before", extra,
                                                                      threads)
         res["speedup_vs_before"] = round(res["impls"][f"circuitry @ {before} (before)"]["cpu_seconds"]
@@ -204,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                     "keeping the others")
     ap.add_argument("--only", nargs="*", default=None, help="workloads to run (P1 P2 P3 P4 P5)")
     ap.add_argument("--before", default=None, help="git revision to rerun P4 on beside the current code")
+    ap.add_argument("--p4-patch", nargs="*", default=[], help="patch files (e.g. benchmarks/proposed/*.patch) "
+                    "applied to the last commit, each timed as one more P4 variant")
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
@@ -227,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         results["workloads"]["P3"] = run_workload(W.p3(args.quick), args.repeats)
     with tempfile.TemporaryDirectory(prefix="circuitry-bench-") as tmp:
         if "P4" in want:
-            results["workloads"]["P4"] = p4(args.quick, args.before, Path(tmp), args.threads)
+            results["workloads"]["P4"] = p4(args.quick, args.before, Path(tmp), args.threads, args.p4_patch)
     if "P5" in want:
         msg = ("circuitry.discovery is not in this checkout (EAP and exact edge scores are being built on another "
                "branch); P5 skipped")
