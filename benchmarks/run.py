@@ -110,8 +110,9 @@ def analyze_time(tree: Path, model_dir: Path, out: Path, extra: list[str], threa
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
+    # cwd=tree: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
     p = subprocess.run([sys.executable, "-m", "circuitry.cli", "analyze", "--model", str(model_dir), "--out", str(out),
-                        "--quiet", *extra], env=env, capture_output=True, text=True)
+                        "--quiet", *extra], env=env, capture_output=True, text=True, cwd=tree)
     secs = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -143,6 +144,7 @@ def p4(quick: bool, before: str | None, work: Path, threads: int, patches: list[
     res = {"title": f"circuitry analyze, random GPT-2 {shape[0]} x {shape[1]}, d {shape[2]}, vocab {shape[3]}"
                     + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
     res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / "p4-after", extra, threads)
+    res["impls"]["circuitry"]["imported_from"] = str(ROOT)
     for patch in patches:  # a proposed change to files this suite does not own, measured beside the rest
         label = f"circuitry + {Path(patch).name} (proposed)"
         tree = _tree("HEAD", work / f"patched-{Path(patch).stem}", Path(patch))

@@ -102,9 +102,9 @@ def _transformer_lens_p1(module, clean, corr, pos, ans, foil) -> Impl | None:
     from transformer_lens.model_bridge import TransformerBridge
     from transformer_lens.patching import get_act_patch_attn_head_out_all_pos
 
-    tmp = tempfile.mkdtemp(prefix="circuitry-bench-tok-")
-    bridge = TransformerBridge.boot_transformers("gpt2", hf_model=copy.deepcopy(module),
-                                                 tokenizer=_word_tokenizer(module.config.vocab_size, tmp), device="cpu")
+    with tempfile.TemporaryDirectory(prefix="circuitry-bench-tok-") as tmp:
+        bridge = TransformerBridge.boot_transformers("gpt2", hf_model=copy.deepcopy(module), device="cpu",
+                                                     tokenizer=_word_tokenizer(module.config.vocab_size, tmp))
     rows = torch.arange(pos.shape[0])[:, None]
 
     def metric(logits):
