@@ -111,16 +111,27 @@ def analyze_time(tree: Path, model_dir: Path, out: Path, extra: list[str], threa
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     # cwd=tree: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
-    p = subprocess.run([sys.executable, "-m", "circuitry.cli", "analyze", "--model", str(model_dir), "--out", str(out),
-                        "--quiet", *extra], env=env, capture_output=True, text=True, cwd=tree)
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        p = subprocess.Popen([sys.executable, "-m", "circuitry.cli", "analyze", "--model", str(model_dir), "--out",
+                              str(out), "--quiet", *extra], env=env, stdout=so, stderr=se, cwd=tree)
+        peak_kb = 0
+        while p.poll() is None:  # the child's own high-water mark of resident memory (VmHWM), read as it runs
+            try:
+                with open(f"/proc/{p.pid}/status") as fh:
+                    peak_kb = max([peak_kb] + [int(l.split()[1]) for l in fh if l.startswith("VmHWM:")])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        se.seek(0)
+        stderr = se.read()
     secs = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode not in (0, 1):
-        raise RuntimeError(f"analyze from {tree} failed ({p.returncode}): {p.stderr[-2000:]}")
+        raise RuntimeError(f"analyze from {tree} failed ({p.returncode}): {stderr[-2000:]}")
     rep = json.loads((out / "report.json").read_text())
     return {"cpu_seconds": round(cpu, 1), "seconds": round(secs, 1), "exit": p.returncode,
-            "peak_mb": round(after.ru_maxrss / 1024, 1), "stages": rep.get("timings", {}),
+            "peak_mb": round(peak_kb / 1024, 1), "stages": rep.get("timings", {}),
             "circuit_heads": rep.get("circuit_heads")}
 
 
