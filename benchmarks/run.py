@@ -181,8 +181,9 @@ def machine() -> dict:
             "nnsight": nnsight.__version__, "transformers": transformers.__version__, "numpy": numpy.__version__,
             "load_average_at_start": os.getloadavg()}
     try:
-        import transformer_lens  # noqa: F401
         from importlib.metadata import version
+
+        import transformer_lens  # noqa: F401
 
         info["transformer_lens"] = version("transformer-lens")
     except ImportError:

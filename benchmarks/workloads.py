@@ -123,9 +123,9 @@ def _transformer_lens_p1(module, clean, corr, pos, ans, foil) -> Impl | None:
 
 # ---------------------------------------------------------------------------------------------- P2
 def p2(quick: bool) -> list[Workload]:
+    from circuitry.interventions import path_patch
     from circuitry.labels import head_label
     from circuitry.models import load_model
-    from circuitry.interventions import path_patch
     from circuitry.prompts import induction_pairs
     from circuitry.zoo import load_zoo
 

@@ -16,7 +16,7 @@ def main() -> None:
     from circuitry.prompts import induction_pairs
 
     data = induction_pairs(6, block_len=6, vocab_size=50, bos=0, seed=2)
-    kw = dict(senders=["embed", "L0H1"], receivers=[("L1H6", "k"), ("L1H6", "q")], progress=False)
+    kw = {"senders": ["embed", "L0H1"], "receivers": [("L1H6", "k"), ("L1H6", "q")], "progress": False}
     out = {}
     for name, remote in (("local", False), ("remote_local", "local")):
         model = load_model("zoo:attn-only-2l", remote=remote)
