@@ -11,8 +11,9 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
-from circuitry.metrics import Targets
+from circuitry.metrics import METRICS, Targets, logit_diff
 from circuitry.models import Edit, ModelAdapter
+from circuitry.models.adapter import LogitSlice
 
 U = TypeVar("U")
 
@@ -32,6 +33,25 @@ def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0
     return min(rows, CPU_MAX_ROWS) if model.device.type == "cpu" else rows
 
 
+def logit_slice(metric: Callable, targets: Targets) -> tuple[LogitSlice | None, Targets]:
+    """The part of the logits a built-in metric reads, and the targets re-indexed into that part.
+
+    Every built-in metric reads the logits only at the targets' positions; ``logit_diff`` reads only the
+    answer and foil columns there. Returns ``(slice, targets)`` such that ``metric(sliced_logits,
+    new_targets)`` equals ``metric(logits, targets)`` (up to float rounding of a smaller matmul); a user
+    metric may read anything, so it gets ``(None, targets)``: the full logits."""
+    if not any(metric is m for m in METRICS.values()):
+        return None, targets
+    pos = torch.unique(targets.positions)
+    new = Targets(torch.searchsorted(pos, targets.positions.contiguous()), targets.answers, targets.foils,
+                  targets.clean_logprobs)
+    if metric is not logit_diff or bool((targets.answers < 0).any()) or bool((targets.foils < 0).any()):
+        return LogitSlice(pos), new  # missing targets: the metric raises its own error
+    cols = torch.unique(torch.cat([targets.answers.reshape(-1), targets.foils.reshape(-1)]))
+    return LogitSlice(pos, cols), Targets(new.positions, torch.searchsorted(cols, targets.answers.contiguous()),
+                                          torch.searchsorted(cols, targets.foils.contiguous()), None)
+
+
 def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
               make_edits: Callable[[Sequence[U], int], list[Edit]],
               metric: Callable[[torch.Tensor, Targets], torch.Tensor], targets: Targets, *,
@@ -47,8 +67,11 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
     run's residual stream entering each layer, ``[n, p, d]``), a pass starts at its chunk's earliest
     layer from the cached residual stream instead of recomputing the layers before it. Units should
     come sorted by layer so that chunks skip as much as possible.
+
+    Only the logits the metric reads are computed (:func:`logit_slice`).
     """
     n = ids.shape[0]
+    cut, targets = logit_slice(metric, targets)
     max_rows = max_rows or rows_per_pass(model, ids.shape[1])
     per_chunk = max(1, max_rows // n)
     out = torch.empty(len(units), n)
@@ -66,7 +89,7 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
             l0 = min(first_layer(u) for u in chunk)
             if l0 > 0:
                 start = (l0, resid_pre[l0].repeat(k, 1, 1))
-        logits = model.run(batch, edits=make_edits(chunk, n), start=start).logits
+        logits = model.run(batch, edits=make_edits(chunk, n), start=start, logits_at=cut).logits
         out[s:s + k] = metric(logits, targets.repeat(k)).detach().float().cpu().view(k, n)
     return out
 

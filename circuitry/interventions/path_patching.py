@@ -30,7 +30,7 @@ from typing import Callable, Literal, Sequence
 import torch
 
 from circuitry.errors import InputError
-from circuitry.interventions.batching import row_mask, rows_per_pass, run_units
+from circuitry.interventions.batching import logit_slice, row_mask, rows_per_pass, run_units
 from circuitry.labels import EMBED, LOGITS, head_label, parse_head
 from circuitry.metrics import Targets, check_metric_values, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
@@ -168,7 +168,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
     clean_ids, corr_ids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     orig_ids, new_ids = (clean_ids, corr_ids) if direction == "noising" else (corr_ids, clean_ids)
-    reads = [("z", l) for l in range(L)] + [("resid_pre", 0)]
+    reads = [("z", l) for l in range(L)] + [("resid_pre", l) for l in range(L)]
     clean, corr = model.run(clean_ids, reads=reads), model.run(corr_ids, reads=reads)
     orig, new = (clean, corr) if direction == "noising" else (corr, clean)
     targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
@@ -195,14 +195,20 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc="path patching: senders", leave=False)
+    cut, cut_targets = logit_slice(metric_fn, targets)
     for chunk in chunks:
-        out = model.run(orig_ids.repeat(len(chunk), 1), reads=rec_reads,
-                        edits=_freeze_edits(model, chunk, n, z_orig, z_new, orig[("resid_pre", 0)],
-                                            new[("resid_pre", 0)]))
-        vals = metric_fn(out.logits, targets.repeat(len(chunk))).detach().float().cpu().view(len(chunk), n)
+        # layers before the earliest sender compute exactly the x_orig run (every head there is frozen to its
+        # x_orig output, MLPs see x_orig's inputs): start there from x_orig's cached residual stream
+        l0 = min(max(_sender(s)[0], 0) for s in chunk)
+        start = (l0, orig[("resid_pre", l0)].repeat(len(chunk), 1, 1)) if l0 > 0 else None
+        edits = [e for e in _freeze_edits(model, chunk, n, z_orig, z_new, orig[("resid_pre", 0)],
+                                          new[("resid_pre", 0)]) if e.layer >= l0]
+        out = model.run(orig_ids.repeat(len(chunk), 1), reads=[r for r in rec_reads if r[1] >= l0], edits=edits,
+                        start=start, logits_at=cut)
+        vals = metric_fn(out.logits, cut_targets.repeat(len(chunk))).detach().float().cpu().view(len(chunk), n)
         for u, s in enumerate(chunk):
             logit_vals[s] = vals[u]
-            recorded[s] = {key: out[key][u * n:(u + 1) * n].detach() for key in rec_reads}
+            recorded[s] = {key: out[key][u * n:(u + 1) * n].detach() for key in rec_reads if key[1] >= l0}
 
     # ---- step 3: patch each receiver input on x_orig
     units = [(s, l, h, kd) for s in senders for (l, h), kd in wanted(s)]
@@ -223,8 +229,13 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
             m[r, :, hh] = True
         return [Edit(kd, l, v, m) for (kd, l), (v, m) in vals_masks.items()]
 
-    values = run_units(model, orig_ids, units, make_edits, metric_fn, targets, max_rows=max_rows,
-                       progress="path patching: receivers" if progress else False)
+    # receivers sorted by layer, so that each pass starts at its earliest receiver's layer from x_orig's cache
+    order = sorted(range(len(units)), key=lambda i: units[i][1])
+    sorted_vals = run_units(model, orig_ids, [units[i] for i in order], make_edits, metric_fn, targets,
+                            max_rows=max_rows, progress="path patching: receivers" if progress else False,
+                            first_layer=lambda u: u[1], resid_pre={l: orig[("resid_pre", l)] for l in range(L)})
+    values = torch.empty_like(sorted_vals)
+    values[order] = sorted_vals
     paths = [(s, head_label(l, h), kd) for s, l, h, kd in units]
     per_prompt = [values]
     if include_logits:

@@ -46,6 +46,17 @@ class Edit:
     rows: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class LogitSlice:
+    """Compute only part of the logits: at ``positions`` (1-D, int64) and, when ``columns`` (1-D, int64) is
+    given, only those vocabulary entries. :meth:`ModelAdapter.run` then returns logits
+    ``[b, len(positions), len(columns) or vocab]``; the unembedding of the other positions and columns is never
+    computed (for a large vocabulary it is most of a small model's forward pass)."""
+
+    positions: torch.Tensor
+    columns: torch.Tensor | None = None
+
+
 @dataclass
 class RunResult:
     """Output of :meth:`ModelAdapter.run`: ``logits [b, p, vocab]`` and the requested reads,
@@ -100,7 +111,13 @@ class ModelAdapter:
     model_id
         How the model was named (``"zoo:attn-only-2l"``, a directory, a hub id); recorded in results.
     remote
-        Passed to nnsight's ``trace(remote=...)`` for NDIF execution.
+        ``"local"``: every trace goes through nnsight's in-process serialize/deserialize round trip (a dry
+        run of the remote path; the module is wrapped in an nnsight ``Remotable`` envoy). ``True`` (NDIF)
+        raises :class:`UnsupportedError` for now (``docs/scale.md`` says why).
+    tensor_parallel
+        The weights are sharded across the ranks of a ``torch.distributed`` group (loaded with
+        ``load_model(..., tensor_parallel=N)`` under ``torchrun``): the envoy then uses nnsight's
+        tensor-parallel interleaver, which shows every read and edit the whole activation.
 
     Examples
     --------
@@ -112,10 +129,8 @@ class ModelAdapter:
     True
     """
 
-    def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool = False,
-                 tokenizer=None, manifest=None, weights_sha256: str | None = None):
-        from nnsight import NNsight
-
+    def __init__(self, module: torch.nn.Module, *, model_id: str = "module", remote: bool | str = False,
+                 tokenizer=None, manifest=None, weights_sha256: str | None = None, tensor_parallel: bool = False):
         self.module = module.eval()
         self.spec = detect_family(module)
         self.info: ArchInfo = arch_info(module, self.spec)
@@ -127,7 +142,8 @@ class ModelAdapter:
         self.remote = remote
         self.tokenizer = tokenizer
         self.manifest = manifest
-        self._nn = NNsight(module)
+        self.tensor_parallel = tensor_parallel
+        self._nn = _envoy(module, remote=remote, tensor_parallel=tensor_parallel)
         self._weights: dict[bool, HeadWeights] = {}
         self._sha: str | None = weights_sha256
 
@@ -147,6 +163,8 @@ class ModelAdapter:
         if self._sha is None:
             h = hashlib.sha256()
             for name, t in sorted(self.module.state_dict().items()):
+                if hasattr(t, "full_tensor"):  # a tensor-parallel shard (DTensor): hash the whole weight
+                    t = t.full_tensor()
                 h.update(name.encode())
                 h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
             self._sha = h.hexdigest()
@@ -222,7 +240,7 @@ class ModelAdapter:
 
     def run(self, input_ids: torch.Tensor, *, reads: Iterable[tuple[str, int]] = (),
             edits: Iterable[Edit] = (), grad: bool = False, logits: bool = True,
-            start: tuple[int, torch.Tensor] | None = None) -> RunResult:
+            start: tuple[int, torch.Tensor] | None = None, logits_at: LogitSlice | None = None) -> RunResult:
         """One forward pass with ``edits`` applied and ``reads`` recorded.
 
         Parameters
@@ -240,6 +258,8 @@ class ModelAdapter:
             an unpatched run's ``resid_pre`` there). The layers before it are skipped (nnsight's
             ``skip``), which gives the same result as recomputing them when nothing before ``layer``
             is edited. Reads and edits must then lie at ``layer`` or later.
+        logits_at
+            Return (and compute) only these positions and vocabulary columns of the logits (:class:`LogitSlice`).
         """
         reads, edits = list(dict.fromkeys(reads)), list(edits)
         self.validate(reads, edits)
@@ -258,7 +278,11 @@ class ModelAdapter:
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
-        kwargs = {"remote": True} if self.remote else {}
+        unembed_cols = self._unembed_columns(logits_at)
+        # plain tensors only inside the trace: a remote trace ships what it references
+        cut_pos = None if logits_at is None else logits_at.positions.to(self.device)
+        cut_cols = None if logits_at is None or logits_at.columns is None else logits_at.columns.to(self.device)
+        kwargs = {"remote": self.remote} if self.remote else {}
         with torch.set_grad_enabled(grad), self._nn.trace(input_ids, **kwargs):
             root = self._nn
             if start is not None and start[0] > 0:
@@ -269,7 +293,7 @@ class ModelAdapter:
             for key in sorted(plan):
                 self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
             if logits:
-                out["logits"] = get_path(root, self.spec.unembed).output
+                self._logits(root, cut_pos, cut_cols, unembed_cols, out)
         result = RunResult(logits=out.pop("logits", None))
         result.acts.update(out)
         return result
@@ -277,6 +301,32 @@ class ModelAdapter:
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Plain forward pass through the adapter: ``[batch, pos, vocab]``."""
         return self.run(input_ids).logits
+
+    def _unembed_columns(self, logits_at: LogitSlice | None):
+        """``(W_U rows, bias)`` of the requested columns, when they can be computed alone (a plain,
+        unsharded ``nn.Linear`` unembedding); else ``None`` (the module runs on the sliced positions)."""
+        if logits_at is None or logits_at.columns is None or self.tensor_parallel:
+            return None
+        un = get_path(self.module, self.spec.unembed)
+        if type(un) is not torch.nn.Linear:
+            return None
+        cols = logits_at.columns.to(un.weight.device)
+        return un.weight[cols], None if un.bias is None else un.bias[cols]
+
+    def _logits(self, root, positions, columns, unembed_cols, out: dict) -> None:
+        un = get_path(root, self.spec.unembed)
+        if positions is None:
+            out["logits"] = un.output
+            return
+        h = un.input[:, positions]
+        if unembed_cols is None:
+            un.input = h
+            lg = un.output
+            out["logits"] = lg if columns is None else lg[..., columns]
+        else:
+            lg = torch.nn.functional.linear(h, *unembed_cols)
+            un.skip(lg)
+            out["logits"] = lg
 
     # ----------------------------------------------------------------- stages
     def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict) -> None:
@@ -361,6 +411,40 @@ class ModelAdapter:
                     out[("attn_out", layer)] = act
         elif stage == "attn_mod":
             out[("pattern", layer)] = get_path(lay, spec.attn).output[1]
+
+
+def check_remote(remote) -> None:
+    """Raise unless ``remote`` is ``False`` or ``"local"`` (``True``, NDIF, is refused for now: see below)."""
+    if remote not in (False, True, "local"):
+        raise InputError(f"remote={remote!r}; expected False or 'local' (nnsight's in-process round trip)")
+    if remote is True:
+        raise UnsupportedError(
+            "remote=True (NDIF) does not work yet: NDIF names a model by its Hugging Face repo id, and the adapter "
+            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key (nnsight raises "
+            "NotImplementedError in Remotable._remoteable_model_key). Fix: remote='local' checks that circuitry's "
+            "traces ship (docs/scale.md); for a large model use device_map='auto' or tensor_parallel=N")
+
+
+def _envoy(module: torch.nn.Module, *, remote: bool | str, tensor_parallel: bool):
+    """The nnsight envoy over ``module``: plain ``NNsight``; a ``Remotable`` one when ``remote`` is set
+    (only those accept ``trace(remote=...)``); with nnsight's tensor-parallel interleaver when sharded."""
+    from nnsight import NNsight
+
+    kwargs = {}
+    if tensor_parallel:
+        from nnsight.intervention.interleaver import Interleaver
+        from nnsight.modeling.tp import TPFragments
+
+        from circuitry.models.distributed import transformers_compat
+
+        transformers_compat()
+        kwargs["interleaver"] = Interleaver(fragments=TPFragments())
+    check_remote(remote)
+    if remote:
+        from nnsight.modeling.mixins.remotable import Remotable
+
+        return Remotable(module, **kwargs)
+    return NNsight(module, **kwargs)
 
 
 def _sel(t: torch.Tensor, a, b) -> torch.Tensor:

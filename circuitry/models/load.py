@@ -85,19 +85,21 @@ def _bos(bos: int | str | None, info, model_id: str) -> int | None:
 def load_model(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
                dtype: str | torch.dtype | None = None, remote: bool = False,
                device_map: str | dict[str, Any] | None = None, bos: int | str | None = "model",
-               download: bool = False) -> ModelAdapter:
+               download: bool = False, tensor_parallel: int | None = None) -> ModelAdapter:
     """Load a model and wrap it in the adapter (see :func:`_load` for the parameters); ``bos`` sets the token
     prepended to generated and text prompts: ``"model"`` (the config's ``bos_token_id``), ``"none"`` or an id.
     ``download`` lets a hub id that is not cached be fetched (default: fail at once, offline)."""
-    adapter = _load(name, device=device, dtype=dtype, remote=remote, device_map=device_map, download=download)
+    adapter = _load(name, device=device, dtype=dtype, remote=remote, device_map=device_map, download=download,
+                    tensor_parallel=tensor_parallel)
     b = _bos(bos, adapter.info, adapter.model_id)
     adapter.info = adapter.info.model_copy(update={"bos_token_id": b})
     return adapter
 
 
 def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
-          dtype: str | torch.dtype | None = None, remote: bool = False,
-          device_map: str | dict[str, Any] | None = None, download: bool = False) -> ModelAdapter:
+          dtype: str | torch.dtype | None = None, remote: bool | str = False,
+          device_map: str | dict[str, Any] | None = None, download: bool = False,
+          tensor_parallel: int | None = None) -> ModelAdapter:
     """Load a model and wrap it in the adapter.
 
     Parameters
@@ -108,9 +110,13 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
     device, dtype
         Where and in what precision to hold the weights (``dtype`` as a string like ``"float32"``).
     remote
-        Run traces on NDIF through nnsight (``trace(remote=True)``); needs an nnsight API key.
+        ``"local"``: every trace goes through nnsight's in-process serialize/execute round trip (a dry run
+        of NDIF execution). ``True`` (NDIF itself) is refused for now (``docs/scale.md`` says why).
     device_map
         Passed to Hugging Face ``from_pretrained`` for models larger than one device.
+    tensor_parallel
+        Shard a Hugging Face model's weights over this many processes (nnsight 0.8 / transformers tensor
+        parallelism); launch the script with ``torchrun --nproc-per-node N`` (``docs/scale.md``).
 
     Raises
     ------
@@ -118,6 +124,16 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
         Unknown zoo name, missing directory, or a hub id that is not cached.
     """
     torch_dtype = _dtype(dtype)
+    from circuitry.models.distributed import check_tensor_parallel
+
+    tensor_parallel = check_tensor_parallel(tensor_parallel)
+    if tensor_parallel and (isinstance(name, torch.nn.Module) or str(name).startswith("zoo:") or device_map):
+        raise InputError(f"tensor_parallel={tensor_parallel} with model={name!r}{' and device_map' if device_map else ''}: "
+                         "tensor parallelism shards a Hugging Face model while it loads. Fix: give a Hugging Face "
+                         "directory or hub id (model.save_pretrained(DIR) first), without device_map")
+    from circuitry.models.adapter import check_remote
+
+    check_remote(remote)  # before any weights load
     if device_map is None:
         check_device(device, torch_dtype)
     if isinstance(name, torch.nn.Module):
@@ -142,7 +158,8 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
     if name in list_zoo() and not os.path.isdir(name):
         raise ModelLoadError(f"model={name!r} is the name of a zoo model; name it 'zoo:{name}' "
                              f"(zoo models: {', '.join('zoo:' + z for z in list_zoo())})")
-    return _load_hf(name, device=device, dtype=torch_dtype, remote=remote, device_map=device_map, download=download)
+    return _load_hf(name, device=device, dtype=torch_dtype, remote=remote, device_map=device_map, download=download,
+                    tensor_parallel=tensor_parallel)
 
 
 def _check_architecture(name: str, *, download: bool) -> None:
@@ -179,7 +196,8 @@ def _check_architecture(name: str, *, download: bool) -> None:
                              "(docs/adapter.md, 'Adding an architecture')")
 
 
-def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bool = False) -> ModelAdapter:
+def _load_hf(name: str, *, device, dtype, remote: bool | str, device_map, download: bool = False,
+             tensor_parallel: int | None = None) -> ModelAdapter:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     # safetensors only: never unpickle a file a user may have downloaded (a .bin-only directory is refused)
@@ -188,6 +206,10 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bo
         kw["dtype"] = dtype
     if device_map is not None:
         kw["device_map"] = device_map
+    if tensor_parallel:
+        from transformers.distributed import DistributedConfig
+
+        kw["distributed_config"] = DistributedConfig(tp_size=tensor_parallel)
     is_dir = os.path.isdir(name)
     if not is_dir and (name.startswith((".", "/")) or os.sep in name and os.path.exists(os.path.dirname(name))):
         raise ModelLoadError(f"model={name!r}: no such directory. Fix: give a directory with config.json, "
@@ -213,11 +235,11 @@ def _load_hf(name: str, *, device, dtype, remote: bool, device_map, download: bo
             "Fix: use 'zoo:NAME' (offline, `circuitry zoo list`), a local directory, or a hub id that is "
             "already in your Hugging Face cache"
         ) from exc
-    if device_map is None:
+    if device_map is None and not tensor_parallel:
         module = module.to(device)
     check_finite(module, name)
     try:
         tok = AutoTokenizer.from_pretrained(name, local_files_only=not download)
     except (OSError, ValueError, TypeError):
         tok = None
-    return ModelAdapter(module, model_id=name, remote=remote, tokenizer=tok)
+    return ModelAdapter(module, model_id=name, remote=remote, tokenizer=tok, tensor_parallel=bool(tensor_parallel))

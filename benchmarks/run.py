@@ -1,0 +1,288 @@
+"""circuitry's benchmark suite: each workload with circuitry, TransformerLens 4.3 (where it has the feature)
+and a plain-torch reference doing the least work the exact answer allows, side by side in one process.
+
+    python benchmarks/run.py                      # full sizes; writes benchmarks/results.json
+    python benchmarks/run.py --quick --out /tmp/r.json   # shrunk sizes (the CI smoke test)
+    python benchmarks/run.py --only P1 P3 --before dc234ee
+
+Workloads (docs/performance.md):
+  P1  per-head z noising, all positions, GPT-2-small shape (random init), 8 prompts x 32 tokens, logit diff
+  P2  every head -> later heads' q/k/v path patching on attn-only-2l (P2) and a 4-layer GPT-2 with MLPs (P2b)
+  P3  a 1,000-draw random-head null on attn-only-2l
+  P4  the full `circuitry analyze` of a random 6-layer x 8-head d 256 GPT-2 (and, with --before REV, the same
+      run on the code of git revision REV, beside it; with --p4-patch FILE, on the last commit plus FILE)
+  P5  EAP and exact edge scores, when circuitry.discovery exists
+
+Every implementation's answer is checked against the reference (max abs difference <= 1e-4). Times are
+medians of --repeats runs (one run for the slow ones); both CPU time (user + system of the process: on a
+machine shared with other jobs it measures the work, and the ratios use it) and wall time are recorded.
+Peak memory is the largest rise of the process's resident set during a call, sampled every 5 ms. No timing
+is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python benchmarks/run.py` from a checkout
+    sys.path.insert(0, str(ROOT))
+
+TOL = 1e-4
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRSS:
+    """Largest rise of the resident set (MB) while the block runs, sampled every 5 ms (Linux)."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._poll, daemon=True)
+        self._t.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss_mb())
+        self.mb = round(self.peak - self.base, 1)
+
+
+def measure(fn, repeats: int) -> tuple[list[float], list[float], object, float]:
+    """``(wall seconds, CPU seconds, last output, peak MB)`` of ``repeats`` calls (CPU: this process's
+    user + system time, all threads)."""
+    walls, cpus, out, peak = [], [], None, 0.0
+    for _ in range(repeats):
+        with PeakRSS() as m:
+            t, c = time.perf_counter(), time.process_time()
+            out = fn()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        peak = max(peak, m.mb)
+    return walls, cpus, out, peak
+
+
+def run_workload(w, repeats: int) -> dict:
+    import numpy as np
+
+    rows, answers = {}, {}
+    for impl in w.impls:
+        walls, cpus, out, peak = measure(impl.fn, impl.repeats or repeats)
+        answers[impl.name] = np.asarray(impl.answer(out), dtype=float)
+        rows[impl.name] = {"cpu_seconds": round(statistics.median(cpus), 3), "seconds": round(statistics.median(walls), 3),
+                           "cpu_runs": [round(t, 3) for t in cpus], "wall_runs": [round(t, 3) for t in walls],
+                           "peak_mb": peak}
+    base = answers[w.baseline]
+    for name, r in rows.items():
+        a = answers[name]
+        r["max_abs_diff_vs_" + w.baseline] = float(np.abs(a - base).max()) if a.shape == base.shape else None
+        r["agrees"] = a.shape == base.shape and bool(np.abs(a - base).max() <= TOL)
+        r["x_" + w.baseline] = round(r["cpu_seconds"] / rows[w.baseline]["cpu_seconds"], 3)
+    spread = float(np.ptp(base)) if base.size else 0.0
+    return {"title": w.title, "note": w.note, "baseline": w.baseline, "answer_range": spread, "impls": rows,
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+
+
+def analyze_time(tree: Path, model_dir: Path, out: Path, extra: list[str], threads: int) -> dict:
+    """Run ``circuitry analyze`` from the source tree ``tree`` in a subprocess; wall and CPU seconds (the
+    child's user + system time) and the report's stage timings."""
+    import resource
+
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS=str(threads))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    # cwd=tree: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        p = subprocess.Popen([sys.executable, "-m", "circuitry.cli", "analyze", "--model", str(model_dir), "--out",
+                              str(out), "--quiet", *extra], env=env, stdout=so, stderr=se, cwd=tree)
+        peak_kb = 0
+        while p.poll() is None:  # the child's own high-water mark of resident memory (VmHWM), read as it runs
+            try:
+                with open(f"/proc/{p.pid}/status") as fh:
+                    peak_kb = max([peak_kb] + [int(l.split()[1]) for l in fh if l.startswith("VmHWM:")])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        se.seek(0)
+        stderr = se.read()
+    secs = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if p.returncode not in (0, 1):
+        raise RuntimeError(f"analyze from {tree} failed ({p.returncode}): {stderr[-2000:]}")
+    rep = json.loads((out / "report.json").read_text())
+    return {"cpu_seconds": round(cpu, 1), "seconds": round(secs, 1), "exit": p.returncode,
+            "peak_mb": round(peak_kb / 1024, 1), "stages": rep.get("timings", {}),
+            "circuit_heads": rep.get("circuit_heads")}
+
+
+def _tree(rev: str, dest: Path, patch: Path | None = None) -> Path:
+    """The source of git revision ``rev`` (``HEAD``: the last commit) under ``dest``, ``patch`` applied."""
+    dest.mkdir(parents=True, exist_ok=True)
+    arch = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
+    if patch is not None:
+        subprocess.run(["patch", "-p1", "-s", "-d", str(dest), "-i", str(Path(patch).resolve())], check=True)
+    return dest
+
+
+def p4(quick: bool, before: str | None, work: Path, threads: int, patches: list[str] = ()) -> dict:
+    from benchmarks.workloads import gpt2
+
+    shape = (2, 4, 64, 1000) if quick else (6, 8, 256, 50257)
+    model_dir = work / "p4-model"
+    gpt2(*shape).save_pretrained(model_dir)
+    extra = ["--n-prompts", "16", "--draws", "100"] if quick else []
+    res = {"title": f"circuitry analyze, random GPT-2 {shape[0]} x {shape[1]}, d {shape[2]}, vocab {shape[3]}"
+                    + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
+    res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / "p4-after", extra, threads)
+    res["impls"]["circuitry"]["imported_from"] = str(ROOT)
+    for patch in patches:  # a proposed change to files this suite does not own, measured beside the rest
+        label = f"circuitry + {Path(patch).name} (proposed)"
+        tree = _tree("HEAD", work / f"patched-{Path(patch).stem}", Path(patch))
+        res["impls"][label] = analyze_time(tree, model_dir, work / f"p4-{Path(patch).stem}", extra, threads)
+    if before:
+        tree = _tree(before, work / "before")
+        res["impls"][f"circuitry @ {before} (before)"] = analyze_time(tree, model_dir, work / "p4-before", extra,
+                                                                     threads)
+        res["speedup_vs_before"] = round(res["impls"][f"circuitry @ {before} (before)"]["cpu_seconds"]
+                                         / res["impls"]["circuitry"]["cpu_seconds"], 2)
+    res["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return res
+
+
+def machine() -> dict:
+    import nnsight
+    import numpy
+    import torch
+    import transformers
+
+    info = {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "nnsight": nnsight.__version__, "transformers": transformers.__version__, "numpy": numpy.__version__,
+            "load_average_at_start": os.getloadavg()}
+    try:
+        from importlib.metadata import version
+
+        import transformer_lens  # noqa: F401
+
+        info["transformer_lens"] = version("transformer-lens")
+    except ImportError:
+        info["transformer_lens"] = None
+    from circuitry import __version__
+
+    info["circuitry"] = __version__
+    try:
+        info["git_commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                            text=True).stdout.strip() or None
+    except OSError:
+        info["git_commit"] = None
+    return info
+
+
+def print_table(results: dict) -> None:
+    print(f"\n{'workload':6s} {'implementation':34s} {'CPU s':>9s} {'wall s':>9s} {'x ref':>7s} {'peak MB':>8s}  agrees")
+    for key, w in results["workloads"].items():
+        if "skipped" in w:
+            print(f"{key:6s} skipped: {w['skipped']}")
+            continue
+        base = w.get("baseline", "reference")
+        for name, r in w["impls"].items():
+            ratio = r.get("x_" + base, "")
+            agrees = {True: "yes", False: "NO", None: ""}[r.get("agrees")]
+            print(f"{key:6s} {name:34s} {r['cpu_seconds']:9.2f} {r['seconds']:9.2f} {ratio!s:>7s} "
+                  f"{r.get('peak_mb', '')!s:>8}  {agrees}")
+        if w.get("note"):
+            print(f"{'':6s} ({w['note']})")
+        if "speedup_vs_before" in w:
+            print(f"{'':6s} speed-up vs before: x{w['speedup_vs_before']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="shrunk sizes (smoke test; numbers mean nothing)")
+    ap.add_argument("--out", default=None, help="results file (default benchmarks/results.json; --quick: none)")
+    ap.add_argument("--repeats", type=int, default=None, help="runs per implementation, median reported "
+                    "(default 3; --quick: 1)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, the same for every implementation "
+                    "(default 1: on a shared machine CPU time then measures the work)")
+    ap.add_argument("--merge", action="store_true", help="update the workloads run in an existing --out file, "
+                    "keeping the others")
+    ap.add_argument("--only", nargs="*", default=None, help="workloads to run (P1 P2 P3 P4 P5)")
+    ap.add_argument("--before", default=None, help="git revision to rerun P4 on beside the current code")
+    ap.add_argument("--p4-patch", nargs="*", default=[], help="patch files (e.g. benchmarks/proposed/*.patch) "
+                    "applied to the last commit, each timed as one more P4 variant")
+    args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 1 if args.quick else 3
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from benchmarks import workloads as W
+
+    want = set(args.only or ["P1", "P2", "P3", "P4", "P5"])
+    results = {"quick": args.quick, "machine": machine(), "tolerance": TOL, "workloads": {}}
+    t0 = time.perf_counter()
+    if "P1" in want:
+        w = W.p1(args.quick)
+        for impl in w.impls:  # TransformerLens's 144 full passes: one run of it
+            impl.repeats = 1 if not args.quick and impl.name != "circuitry" else None
+        results["workloads"]["P1"] = run_workload(w, args.repeats)
+    if "P2" in want:
+        for w in W.p2(args.quick):
+            results["workloads"][w.key] = run_workload(w, args.repeats)
+    if "P3" in want:
+        results["workloads"]["P3"] = run_workload(W.p3(args.quick), args.repeats)
+    with tempfile.TemporaryDirectory(prefix="circuitry-bench-") as tmp:
+        if "P4" in want:
+            results["workloads"]["P4"] = p4(args.quick, args.before, Path(tmp), args.threads, args.p4_patch)
+    if "P5" in want:
+        msg = ("circuitry.discovery is not in this checkout (EAP and exact edge scores are being built on another "
+               "branch); P5 skipped")
+        if W.p5_available():
+            msg = "circuitry.discovery exists but this script has no P5 workload yet; P5 skipped"
+        print(msg)
+        results["workloads"]["P5"] = {"skipped": msg}
+    results["total_seconds"] = round(time.perf_counter() - t0, 1)
+    print_table(results)
+    out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results.json"))
+    if out and args.merge and Path(out).exists():
+        old = json.loads(Path(out).read_text())
+        old["workloads"].update(results["workloads"])
+        old.setdefault("runs", []).append({"machine": results["machine"], "workloads": sorted(results["workloads"]),
+                                           "total_seconds": results["total_seconds"]})
+        results = old
+    if out:
+        from circuitry.io import atomic_write_json
+
+        atomic_write_json(out, results)
+        print(f"\nwrote {out}")
+    bad = [(k, n) for k, w in results["workloads"].items() for n, r in w.get("impls", {}).items()
+           if r.get("agrees") is False]
+    if bad:
+        print(f"answers disagree (> {TOL}): {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

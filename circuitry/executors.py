@@ -1,0 +1,128 @@
+"""Run independent tasks (random-head draws, bootstrap resamples, checkpoints, seeds) serially, in local
+processes, or on Ray, with the same numbers whichever runs them.
+
+Every task gets its own random stream, spawned from one seed with :meth:`numpy.random.SeedSequence.spawn`
+(task ``i`` always gets child ``i``), and results come back in task order; so a sweep's results depend on
+the seed and the tasks only, never on the executor, the number of workers or the order tasks finish in.
+
+    >>> from circuitry.executors import run_tasks
+    >>> def draw(task, rng):
+    ...     return task + float(rng.standard_normal())
+    >>> a = run_tasks(draw, [0, 10, 20], seed=7)
+    >>> b = run_tasks(draw, [0, 10, 20], seed=7, executor="processes", max_workers=2)  # doctest: +SKIP
+    >>> a == run_tasks(draw, [0, 10, 20], seed=7)
+    True
+
+Task functions that run in other processes must be importable (defined at module level); heavy state
+such as a loaded model is best loaded once per worker inside the task function (e.g. cached with
+:func:`functools.lru_cache`), not shipped with every task.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, Sequence, TypeVar
+
+import numpy as np
+
+from circuitry.errors import InputError, bad_value
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ExecutorName = Literal["serial", "processes", "ray"]
+"""``"serial"``: one after another in this process. ``"processes"``: a local process pool
+(:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` start method). ``"ray"``: Ray tasks on the
+cluster ``ray.init`` connects to (a local one when none is running; ``pip install circuitry-lab[scale]``)."""
+
+EXECUTORS: tuple[str, ...] = ExecutorName.__args__  # type: ignore[attr-defined]
+
+
+def task_seeds(seed: int | np.random.SeedSequence | None, n: int) -> list[np.random.SeedSequence]:
+    """``n`` independent child seed sequences of ``seed`` (the same children for the same seed).
+
+    >>> [int(s.generate_state(1)[0]) for s in task_seeds(0, 2)] == [int(s.generate_state(1)[0]) for s in task_seeds(0, 2)]
+    True
+    """
+    if seed is None:
+        raise bad_value("seed", seed, "an int or a numpy SeedSequence (a sweep without a seed cannot be reproduced)")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(_check_seed(seed))
+    return ss.spawn(n)
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise bad_value("seed", seed, "a non-negative int")
+    return int(seed)
+
+
+def _call(fn: Callable[[T, np.random.Generator], R], task: T, ss: np.random.SeedSequence) -> R:
+    """Run one task with its own generator (module level, so process pools can pickle it)."""
+    return fn(task, np.random.default_rng(ss))
+
+
+def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, seed: int | np.random.SeedSequence,
+              executor: ExecutorName = "serial", max_workers: int | None = None) -> list[R]:
+    """``[fn(task, rng_i) for i, task in enumerate(tasks)]``, run by ``executor``.
+
+    Parameters
+    ----------
+    fn
+        ``fn(task, rng) -> result``; ``rng`` is a :class:`numpy.random.Generator` of the task's own stream.
+        For ``"processes"`` and ``"ray"`` it must be picklable (a module-level function).
+    tasks
+        The independent units of work (anything picklable), e.g. chunks of random draws or seeds.
+    seed
+        The sweep's seed; task ``i`` draws from ``SeedSequence(seed).spawn(len(tasks))[i]``.
+    executor
+        See :data:`ExecutorName`.
+    max_workers
+        Processes for ``"processes"`` (default: the CPU count); CPUs requested from Ray per run for ``"ray"``
+        when it starts a local instance (default: all).
+
+    Returns
+    -------
+    list
+        One result per task, in task order; identical for every executor.
+
+    Raises
+    ------
+    InputError
+        An unknown executor, a bad seed or worker count, or ``"ray"`` without Ray installed.
+    """
+    if executor not in EXECUTORS:
+        raise bad_value("executor", executor, f"one of {EXECUTORS}")
+    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1):
+        raise bad_value("max_workers", max_workers, "a whole number >= 1, or None")
+    if not callable(fn):
+        raise bad_value("fn", fn, "a callable fn(task, rng) -> result")
+    tasks = list(tasks)
+    seeds = task_seeds(seed, len(tasks))
+    if executor == "serial" or not tasks:
+        return [_call(fn, t, s) for t, s in zip(tasks, seeds)]
+    if executor == "processes":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+        with ProcessPoolExecutor(max_workers=max_workers, mp_context=ctx) as pool:
+            return list(pool.map(_call, [fn] * len(tasks), tasks, seeds))
+    return _run_ray(fn, tasks, seeds, max_workers)
+
+
+def _run_ray(fn, tasks: list, seeds: list, max_workers: int | None) -> list:
+    try:
+        import ray
+    except ImportError:
+        raise InputError("executor='ray' needs Ray, which is not installed. Fix: pip install 'circuitry-lab[scale]' "
+                         "(or pip install ray), or use executor='processes'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=max_workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(_call)
+        fn_ref = ray.put(fn)
+        return ray.get([remote.remote(fn_ref, t, s) for t, s in zip(tasks, seeds)])
+    finally:
+        if started:
+            ray.shutdown()

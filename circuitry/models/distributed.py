@@ -1,0 +1,48 @@
+"""Tensor parallelism through nnsight 0.8 and transformers: what circuitry needs beyond passing options on.
+
+A model loaded with ``load_model(DIR, tensor_parallel=N)`` inside a ``torchrun --nproc-per-node N`` launch
+has its linear layers sharded across the N ranks by transformers (``DistributedConfig(tp_size=N)``; the
+``gloo`` backend on CPUs, ``nccl`` on GPUs); nnsight's tensor-parallel interleaver (``TPFragments``) hands
+every read and edit of circuitry's adapter the whole activation and re-splits it afterwards, so every
+analysis runs unchanged on every rank and gives the single-process numbers (``tests/scale``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from circuitry.errors import InputError
+
+
+def transformers_compat() -> None:
+    """Make nnsight 0.8.1's tensor-parallel code find transformers' plan matcher where it now lives.
+
+    nnsight 0.8.1 (``nnsight/modeling/tp/fragments.py``, ``TPFragments._style_of``) does
+    ``from transformers.distributed.tensor_parallel import _get_parameter_plan``; transformers 5.25 moved that
+    function to ``transformers.distributed.parallel_utils``, so without this every tensor-parallel trace fails
+    with ``ImportError: cannot import name '_get_parameter_plan'``. This re-exports the same function under
+    the old name; it does nothing when the old name exists (older transformers, or a fixed nnsight). It is
+    called only when a tensor-parallel model is wrapped, never at import."""
+    import transformers.distributed.tensor_parallel as tp
+
+    if hasattr(tp, "_get_parameter_plan"):
+        return
+    from transformers.distributed.parallel_utils import _get_parameter_plan
+
+    tp._get_parameter_plan = _get_parameter_plan
+
+
+def check_tensor_parallel(tensor_parallel: int | None) -> int | None:
+    """Validate the degree against the launch: ``None`` or 1 means unsharded; N needs ``WORLD_SIZE == N``
+    (set by ``torchrun --nproc-per-node N``)."""
+    if tensor_parallel is None or tensor_parallel == 1:
+        return None
+    if isinstance(tensor_parallel, bool) or not isinstance(tensor_parallel, int) or tensor_parallel < 1:
+        raise InputError(f"tensor_parallel={tensor_parallel!r} is invalid: expected a whole number of processes >= 1. "
+                         "Fix: tensor_parallel=2 under `torchrun --nproc-per-node 2`")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != tensor_parallel:
+        raise InputError(f"tensor_parallel={tensor_parallel} but this process was launched with WORLD_SIZE={world}. "
+                         f"Fix: launch with `torchrun --nproc-per-node {tensor_parallel} SCRIPT` (every rank runs "
+                         "the same script), or drop tensor_parallel")
+    return tensor_parallel
