@@ -91,9 +91,12 @@ def icl_score(model: "ModelAdapter", tokens: torch.Tensor | None = None, *, earl
     late = d_late if late is None else late
     if not (isinstance(early, int) and isinstance(late, int) and 1 <= early < late < P):
         raise bad_value("early/late", (early, late), f"integers with 1 <= early < late < {P} (the sequence length)")
-    logits = model.run(tokens).logits.detach().to(torch.float64).cpu()
-    logp = logits.log_softmax(-1)
-    loss = lambda p: -logp[:, p - 1].gather(-1, tokens[:, p: p + 1]).squeeze(-1).numpy()  # noqa: E731
+    from circuitry.models.adapter import LogitSlice
+
+    at = torch.tensor([early - 1, late - 1])  # unembed only the two positions the score reads
+    logp = model.run(tokens, logits_at=LogitSlice(at)).logits.detach().to(torch.float64).cpu().log_softmax(-1)
+    col = {early: 0, late: 1}
+    loss = lambda p: -logp[:, col[p]].gather(-1, tokens[:, p: p + 1]).squeeze(-1).numpy()  # noqa: E731
     l_early, l_late = loss(early), loss(late)
     diff = l_late - l_early
     est = bootstrap_ci(diff, confidence_level=confidence_level, n_resamples=n_resamples, rng=seed)
