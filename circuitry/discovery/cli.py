@@ -41,18 +41,20 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from circuitry.discovery.report import parse_methods, run_discovery
-    from circuitry.errors import InputError
+    from circuitry.io import check_out_dir
 
     methods = parse_methods(args.method)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
     model, data = load(args)
+    check_out_dir(out)
     rep = run_discovery(model, data, out, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
                         threshold=args.threshold, n_random=args.n_random, n_resamples=args.n_resamples,
                         stability_resamples=args.stability_resamples, acdc_resamples=args.acdc_resamples,
                         seed=args.seed, progress=not args.quiet)
     print(f"circuit search on {model.model_id}: " + rep.summary())
+    if not rep.gap.resolved:
+        print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")
+        return 1
     print(f"wrote {out / 'discovery.json'}, {out / 'faithfulness.png'} and per method graph.*, circuit.*, "
           "scores_mib.json")
     return 0

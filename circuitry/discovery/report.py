@@ -24,6 +24,7 @@ from circuitry.discovery.stability import RankingStability, ranking_stability, r
 from circuitry.errors import bad_value
 from circuitry.io import atomic_write_json
 from circuitry.provenance import Frozen, Provenance, make_provenance
+from circuitry.stats.gap import GapSummary, gap_summary
 
 
 class DiscoveryReport(Frozen):
@@ -32,14 +33,22 @@ class DiscoveryReport(Frozen):
     methods: list[str]
     task: str
     n_prompts: int
-    scores: list[EdgeScores]
-    faithfulness: Faithfulness
-    stability: list[RankingStability]
-    files: dict[str, str]
+    #: the clean-minus-corrupted gap of the task's metric; unresolved = nothing to search for
+    gap: GapSummary
+    scores: list[EdgeScores] = []
+    faithfulness: Faithfulness | None = None
+    stability: list[RankingStability] = []
+    files: dict[str, str] = {}
     provenance: Provenance
 
     def summary(self) -> str:
-        lines = [f"{len(self.scores[0].edges)} edges, {self.n_prompts} prompt pairs, task {self.task}"]
+        g = self.gap
+        if not g.resolved:
+            return (f"{self.n_prompts} prompt pairs, task {self.task}: the clean-corrupted gap is not resolved "
+                    f"(mean {g.mean:.3g}, 95% t-interval [{g.ci_low:.3g}, {g.ci_high:.3g}]): the model does not "
+                    "separate the two prompt sets, so there is no circuit to search for and none was drawn")
+        lines = [f"{len(self.scores[0].edges)} edges, {self.n_prompts} prompt pairs, task {self.task}, gap "
+                 f"{g.mean:.3g} [{g.ci_low:.3g}, {g.ci_high:.3g}]"]
         for s in self.scores:
             lines.append(f"{s.method}: {sum(s.in_circuit)} edges kept; " + s.summary(3).split("; ", 1)[1])
         lines.append(self.faithfulness.summary())
@@ -73,6 +82,13 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     out = Path(out)
     task_metric = metric or data.metric or "logit_diff"
     shared = prepare(model, data, metric=task_metric)
+    gap = gap_summary(shared.metric_of(shared.clean).numpy(), shared.metric_of(shared.corr).numpy())
+    prov = make_provenance(model, dataset=data, seed=seed, task=data.task, methods=",".join(methods))
+    if not gap.resolved:  # every score would rank noise: say so, draw nothing
+        report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, provenance=prov,
+                                 files={"discovery.json": str(out / "discovery.json")})
+        atomic_write_json(out / "discovery.json", report)
+        return report
     kl = prepare(model, data, metric="kl") if "acdc" in methods and metric is None else shared
     scores, files = [], {}
     for m in methods:
@@ -104,9 +120,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     fig = plot_faithfulness(fa, out / "faithfulness.png")
     files["faithfulness.png"] = str(fig)
     files["discovery.json"] = str(out / "discovery.json")
-    report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), scores=scores, faithfulness=fa,
-                             stability=stab, files=files,
-                             provenance=make_provenance(model, dataset=data, seed=seed, task=data.task,
-                                                        methods=",".join(methods)))
+    report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, scores=scores,
+                             faithfulness=fa, stability=stab, files=files, provenance=prov)
     atomic_write_json(out / "discovery.json", report)
     return report
