@@ -45,4 +45,9 @@ def check_tensor_parallel(tensor_parallel: int | None) -> int | None:
         raise InputError(f"tensor_parallel={tensor_parallel} but this process was launched with WORLD_SIZE={world}. "
                          f"Fix: launch with `torchrun --nproc-per-node {tensor_parallel} SCRIPT` (every rank runs "
                          "the same script), or drop tensor_parallel")
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise InputError(f"tensor_parallel={tensor_parallel} needs the 'accelerate' package (transformers shards "
+                         "weights through it), which is not installed. Fix: pip install 'circuitry-lab[scale]'")
     return tensor_parallel
