@@ -11,7 +11,7 @@ Workloads (docs/performance.md):
   P3  a 1,000-draw random-head null on attn-only-2l
   P4  the full `circuitry analyze` of a random 6-layer x 8-head d 256 GPT-2 (and, with --before REV, the same
       run on the code of git revision REV, beside it; with --p4-patch FILE, on the last commit plus FILE)
-  P5  EAP and exact edge scores, when circuitry.discovery exists
+  P5  exact edge scores over every edge of attn-only-2l (EAP: benchmarks/bench_discovery.py)
 
 Every implementation's answer is checked against the reference (max abs difference <= 1e-4). Times are
 medians of --repeats runs (one run for the slow ones); both CPU time (user + system of the process: on a
@@ -256,12 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if "P4" in want:
             results["workloads"]["P4"] = p4(args.quick, args.before, Path(tmp), args.threads, args.p4_patch)
     if "P5" in want:
-        msg = ("circuitry.discovery is not in this checkout (EAP and exact edge scores are being built on another "
-               "branch); P5 skipped")
-        if W.p5_available():
-            msg = "circuitry.discovery exists but this script has no P5 workload yet; P5 skipped"
-        print(msg)
-        results["workloads"]["P5"] = {"skipped": msg}
+        results["workloads"]["P5"] = run_workload(W.p5(args.quick), args.repeats)
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
     print_table(results)
     out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results.json"))

@@ -216,3 +216,26 @@ def p3(quick: bool) -> Workload:
 # ---------------------------------------------------------------------------------------------- P5
 def p5_available() -> bool:
     return importlib.util.find_spec("circuitry.discovery") is not None
+
+
+def p5(quick: bool) -> Workload:
+    """Exact edge scores over every edge of attn-only-2l against a plain hooks loop (one forward per edge);
+    EAP on the GPT-2-small shape against its pass-count floor is in ``benchmarks/bench_discovery.py``."""
+    from benchmarks.bench_discovery import _plain_exact
+    from circuitry.discovery import edge_set, score_edges
+    from circuitry.metrics import Targets
+    from circuitry.models import load_model
+    from circuitry.prompts import make_task
+    from circuitry.zoo import load_zoo
+
+    zoo, _ = load_zoo("attn-only-2l")
+    model = load_model(copy.deepcopy(zoo))
+    data = make_task("induction", model, n_prompts=4 if quick else 16, seed=0)
+    es = edge_set(model)
+    ids, cids, t = data.clean_ids(), data.corrupted_ids(), Targets(*data.targets())
+    return Workload("P5", f"exact edge scores, every one of the {len(es)} edges of attn-only-2l, {len(data)} prompts "
+                    f"x {data.seq_len} tokens (m(edge from corrupted) - m(clean), logit diff)",
+                    [Impl("circuitry", lambda: score_edges(model, data, method="exact", progress=False),
+                          lambda r: np.asarray(r.score)),
+                     Impl("reference", lambda: _plain_exact(zoo, ids, cids, t, es), np.asarray)],
+                    note="TransformerLens 4.3 has no edge-level patching; EAP timings: benchmarks/bench_discovery.py")
