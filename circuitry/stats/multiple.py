@@ -36,6 +36,11 @@ class CorrectedPValues(Frozen):
     adjusted_pvalues: list[float]
     rejected: list[bool]
     n_tests: int
+    #: the smallest adjusted p-value each test could reach given its raw floor (``floors=``): Holm and
+    #: Bonferroni ``min(1, m * floor)``, BH ``floor``; ``None`` when no floors were given
+    adjusted_floors: list[float] | None = None
+    #: tests that could not be rejected at ``alpha`` whatever the data (adjusted floor > alpha)
+    inconclusive: list[bool] | None = None
 
 
 def adjust_pvalues(pvalues: Any, *, method: Correction) -> np.ndarray:
@@ -87,7 +92,7 @@ def adjust_pvalues(pvalues: Any, *, method: Correction) -> np.ndarray:
 
 
 def correct_pvalues(pvalues: Any, *, method: Correction, alpha: float = 0.05,
-                    labels: Sequence[str] | None = None) -> CorrectedPValues:
+                    labels: Sequence[str] | None = None, floors: Any = None) -> CorrectedPValues:
     """:func:`adjust_pvalues` packaged as a result that names the correction and the decisions.
 
     Parameters
@@ -100,6 +105,10 @@ def correct_pvalues(pvalues: Any, *, method: Correction, alpha: float = 0.05,
         Level at which ``rejected`` is decided (``adjusted <= alpha``).
     labels : sequence of str, optional
         Names of the hypotheses (heads, edges); default ``"0", "1", ...``.
+    floors : array_like, shape (m,), optional
+        Each raw test's smallest attainable p-value (e.g. ``1 / (n_permutations + 1)``); gives
+        ``adjusted_floors`` and ``inconclusive`` (a test whose adjusted floor exceeds ``alpha`` cannot be
+        rejected, so "not rejected" says nothing about it).
 
     Examples
     --------
@@ -113,6 +122,16 @@ def correct_pvalues(pvalues: Any, *, method: Correction, alpha: float = 0.05,
     names = [str(i) for i in range(raw.size)] if labels is None else [str(x) for x in labels]
     if len(names) != raw.size:
         raise InputError(f"labels has {len(names)} names for {raw.size} p-values; give one label per p-value")
+    adj_floors = inconclusive = None
+    if floors is not None:
+        f = finite_1d("floors", floors)
+        if f.size != raw.size or ((f < 0) | (f > 1)).any():
+            raise InputError(f"floors has {f.size} values for {raw.size} p-values, or values outside [0, 1]; give "
+                             "one floor in [0, 1] per p-value")
+        m = raw.size
+        af = f if method == "bh" else np.minimum(1.0, m * f)
+        adj_floors, inconclusive = [float(x) for x in af], [bool(x > alpha) for x in af]
     return CorrectedPValues(method=method, controls=_ERROR_RATE[method], alpha=alpha, labels=names,
                             pvalues=[float(x) for x in raw], adjusted_pvalues=[float(x) for x in adjusted],
-                            rejected=[bool(x <= alpha) for x in adjusted], n_tests=int(raw.size))
+                            rejected=[bool(x <= alpha) for x in adjusted], n_tests=int(raw.size),
+                            adjusted_floors=adj_floors, inconclusive=inconclusive)

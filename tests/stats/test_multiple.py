@@ -65,3 +65,13 @@ def test_validation(pvalues, method, match):
         adjust_pvalues(pvalues, method=method)
     with pytest.raises(InputError, match="labels"):
         correct_pvalues([0.1, 0.2], method="holm", labels=["a"])
+
+
+def test_corrected_pvalues_carry_their_floors():
+    from circuitry.stats import correct_pvalues
+
+    # 16 heads, each a sign-flip test on 4 prompts: floor 1/16 each; Holm can never reach 0.05
+    r = correct_pvalues([1 / 16] * 16, method="holm", alpha=0.05, floors=[1 / 16] * 16)
+    assert r.adjusted_floors == [1.0] * 16 and all(r.inconclusive) and not any(r.rejected)
+    r = correct_pvalues([0.0001, 0.5], method="bh", alpha=0.05, floors=[0.0001, 0.0001])
+    assert r.adjusted_floors == [0.0001, 0.0001] and r.inconclusive == [False, False] and r.rejected == [True, False]
