@@ -26,6 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tau", type=float, default=0.02, help="ACDC threshold in metric units (default 0.02)")
     p.add_argument("--threshold", type=float, default=0.05,
                    help="kept circuit of exact/EAP/EAP-IG: |score| >= THRESHOLD x |clean - corrupted| (default 0.05)")
+    p.add_argument("--alpha", type=float, default=0.01,
+                   help="the kept circuit of exact/EAP/EAP-IG needs a BH-adjusted per-edge p <= alpha (default 0.01)")
     p.add_argument("--n-random", type=int, default=20, help="random edge sets per size for the baseline (default 20)")
     p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the bands (default 1000)")
     p.add_argument("--stability-resamples", type=int, default=200,
@@ -48,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     model, data = load(args)
     check_out_dir(out)
     rep = run_discovery(model, data, out, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
-                        threshold=args.threshold, n_random=args.n_random, n_resamples=args.n_resamples,
+                        threshold=args.threshold, alpha=args.alpha, n_random=args.n_random, n_resamples=args.n_resamples,
                         stability_resamples=args.stability_resamples, acdc_resamples=args.acdc_resamples,
                         seed=args.seed, progress=not args.quiet)
     print(f"circuit search on {model.model_id}: " + rep.summary())

@@ -65,7 +65,7 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
 
 
 def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metric: str | None = None, steps: int = 5,
-                  tau: float = DEFAULT_TAU, threshold: float = 0.05, n_random: int = 20, n_resamples: int = 1000,
+                  tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01, n_random: int = 20, n_resamples: int = 1000,
                   stability_resamples: int = 200, acdc_resamples: int = 3, seed: int = 0,
                   progress: bool = True) -> DiscoveryReport:
     """Score the edges with every method, measure faithfulness and stability, and write the files.
@@ -93,6 +93,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     scores, files = [], {}
     for m in methods:
         opts = dict(steps=steps, tau=tau, threshold=threshold, progress=progress, seed=seed)
+        if m != "acdc":
+            opts["alpha"] = alpha
         pr = kl if m == "acdc" else shared
         if m == "acdc":
             opts["checkpoint"] = out / "acdc" / "checkpoint.json"

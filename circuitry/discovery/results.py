@@ -53,7 +53,8 @@ class EdgeScores(Frozen):
     per_prompt
         ``[edge, prompt]`` scores (``None`` for ACDC, whose scores depend on the whole sweep).
     in_circuit
-        The kept circuit: for ACDC its result; otherwise edges with ``|score| >= threshold * |gap|``.
+        The kept circuit: for ACDC its result; otherwise edges with ``|score| >= threshold * |gap|`` and a
+        BH-adjusted p <= ``alpha`` (``pvalue``, ``pvalue_adjusted``).
     clean, corrupted
         Metric of the clean and corrupted runs per prompt.
     order
@@ -71,6 +72,10 @@ class EdgeScores(Frozen):
     score: list[float]
     per_prompt: Optional[NamedArray] = None
     in_circuit: list[bool]
+    #: per edge: two-sided one-sample t-test over prompts of the edge's score against 0, and its BH-adjusted
+    #: value (``None`` for ACDC, which keeps edges by its own sweep)
+    pvalue: Optional[list[float]] = None
+    pvalue_adjusted: Optional[list[float]] = None
     clean: list[float]
     corrupted: list[float]
     order: list[str] = []
@@ -156,7 +161,8 @@ class EdgeScores(Frozen):
         for i, (src, dst, kind) in enumerate(es.triples):
             if circuit_only and not self.in_circuit[i]:
                 continue
-            ms.append(EdgeMeasurement(source=src, target=dst, kind=kind, effect=float(share[i]),
+            pv = {} if self.pvalue is None else {"pvalue": self.pvalue[i], "pvalue_adjusted": self.pvalue_adjusted[i]}
+            ms.append(EdgeMeasurement(source=src, target=dst, kind=kind, effect=float(share[i]), **pv,
                                       extra={"score": self.score[i], "rank": float(rank[i]),
                                              "in_circuit": float(self.in_circuit[i])}))
         s = self.shape

@@ -68,7 +68,7 @@ def prepare(model: ModelAdapter, data: PairDataset, *, metric: str | Callable | 
 
 
 def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metric: str | Callable | None = None,
-                steps: int = 5, tau: float = DEFAULT_TAU, threshold: float = 0.05,
+                steps: int = 5, tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01,
                 checkpoint: str | Path | None = None, max_rows: int | None = None, progress: bool = True,
                 seed: int | None = None, prepared: Prepared | None = None) -> EdgeScores:
     """Score every edge of ``model`` on the prompt pairs ``data`` with one method.
@@ -88,9 +88,11 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         EAP-IG interpolation steps (Hanna et al. 2024 use 5 or more).
     tau
         ACDC threshold, in metric units: an edge whose removal moves the metric by less stays removed.
-    threshold
+    threshold, alpha
         For the scoring methods, the kept circuit is the edges with ``|score| >= threshold * |m(clean) -
-        m(corrupted)|``.
+        m(corrupted)|`` *and* a Benjamini-Hochberg-adjusted p <= ``alpha``: each edge's per-prompt scores are
+        tested against 0 (one-sample t-test over prompts, two-sided; null: the edge's mean score is 0), so
+        the drawn circuit holds only what the statistics support.
     checkpoint
         ACDC: a JSON file recording progress after every edge; a killed run resumes from it.
     max_rows
@@ -127,9 +129,12 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         raise bad_value("tau", tau, "a finite number >= 0", "use tau=0.02")
     if not isinstance(threshold, (int, float)) or not 0 <= threshold:
         raise bad_value("threshold", threshold, "a number >= 0", "use threshold=0.05")
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise bad_value("alpha", alpha, "a number in (0, 1)", "use alpha=0.01")
     pr = prepared or prepare(model, data, metric=metric, default_metric="kl" if method == "acdc" else "logit_diff")
     m_clean, m_corr = pr.metric_of(pr.clean), pr.metric_of(pr.corr)
     params: dict = {}
+    pvalue = pvalue_adjusted = None
     order: list[str] = []
     per_prompt = None
     es = pr.edges
@@ -160,12 +165,21 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         score = pp.mean(1).numpy()
         per_prompt = NamedArray.from_array(pp, ("edge", "prompt"))
         gap = abs(float(m_clean.mean() - m_corr.mean()))
-        keep = np.abs(score) >= threshold * gap
-        params["threshold"] = float(threshold)
+        from scipy import stats as sst
+
+        from circuitry.stats import adjust_pvalues
+
+        with np.errstate(all="ignore"):
+            pv = np.nan_to_num(sst.ttest_1samp(pp.numpy().astype(float), 0.0, axis=1).pvalue, nan=1.0)
+        pvalue = [float(x) for x in pv]
+        pvalue_adjusted = [float(x) for x in adjust_pvalues(pv, method="bh")]
+        keep = (np.abs(score) >= threshold * gap) & (np.asarray(pvalue_adjusted) <= alpha)
+        params["threshold"], params["alpha"] = float(threshold), float(alpha)
     info = model.info
     return EdgeScores(
         method=method, metric=pr.metric_name, edges=list(es.names), mib_edges=list(es.mib_names),
         score=[float(x) for x in score], per_prompt=per_prompt, in_circuit=[bool(x) for x in keep],
+        pvalue=pvalue, pvalue_adjusted=pvalue_adjusted,
         clean=m_clean.tolist(), corrupted=m_corr.tolist(), order=order, params=params,
         shape={"n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads,
                "has_mlp": int(info.has_mlp), "parallel_residual": int(info.parallel_residual),

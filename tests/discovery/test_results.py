@@ -76,8 +76,12 @@ def test_discover_functions_return_the_composition_graph(zoo):
     from circuitry.graph import edges_by_kind
     from circuitry.prompts import make_task
 
-    G = discover_eap(zoo, make_task("induction", zoo, n_prompts=4, seed=3), progress=False)
+    G = discover_eap(zoo, make_task("induction", zoo, n_prompts=16, seed=3), progress=False)
     assert isinstance(G, nx.DiGraph) and G.graph["method"] == "eap"
     k_edges = {(u, v): d for u, v, d in edges_by_kind(G, "k")}
     assert len(k_edges) == 8 * 8 + 8 + 8  # layer-0 heads into layer-1 keys, embed into the keys of both layers
     assert any(d["in_circuit"] for _, _, d in G.edges(data=True))
+    # every kept edge is supported: BH-adjusted p <= 0.01 on each of its kept kinds
+    kept = [d for _, _, d in G.edges(data=True) if d["in_circuit"]]
+    assert kept and all(min(v for k, v in d.items() if k.startswith("pvalue_adjusted_") and v == v) <= 0.01
+                        for d in kept)
