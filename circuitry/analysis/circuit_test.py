@@ -89,7 +89,11 @@ def circuit_findings(t: CircuitTests, ctx, source: str, alpha: float) -> list:
 
     def verdict_words(r) -> tuple[bool, str]:
         v = verdict(r, alpha)
-        return v.outcome == "supported", f"verdict: {v.outcome} ({v.reason})"
+        # not reaching alpha is "not supported", not a demonstration of no effect
+        word = {"refuted": "not supported at this alpha"}.get(v.outcome, v.outcome)
+        extra = (f"; it would hold at 0.05 (p = {r.pvalue:.3g})" if v.outcome != "supported" and alpha < 0.05
+                 and r.pvalue <= 0.05 and r.min_attainable_pvalue <= 0.05 else "")
+        return v.outcome == "supported", f"verdict: {word} ({v.reason}){extra}"
 
     k = len(t.circuit)
     ok, why = verdict_words(t.pool)

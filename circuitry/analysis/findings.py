@@ -72,6 +72,21 @@ def _sign_note(gap, metric: str) -> str:
     return "."
 
 
+def _unreachable(effects, alpha: float, holm: bool) -> str:
+    """Words for a family of tests that could not reach ``alpha`` whatever the data ('' when it could):
+    Holm's smallest adjusted p is ``m * floor``, BH's ``floor``."""
+    floors = [e.pvalue_floor for e in effects if e.pvalue_floor is not None]
+    if not floors:
+        return ""
+    f = min(floors)
+    best = min(1.0, len(effects) * f) if holm else f
+    if best <= alpha:
+        return ""
+    return (f" Inconclusive by construction: with {len(effects)} tests the smallest "
+            f"{'Holm' if holm else 'BH'}-adjusted p this sample allows is {best:.2g} (sign-flip floor {f:.2g}), above "
+            f"alpha {alpha}; more prompt pairs are needed before any can be significant.")
+
+
 def _sig(e, alpha: float) -> bool:
     return e.pvalue_adjusted is not None and e.pvalue_adjusted <= alpha
 
@@ -93,7 +108,8 @@ def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasur
     sig = sorted((e for e in head_effects if _sig(e, alpha) and e.share > 0), key=lambda e: -e.share)
     out.append(Finding(
         claim=(f"{len(sig)} head(s) carry a significant share of the {m} gap: {', '.join(e.site for e in sig[:8])}."
-               if sig else f"No head carries a significant share of the {m} gap (Holm-adjusted p <= {alpha})."),
+               if sig else f"No head carries a significant share of the {m} gap (Holm-adjusted p <= {alpha})."
+               + _unreachable(head_effects, alpha, holm=True)),
         holds=bool(sig) and gap.resolved,
         evidence="activation patching per head (share of the gap, 95% CI, Holm-adjusted p): " + "; ".join(
             f"{e.site} {e.share:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], p_adj={e.pvalue_adjusted:.2g}"

@@ -217,5 +217,5 @@ def render_markdown(r: AnalysisReport, model) -> str:
         files.append("- `graph.graphml`, `graph.gexf`, `graph.json` (node-link): every measured path with its statistics; "
                      "`graph.dot`, `graph.mmd`: the supported paths only (docs/graph-formats.md)")
     md += ["## Files", ""] + files + ["- `figures/`: " + ", ".join(Path(f).name for f in r.figures), "",
-                                     "Timings (s): " + ", ".join(f"{k} {v}" for k, v in r.timings.items()) + ".", ""]
+                                     "Timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r.timings.items()) + ".", ""]
     return "\n".join(md)

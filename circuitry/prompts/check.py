@@ -15,6 +15,18 @@ def _name(data: PairDataset) -> str:
     return f"task file {data.source!r}" if data.source else f"task {data.task!r}"
 
 
+def _pair_where(data: PairDataset, i: int) -> str:
+    """``file:line`` of pair ``i`` of a task file (the line a user edits), else ``task 'x', pair i``."""
+    if data.source:
+        try:
+            lines = [n for n, line in enumerate(open(data.source, encoding="utf-8"), start=1)
+                     if line.strip() and not line.lstrip().startswith('{"header"')]
+            return f"{data.source}:{lines[i]}"
+        except (OSError, IndexError, UnicodeDecodeError):
+            pass
+    return f"{_name(data)}, pair {i}"
+
+
 def check_task(data: PairDataset, model, *, metric: str | Callable | None = None) -> PairDataset:
     """Raise :class:`InputError` when ``data`` cannot give a meaningful measurement on ``model``.
 
@@ -33,11 +45,15 @@ def check_task(data: PairDataset, model, *, metric: str | Callable | None = None
                          f"{MIN_PAIRS} (32 or more for tight intervals)")
     for i, p in enumerate(data.pairs):
         for field in ("clean", "corrupted", "answers", "foils"):
-            bad = [t for t in getattr(p, field) if not 0 <= t < info.d_vocab]
+            vals = getattr(p, field)
+            bad = [(j, t) for j, t in enumerate(vals) if not 0 <= t < info.d_vocab]
             if bad:
-                raise InputError(f"{where}, pair {i}: {field} token id(s) {bad[:5]} lie outside the vocabulary of "
-                                 f"{model.model_id} (ids 0..{info.d_vocab - 1}). Fix: token ids of this model's "
-                                 "tokenizer, or text pairs (docs/tasks.md)")
+                fix = ("token ids of this model's tokenizer, or text pairs (docs/tasks.md)" if getattr(
+                    model, "tokenizer", None) is not None else f"ids 0..{info.d_vocab - 1} (this model has no "
+                    "tokenizer, so text pairs are not an option)")
+                raise InputError(f"{_pair_where(data, i)}: {field} token id(s) {[t for _, t in bad[:5]]} at index(es) "
+                                 f"{[j for j, _ in bad[:5]]} lie outside the vocabulary of {model.model_id} (ids "
+                                 f"0..{info.d_vocab - 1}). Fix: {fix}")
     if data.seq_len > info.n_ctx:
         raise InputError(f"{where}: prompts have {data.seq_len} tokens but {model.model_id} reads at most "
                          f"n_ctx={info.n_ctx}. Fix: shorter prompts")
@@ -45,9 +61,11 @@ def check_task(data: PairDataset, model, *, metric: str | Callable | None = None
     for field in METRIC_NEEDS.get(name or "", ()):
         missing = [i for i, p in enumerate(data.pairs) if not getattr(p, field)]
         if missing:
-            raise InputError(f"{where}: metric={name!r} needs {field} in every pair; pair(s) {missing[:5]} have "
-                             f"none. Fix: add '{field[:-1]}'/'{field}' to each line (docs/tasks.md), or pass "
-                             "--metric kl, which reads only the positions")
+            lines = ", ".join(_pair_where(data, i) for i in missing[:5])
+            raise InputError(f"{where}: metric={name!r} needs {field} in every pair; {lines} "
+                             f"{'has' if len(missing) == 1 else 'have'} none. Fix: add \"{field}\": [token ids] "
+                             f"(token-id pairs) or \"{field[:-1]}\": \"text\" (text pairs) to each line "
+                             "(docs/tasks.md), or pass --metric kl, which reads only the positions")
     if name == "logit_diff" and all(p.answers == p.foils for p in data.pairs):
         raise InputError(f"{where}: every answer equals its foil, so the logit difference is 0 on every prompt. "
                          "Fix: the foil is the token the corrupted prompt favours (docs/tasks.md)")

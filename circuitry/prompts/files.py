@@ -85,7 +85,13 @@ def _text_pair(rec: dict, tokenizer, *, bos: int | None, where: str) -> PromptPa
 def _id_pair(rec: dict, *, where: str) -> PromptPair:
     extra = set(rec) - _ID_KEYS
     if extra:
-        raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a token-id pair; expected {sorted(_ID_KEYS)}")
+        import difflib
+
+        hints = [f"{x!r} -> {difflib.get_close_matches(x, _ID_KEYS, n=1)[0]!r}" for x in sorted(extra)
+                 if difflib.get_close_matches(x, _ID_KEYS, n=1)]
+        raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a token-id pair; expected {sorted(_ID_KEYS)}"
+                         + (f". Did you mean {', '.join(hints)}? (token-id pairs take lists: answers/foils)"
+                            if hints else ""))
     for key in ("clean", "corrupted", "positions", "answers", "foils"):
         v = rec.get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):

@@ -139,7 +139,7 @@ API = [
     ("empty prompt set", lambda t, z, d: _pairs(0), InputError, r"needs at least one pair"),
     ("answer outside vocabulary", lambda t, z, d: _task_file(t, z, [{"clean": [0, 1, 2], "corrupted": [0, 3, 2],
                                                                      "answers": [99], "foils": [1]}] * 2),
-     InputError, r"answers token id\(s\) \[99\] lie outside the vocabulary"),
+     InputError, r"t.jsonl:1: answers token id\(s\) \[99\] at index\(es\) \[0\] lie outside the vocabulary.*ids 0..64"),
     ("layer out of range", lambda t, z, d: _patch(z, d, layers=[5]), InputError,
      r"layer=5 is out of range.*layers count from 0 to 1"),
     ("head out of range", lambda t, z, d: _ablate(z, d, ["L1H9"]), InputError, r"L1H9.*2 layers x 8 heads"),
