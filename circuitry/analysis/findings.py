@@ -200,7 +200,8 @@ def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: fl
             holds=qkv["k"] > max(qkv["q"], qkv["v"], 0.02) and any(
                 (e.pvalue_adjusted or 1.0) <= alpha for e in hh if e.kind == "k" and e.source == P and e.target in I),
             evidence=f"mean path share from {P} into {', '.join(I)}: K {qkv['k']:.2f}, Q {qkv['q']:.2f}, "
-                     f"V {qkv['v']:.2f}."))
+                     f"V {qkv['v']:.2f} (a comparison of means over the induction heads, with at least one K-path "
+                     f"significant at BH-adjusted p <= {alpha}; the K-Q difference itself is not tested)."))
 
     comp = scores.composition
     K = comp["K"]
