@@ -40,10 +40,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.reproduce:
         from circuitry.analysis.reproduce import load_report, reproduce
-        from circuitry.io import check_out_dir
 
         load_report(args.reproduce)
-        check_out_dir(args.out)
         diffs = reproduce(args.reproduce, args.out, device=args.device, quiet=args.quiet)
         if diffs:
             print(f"circuitry analyze: the numbers of {args.reproduce} do NOT reproduce; first differences:\n  "
@@ -61,16 +59,10 @@ def _run(args: argparse.Namespace) -> int:
                         f"--alpha {args.alpha}", f"use --draws {int(1 / args.alpha) * 10}")
     if args.max_path_heads < 1:
         raise bad_value("--max-path-heads", args.max_path_heads, "a positive integer", "use --max-path-heads 32")
-    from circuitry.io import check_out_dir
-
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
                          metric=args.metric, direction=args.direction, n_draws=args.draws, alpha=args.alpha,
                          max_path_heads=args.max_path_heads)
     model = load_model_from_args(args)
-    from circuitry.analysis.tasking import plan_task
-
-    plan_task(model, cfg)  # every check of the task, before the output folder is touched
-    check_out_dir(args.out)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)
     if not report.gap.resolved:
         print(f"circuitry analyze: the model shows no clean-corrupted gap on task {report.task.name!r} "

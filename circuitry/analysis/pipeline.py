@@ -112,12 +112,10 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     from circuitry.scores.results import ScoreReport
     from circuitry.stats.gap import gap_summary
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        from circuitry.errors import InputError
+    from circuitry.io import check_out_dir
 
-        raise InputError(f"--out {str(out)!r} is a file; expected a folder. Fix: --out another path")
-    data, test, ctx = plan_task(model, cfg)
+    data, test, ctx = plan_task(model, cfg)  # every check of the task, before the output folder is touched
+    out = check_out_dir(out)
     metric = ctx.metric
     # the prompts' hash is part of the key: an edited task file never reuses stages of the old one
     cfg_hash = sha256_json({"cfg": cfg.model_dump(), "weights": model.weights_sha256, "data": data.sha256(),

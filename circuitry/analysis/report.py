@@ -68,10 +68,9 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     for name, hs in report.head_scores.items():
         paths.append(hs.heatmap(figs / f"scores_{name}.png"))
     if model.info.n_layers > 1:  # composition needs an earlier and a later layer
-        lim = max(float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0))
-                  for c in report.composition.values()) or 1.0
-        for kind, comp in report.composition.items():  # one colour scale for Q, K and V, so they compare
-            paths.append(comp.heatmap(figs / f"composition_{kind}.png", limit=lim))
+        from circuitry.scores.results import composition_heatmaps
+
+        paths += composition_heatmaps(report.composition, figs)
     paths.append(report.patching.heatmap(figs / f"patching_{report.config.direction}_z.png"))
     circuit_files = [figs / "circuit.png", figs / "circuit.svg"]
     if report.path_patching is not None:

@@ -420,8 +420,8 @@ def check_remote(remote) -> None:
     if remote is True:
         raise UnsupportedError(
             "remote=True (NDIF) does not work yet: NDIF names a model by its Hugging Face repo id, and the adapter "
-            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key (nnsight raises "
-            "NotImplementedError in Remotable._remoteable_model_key). Fix: remote='local' checks that circuitry's "
+            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key to send (nnsight's "
+            "Remotable._remoteable_model_key is left for subclasses). Fix: remote='local' checks that circuitry's "
             "traces ship (docs/scale.md); for a large model use device_map='auto' or tensor_parallel=N")
 
 

@@ -76,12 +76,9 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "catalogue.md", catalogue_markdown(report))
     for name, s in heads.items():
         s.heatmap(out / f"{name}.png")
-    import numpy as np
+    from circuitry.scores.results import composition_heatmaps
 
-    lim = max((float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0)) for c in comp.values()),
-              default=0.0) or 1.0
-    for kind, c in comp.items():  # one colour scale for Q, K and V, so the three figures compare
-        c.heatmap(out / f"composition_{kind}.png", limit=lim)
+    composition_heatmaps(comp, out)
     for name, s in heads.items():
         print(f"{name:16s} top: " + ", ".join(f"{h}={v:.3f}" for h, v in s.top(3)))
     for kind, c in comp.items():

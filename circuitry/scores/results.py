@@ -277,3 +277,12 @@ def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, titl
     ax.set_title(title or "head catalogue: excess over the null (* significant after correction)")
     fig.colorbar(im, ax=ax, label=f"mean score minus null score (clipped to +-{span:.2g})")
     return save_figure(fig, path)
+
+
+def composition_heatmaps(compositions: "dict[str, CompositionScores]", folder: str | Path, *,
+                         prefix: str = "composition_") -> list[Path]:
+    """Write ``{prefix}{Q,K,V}.png`` to ``folder`` on one colour scale (centred on 0, half-width the largest
+    |score - baseline| of the three), so that the figures compare."""
+    lim = max((float(np.nanmax(np.abs(c.numpy(which="subtracted")), initial=0)) for c in compositions.values()),
+              default=0.0) or 1.0
+    return [c.heatmap(Path(folder) / f"{prefix}{kind}.png", limit=lim) for kind, c in compositions.items()]
