@@ -44,11 +44,8 @@ class CircuitTests(Frozen):
 
 def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests:
     """Run the tests on the ``test`` prompts (a :class:`~circuitry.prompts.PairDataset`)."""
-    import torch
-
-    from circuitry.interventions import ablate_heads, head_set_effect_fn
-    from circuitry.interventions.ablation import ablation_values
-    from circuitry.metrics import Targets, get_metric
+    from circuitry.interventions import head_set_effect_fn
+    from circuitry.metrics import Targets
     from circuitry.stats import circuit_vs_random, mean_test, spawn_seeds
 
     ids = test.clean_ids(model.device)
@@ -62,12 +59,7 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
                             sign=ctx.test_sign)
     pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool)
     # every single head's damage, per prompt: which circuit head matters most alone
-    vals = ablation_values(model, ids, method=cfg.ablation, seed=cfg.seed)
-    base = get_metric(ctx.test_metric)(model.run(ids).logits, targets).float().cpu()
-    with torch.no_grad():
-        per = ablate_heads(model, ids, [[h] for h in heads], targets, method=cfg.ablation, metric=ctx.test_metric,
-                           values=vals)
-    damage = (ctx.test_sign * (per - base)).numpy().astype(float)  # [head, prompt]
+    damage = fn.per_prompt([[h] for h in heads])  # [head, prompt]
     single = {h: float(damage[i].mean()) for i, h in enumerate(heads)}
     out = dict(circuit=circuit, circuit_damage=pool.statistic, single_damage=single, pool=pool)
     if len(circuit) >= 2:

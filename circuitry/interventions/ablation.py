@@ -133,16 +133,22 @@ def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets,
 
     The effect of a set is ``sign * mean over prompts of (metric(ablated) - metric(unablated))``; with
     ``metric="loss"`` and ``sign=1`` it is the rise in loss when the set is ablated. The ablation
-    values are computed once and reused for every draw."""
+    values are computed once and reused for every draw; ``effect_fn.per_prompt(head_sets)`` gives the
+    ``[set, prompt]`` values behind the means, from the same ablation values and unablated run."""
     import numpy as np
 
     ids = ids.to(model.device)
     vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed)
     base = get_metric(metric)(model.run(ids).logits, targets).float().cpu()
 
-    def effect_fn(head_sets) -> "np.ndarray":
+    def per_prompt(head_sets) -> "np.ndarray":
+        """``[set, prompt]`` effects (the per-prompt values behind ``effect_fn``'s means)."""
         per = ablate_heads(model, ids, [list(s) for s in head_sets], targets, method=method, metric=metric,
                            values=vals, max_rows=max_rows)
-        return (sign * (per - base).mean(1)).numpy().astype(float)
+        return (sign * (per - base)).numpy().astype(float)
 
+    def effect_fn(head_sets) -> "np.ndarray":
+        return per_prompt(head_sets).mean(1)
+
+    effect_fn.per_prompt = per_prompt  # same ablation values and unablated run, per prompt
     return effect_fn
