@@ -21,14 +21,20 @@ U = TypeVar("U")
 CPU_MAX_ROWS = 128
 
 
-def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0) -> int:
-    """How many batch rows fit a memory budget: a rough bound from the widest activations of a row.
+def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0,
+                  logits: LogitSlice | None = None) -> int:
+    """How many batch rows fit a memory budget: a rough bound from the widest activations of a row,
+    plus the logits a row computes (all ``seq_len x d_vocab`` of them, or only ``logits``' part).
 
     On the CPU the bound is also capped at ``CPU_MAX_ROWS``: a CPU does the same work per row whatever
     the batch, and larger batches fall out of cache (measured in ``benchmarks/bench_patching.py``:
     a 4-layer GPT-2 costs 3.7 ms per row at 32 rows and 5.7 ms at 416). Stacking pays off on a GPU."""
     i = model.info
-    per_row = seq_len * (4 * i.d_model + i.n_heads * seq_len + i.d_vocab + max(i.d_mlp, 1)) * 4 * 3
+    if logits is None:
+        n_logits = seq_len * i.d_vocab
+    else:
+        n_logits = len(logits.positions) * (i.d_vocab if logits.columns is None else len(logits.columns))
+    per_row = (seq_len * (4 * i.d_model + i.n_heads * seq_len + max(i.d_mlp, 1)) + n_logits) * 4 * 3
     rows = max(1, int(memory_mb * 2**20 // per_row))
     return min(rows, CPU_MAX_ROWS) if model.device.type == "cpu" else rows
 
@@ -72,7 +78,7 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
     """
     n = ids.shape[0]
     cut, targets = logit_slice(metric, targets)
-    max_rows = max_rows or rows_per_pass(model, ids.shape[1])
+    max_rows = max_rows or rows_per_pass(model, ids.shape[1], logits=cut)
     per_chunk = max(1, max_rows // n)
     out = torch.empty(len(units), n)
     starts = range(0, len(units), per_chunk)

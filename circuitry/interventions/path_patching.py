@@ -189,13 +189,13 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     rec_reads = [(kd, l) for l in recv_layers for kd in ("q", "k", "v") if kd in kinds or receivers]
     recorded: dict[str, dict] = {}
     logit_vals: dict[str, torch.Tensor] = {}
-    per_chunk = max(1, (max_rows or rows_per_pass(model, seq)) // n)
+    cut, cut_targets = logit_slice(metric_fn, targets)
+    per_chunk = max(1, (max_rows or rows_per_pass(model, seq, logits=cut)) // n)
     chunks = [senders[i:i + per_chunk] for i in range(0, len(senders), per_chunk)]
     if progress:
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc="path patching: senders", leave=False)
-    cut, cut_targets = logit_slice(metric_fn, targets)
     for chunk in chunks:
         # layers before the earliest sender compute exactly the x_orig run (every head there is frozen to its
         # x_orig output, MLPs see x_orig's inputs): start there from x_orig's cached residual stream

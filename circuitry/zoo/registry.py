@@ -124,7 +124,8 @@ def load_zoo(
     -------
     (torch.nn.Module, ZooManifest)
         A :class:`~circuitry.zoo.arch.ZooTransformer` (family ``"zoo"``) or a
-        ``transformers.LlamaForCausalLM`` (family ``"llama"``), and its manifest.
+        ``transformers.LlamaForCausalLM`` (family ``"llama"``) or ``transformers.GPT2LMHeadModel`` (family
+        ``"gpt2"``), and its manifest.
 
     Raises
     ------
@@ -140,7 +141,7 @@ def load_zoo(
     """
     from safetensors.torch import load
 
-    from circuitry.zoo.train import build_model
+    from circuitry.zoo.train import build_model, tied_aliases
 
     manifest = zoo_manifest(name, root=root)
     folder = Path(root) if root is not None else CHECKPOINT_DIR
@@ -158,6 +159,7 @@ def load_zoo(
     state = load(read_verified(folder / file, sha))
     model = _build_quiet(build_model, manifest.recipe)
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = sorted(set(missing) - tied_aliases(model))  # tied weights are stored once
     if missing or unexpected:
         raise ModelLoadError(
             f"checkpoint {folder / file} does not fit the architecture in its manifest: missing "

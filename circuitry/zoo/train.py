@@ -27,7 +27,7 @@ from circuitry.provenance import Frozen
 from circuitry.zoo.arch import ZooConfig
 from circuitry.zoo.corpus import BOS_TOKEN_ID, CorpusSpec, corpus_sha256
 
-Family = Literal["zoo", "llama"]
+Family = Literal["zoo", "llama", "gpt2"]
 
 
 class LlamaSpec(Frozen):
@@ -53,6 +53,24 @@ class LlamaSpec(Frozen):
                 f"need n_heads | d_model and n_kv_heads | n_heads, got d_model={self.d_model}, "
                 f"n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}"
             )
+        return self
+
+
+class GPT2Spec(Frozen):
+    """Architecture of a zoo model built as a Hugging Face ``GPT2LMHeadModel``: pre-LayerNorm, learned
+    absolute positions, GELU MLP of width ``d_mlp`` (GPT-2's 4 x ``d_model`` when ``None``), tied embeddings."""
+
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_vocab: int
+    n_ctx: int
+    d_mlp: int | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "GPT2Spec":
+        if self.d_model % self.n_heads:
+            raise ValueError(f"need n_heads | d_model, got d_model={self.d_model}, n_heads={self.n_heads}")
         return self
 
 
@@ -148,7 +166,8 @@ class TrainRecipe(Frozen):
     family
         ``"zoo"``: :class:`~circuitry.zoo.arch.ZooTransformer` built from ``model`` (a
         :class:`ZooConfig`); ``"llama"``: ``transformers.LlamaForCausalLM`` built from ``model`` (a
-        :class:`LlamaSpec`), eager attention.
+        :class:`LlamaSpec`), eager attention; ``"gpt2"``: ``transformers.GPT2LMHeadModel`` built from
+        ``model`` (a :class:`GPT2Spec`), eager attention.
     lr, betas, weight_decay
         AdamW. The learning rate rises linearly for ``warmup`` steps, then follows a cosine to
         ``lr * final_lr_frac`` at ``steps``.
@@ -164,7 +183,7 @@ class TrainRecipe(Frozen):
     name: str
     family: Family = "zoo"
     description: str = ""
-    model: ZooConfig | LlamaSpec
+    model: ZooConfig | LlamaSpec | GPT2Spec
     corpus: CorpusSpec = Field(default_factory=CorpusSpec)
     probe: ProbeSpec = Field(default_factory=ProbeSpec)
     lr: float = 3e-3
@@ -182,7 +201,7 @@ class TrainRecipe(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> "TrainRecipe":
-        want = ZooConfig if self.family == "zoo" else LlamaSpec
+        want = {"zoo": ZooConfig, "llama": LlamaSpec, "gpt2": GPT2Spec}[self.family]
         if not isinstance(self.model, want):
             raise ValueError(f"family={self.family!r} needs model to be a {want.__name__}")
         if self.model.d_vocab != self.corpus.d_vocab:
@@ -248,6 +267,14 @@ def build_model(recipe: TrainRecipe):
         return ZooTransformer(recipe.model)
     import transformers
 
+    if recipe.family == "gpt2":
+        g: GPT2Spec = recipe.model
+        cfg = transformers.GPT2Config(
+            vocab_size=g.d_vocab, n_embd=g.d_model, n_layer=g.n_layers, n_head=g.n_heads, n_positions=g.n_ctx,
+            n_inner=g.d_mlp, bos_token_id=BOS_TOKEN_ID, eos_token_id=None, pad_token_id=None,
+        )
+        cfg._attn_implementation = "eager"
+        return transformers.GPT2LMHeadModel(cfg)
     m: LlamaSpec = recipe.model
     cfg = transformers.LlamaConfig(
         vocab_size=m.d_vocab, hidden_size=m.d_model, intermediate_size=m.d_mlp,
@@ -259,11 +286,24 @@ def build_model(recipe: TrainRecipe):
     return transformers.LlamaForCausalLM(cfg)
 
 
+def tied_aliases(model) -> set[str]:
+    """State-dict keys whose tensor is an earlier key's (tied weights, e.g. GPT-2's ``lm_head.weight``)."""
+    seen: set[int] = set()
+    out = set()
+    for k, v in model.state_dict(keep_vars=True).items():
+        if id(v) in seen:
+            out.add(k)
+        seen.add(id(v))
+    return out
+
+
 def weights_bytes(model) -> bytes:
-    """The model's state dict as safetensors bytes (contiguous CPU float tensors, no metadata)."""
+    """The model's state dict as safetensors bytes (contiguous CPU float tensors, no metadata); a tied
+    weight is stored once, under its first key."""
     from safetensors.torch import save
 
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tied = tied_aliases(model)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if k not in tied}
     return save(state)
 
 
@@ -332,7 +372,7 @@ def train(
                 model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
         model.train()
         # Weight decay on matrices only: not on biases, norms or (positional) embeddings.
-        no_wd = [p.ndim < 2 or n.split(".")[-2] in ("embed", "pos_embed", "embed_tokens")
+        no_wd = [p.ndim < 2 or n.split(".")[-2] in ("embed", "pos_embed", "embed_tokens", "wte", "wpe")
                  for n, p in model.named_parameters()]
         decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if not skip]
         no_decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if skip]
@@ -383,7 +423,7 @@ def train(
             weights_file=weights_file, weights_sha256=sha256_bytes(data), checkpoints=ckpts, curve=curve,
             final_probes=final, train_seconds=round(seconds, 2), threads=torch.get_num_threads(),
             torch_version=torch.__version__,
-            transformers_version=_version("transformers") if recipe.family == "llama" else None,
+            transformers_version=_version("transformers") if recipe.family != "zoo" else None,
         )
         atomic_write_json(out_dir / f"{recipe.name}.json", manifest)
         return manifest

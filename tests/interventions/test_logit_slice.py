@@ -73,3 +73,21 @@ def test_logit_slice_of_positions_only(setup):
     pos = torch.tensor([2, 4])
     sub = model.run(data.clean_ids(), logits_at=LogitSlice(pos)).logits
     np.testing.assert_allclose(sub.numpy(), model.run(data.clean_ids()).logits[:, pos].numpy(), atol=1e-5, rtol=0)
+
+
+def test_the_row_budget_counts_only_the_logits_computed():
+    """With a large vocabulary the logits are most of a row's memory: a pass that computes two columns at a
+    few positions fits more rows in the same budget (and the CPU cap still holds)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from circuitry.interventions.batching import CPU_MAX_ROWS, rows_per_pass
+
+    model = load_model(GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=50257, n_positions=64)),
+                       bos="none")
+    full = rows_per_pass(model, 40)
+    cut = LogitSlice(torch.tensor([38, 39]), torch.tensor([5, 9]))
+    assert full == 512 * 2**20 // ((40 * (64 + 2 * 40 + 64) + 40 * 50257) * 12)  # 21 rows: the logits dominate
+    assert rows_per_pass(model, 40, logits=cut) == CPU_MAX_ROWS > full
+    one_position = LogitSlice(torch.tensor([39]))  # every column at one position, under a small budget
+    assert rows_per_pass(model, 40, memory_mb=8, logits=one_position) == 8 * 2**20 // (
+        (40 * (64 + 2 * 40 + 64) + 50257) * 12)

@@ -19,12 +19,13 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
     out = tmp_path / "results.json"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
-    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
+                        "--cache", str(tmp_path / "cache")],
                        env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     res = json.loads(out.read_text())
     w = res["workloads"]
-    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P5"}
+    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P4b", "P5"}
     for key in ("P1", "P2", "P2b", "P3"):
         impls = w[key]["impls"]
         assert {"circuitry", "reference"} <= set(impls)
@@ -33,7 +34,8 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
             assert r["agrees"] is True, (key, name, r)
             assert r["cpu_seconds"] > 0 and r["peak_mb"] is not None
     assert "circuitry, all logits (before)" in w["P1"]["impls"]
-    assert w["P4"]["impls"]["circuitry"]["exit"] in (0, 1) and w["P4"]["impls"]["circuitry"]["stages"]
+    for key in ("P4", "P4b"):
+        assert w[key]["impls"]["circuitry"]["exit"] in (0, 1) and w[key]["impls"]["circuitry"]["stages"]
     assert "skipped" in w["P5"] or "impls" in w["P5"]
     assert res["machine"]["torch"] and res["machine"]["nnsight"]
     assert "P1     circuitry" in p.stdout  # the table is printed
