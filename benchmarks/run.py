@@ -188,13 +188,13 @@ def p4(quick: bool, before: str | None, work: Path, threads: int, cache: Path) -
               ("P4b", "circuitry analyze, GPT-2 " + ("2 x 4, d 64" if quick else "6 x 8, d 256")
                + ", vocab 65, trained on the zoo corpus (induction heads; every stage runs)",
                trained_gpt2(quick, cache))]
+    tree = _tree(before, work / "before") if before else None  # the baseline's source, extracted once
     out = []
     for key, title, model_dir in models:
         res = {"title": title + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
         res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / f"{key}-after", extra, threads)
         res["impls"]["circuitry"]["imported_from"] = str(ROOT)
-        if before:
-            tree = work / "before" if (work / "before").exists() else _tree(before, work / "before")
+        if tree is not None:
             name = f"circuitry @ {before} (before)"
             res["impls"][name] = analyze_time(tree, model_dir, work / f"{key}-before", extra, threads)
             res["speedup_vs_before"] = round(res["impls"][name]["cpu_seconds"]
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"git revision to rerun P4/P4b on beside the current code (bare --before: {BASELINE_REV}, "
                          "what had landed when the issue measured 350 s)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "circuitry-bench"),
-                    help="where P4b's trained GPT-2 is kept (trained once, ~10 min on one thread)")
+                    help="where P4b's trained GPT-2 is kept (trained once, ~16 min on one thread)")
     args = ap.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
