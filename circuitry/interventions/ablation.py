@@ -20,7 +20,7 @@ from typing import Callable, Literal, Sequence
 import torch
 
 from circuitry.errors import InputError
-from circuitry.interventions.batching import row_mask, run_units
+from circuitry.interventions.shared_prefix import ablate_shared
 from circuitry.interventions.results import AblationResult
 from circuitry.labels import Head, head_label, parse_head
 from circuitry.metrics import Targets, get_metric
@@ -79,10 +79,14 @@ def ablation_values(model: ModelAdapter, ids: torch.Tensor, *, method: AblationM
 def ablate_heads(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
                  targets: Targets, *, method: AblationMethod = "zero", metric: str | Callable = "loss",
                  reference_ids: torch.Tensor | None = None, per_position: bool = True, seed: int = 0,
-                 max_rows: int | None = None, progress: bool = False, values=None) -> torch.Tensor:
+                 max_rows: int | None = None, progress: bool = False, values=None,
+                 resid_pre: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Metric per head set and prompt with each set ablated, ``[len(head_sets), n]``.
 
-    ``values`` may pass precomputed :func:`ablation_values` (the random-head test reuses them)."""
+    Sets run through :func:`~circuitry.interventions.shared_prefix.ablate_shared`: the layers before a
+    set's first ablated head, and the early layers that several sets ablate alike, are computed once.
+    ``values`` may pass precomputed :func:`ablation_values` and ``resid_pre`` the unablated run's residual
+    stream entering each layer (the random-head test reuses both)."""
     sets = _check_sets(model, head_sets)
     metric_fn = get_metric(metric)
     ids = ids.to(model.device)
@@ -90,22 +94,17 @@ def ablate_heads(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Seq
     vals = values if values is not None else ablation_values(
         model, ids, method=method, reference_ids=reference_ids, per_position=per_position, seed=seed)
 
-    def make_edits(chunk, n_prompts):
-        rows = len(chunk) * n_prompts
-        masks: dict[int, torch.Tensor] = {}
-        for u, hs in enumerate(chunk):
-            for l, h in hs:
-                masks.setdefault(l, row_mask(model, "z", rows, seq))[u * n_prompts:(u + 1) * n_prompts, :, h] = True
-        edits = []
-        for l, m in masks.items():
-            v = vals[l]
-            if torch.is_tensor(v) and v.shape[0] == n_prompts and v.shape[0] > 1:
-                v = v.repeat(len(chunk), 1, 1, 1)
-            edits.append(Edit("z", l, v, m))
-        return edits
+    if resid_pre is None:
+        resid_pre = clean_resid(model, ids)
+    return ablate_shared(model, ids, sets, vals, metric_fn, targets, resid_pre, max_rows=max_rows,
+                         progress="ablating" if progress else False)
 
-    return run_units(model, ids, sets, make_edits, metric_fn, targets, max_rows=max_rows,
-                     progress="ablating" if progress else False)
+
+def clean_resid(model: ModelAdapter, ids: torch.Tensor) -> dict[int, torch.Tensor]:
+    """The unablated run's residual stream entering each layer, ``{layer: [n, p, d]}``."""
+    L = model.info.n_layers
+    cache = model.run(ids, reads=[("resid_pre", l) for l in range(L)], logits=False)
+    return {l: cache[("resid_pre", l)] for l in range(L)}
 
 
 def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
@@ -140,11 +139,12 @@ def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets,
     ids = ids.to(model.device)
     vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed)
     base = get_metric(metric)(model.run(ids).logits, targets).float().cpu()
+    resid = clean_resid(model, ids)
 
     def per_prompt(head_sets) -> "np.ndarray":
         """``[set, prompt]`` effects (the per-prompt values behind ``effect_fn``'s means)."""
         per = ablate_heads(model, ids, [list(s) for s in head_sets], targets, method=method, metric=metric,
-                           values=vals, max_rows=max_rows)
+                           values=vals, max_rows=max_rows, resid_pre=resid)
         return (sign * (per - base)).numpy().astype(float)
 
     def effect_fn(head_sets) -> "np.ndarray":

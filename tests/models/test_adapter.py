@@ -180,3 +180,21 @@ def test_gqa_kv_heads_expand_per_query_head():
     torch.testing.assert_close(W.W_K[0, 0], W.W_K[0, 1])  # heads 0 and 1 share kv head 0
     assert not torch.equal(W.W_K[0, 1], W.W_K[0, 2])
     assert m.info.kv_head(3) == 1
+
+
+def test_gelu_new_runs_fused_with_the_same_function():
+    """GPT-2's Python-composed gelu_new is swapped for torch's fused tanh GELU: same logits to float rounding."""
+    import copy
+
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    original = _build("gpt2").eval()
+    for p in original.parameters():  # wide weights so the MLPs matter for the logits
+        torch.nn.init.normal_(p, std=0.3)
+    m = load_model(copy.deepcopy(original))
+    acts = [type(b.mlp.act) for b in m.module.transformer.h]
+    assert acts == [GELUTanh] * L and type(original.transformer.h[0].mlp.act) is NewGELUActivation
+    ids = torch.randint(1, V, (3, 9))
+    ref = _logits(original, ids)
+    assert ref.abs().max() > 1.0
+    torch.testing.assert_close(m.logits(ids), ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
