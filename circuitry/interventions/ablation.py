@@ -24,7 +24,7 @@ from circuitry.interventions.shared_prefix import ablate_shared
 from circuitry.interventions.results import AblationResult
 from circuitry.labels import Head, head_label, parse_head
 from circuitry.metrics import Targets, get_metric
-from circuitry.models import Edit, ModelAdapter
+from circuitry.models import ModelAdapter
 from circuitry.provenance import NamedArray, make_provenance
 
 AblationMethod = Literal["zero", "mean", "resample"]

@@ -19,6 +19,9 @@ U = TypeVar("U")
 
 
 CPU_MAX_ROWS = 128
+#: on the CPU, a pass's widest activation (the MLP's hidden layer) stays under this many bytes: the
+#: linear layers then run in cache (measured in docs/performance.md, "smaller passes")
+CPU_PASS_BYTES = 8 * 2**20
 
 
 def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0,
@@ -26,9 +29,11 @@ def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0
     """How many batch rows fit a memory budget: a rough bound from the widest activations of a row,
     plus the logits a row computes (all ``seq_len x d_vocab`` of them, or only ``logits``' part).
 
-    On the CPU the bound is also capped at ``CPU_MAX_ROWS``: a CPU does the same work per row whatever
-    the batch, and larger batches fall out of cache (measured in ``benchmarks/bench_patching.py``:
-    a 4-layer GPT-2 costs 3.7 ms per row at 32 rows and 5.7 ms at 416). Stacking pays off on a GPU."""
+    On the CPU the bound is also capped at ``CPU_MAX_ROWS`` and at the rows whose widest activation
+    (``seq_len x max(d_mlp, 4 d_model)`` floats) fits ``CPU_PASS_BYTES``: a CPU does the same work per row
+    whatever the batch, and larger batches fall out of cache (a 4-layer GPT-2 with d 768 patches 14-20%
+    faster at 16-32 rows than at 128; a 6 x 8, d 256 GPT-2's ablations 14% faster at 32). Stacking pays
+    off on a GPU."""
     i = model.info
     if logits is None:
         n_logits = seq_len * i.d_vocab
@@ -36,7 +41,10 @@ def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0
         n_logits = len(logits.positions) * (i.d_vocab if logits.columns is None else len(logits.columns))
     per_row = (seq_len * (4 * i.d_model + i.n_heads * seq_len + max(i.d_mlp, 1)) + n_logits) * 4 * 3
     rows = max(1, int(memory_mb * 2**20 // per_row))
-    return min(rows, CPU_MAX_ROWS) if model.device.type == "cpu" else rows
+    if model.device.type != "cpu":
+        return rows
+    in_cache = max(1, CPU_PASS_BYTES // (seq_len * max(i.d_mlp, 4 * i.d_model) * 4))
+    return min(rows, CPU_MAX_ROWS, in_cache)
 
 
 def logit_slice(metric: Callable, targets: Targets) -> tuple[LogitSlice | None, Targets]:
