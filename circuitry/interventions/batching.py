@@ -71,7 +71,8 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
               metric: Callable[[torch.Tensor, Targets], torch.Tensor], targets: Targets, *,
               max_rows: int | None = None, progress: bool | str = False,
               first_layer: Callable[[U], int] | None = None,
-              resid_pre: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+              resid_pre: dict[int, torch.Tensor] | None = None,
+              stream: Callable[[U], torch.Tensor] | None = None) -> torch.Tensor:
     """Run every unit on all prompts and return the metric per unit and prompt, ``[U, n]``.
 
     ``make_edits(chunk, n)`` returns the edits for a batch of ``len(chunk) * n`` rows laid out as
@@ -80,7 +81,9 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
     With ``first_layer(unit)`` (the earliest layer a unit touches) and ``resid_pre`` (the unpatched
     run's residual stream entering each layer, ``[n, p, d]``), a pass starts at its chunk's earliest
     layer from the cached residual stream instead of recomputing the layers before it. Units should
-    come sorted by layer so that chunks skip as much as possible.
+    come sorted by layer so that chunks skip as much as possible. ``stream(unit)`` instead gives each
+    unit its own residual stream entering ``first_layer(unit)`` (``[n, p, d]``); every unit must then
+    start at the same layer.
 
     Only the logits the metric reads are computed (:func:`logit_slice`).
     """
@@ -99,7 +102,11 @@ def run_units(model: ModelAdapter, ids: torch.Tensor, units: Sequence[U],
         k = len(chunk)
         batch = ids.repeat(k, 1)
         start = None
-        if first_layer is not None and resid_pre is not None:
+        if first_layer is not None and stream is not None:
+            l0 = first_layer(chunk[0])
+            if l0 > 0:
+                start = (l0, torch.cat([stream(u) for u in chunk]))
+        elif first_layer is not None and resid_pre is not None:
             l0 = min(first_layer(u) for u in chunk)
             if l0 > 0:
                 start = (l0, resid_pre[l0].repeat(k, 1, 1))

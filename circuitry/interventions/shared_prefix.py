@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from circuitry.interventions.batching import logit_slice, row_mask, rows_per_pass
+from circuitry.interventions.batching import logit_slice, row_mask, rows_per_pass, run_units
 from circuitry.labels import Head
 from circuitry.metrics import Targets
 from circuitry.models import Edit, ModelAdapter
@@ -68,8 +68,7 @@ def ablate_shared(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Se
     unablated run's residual stream entering each layer, ``[n, p, d]``."""
     L = model.info.n_layers
     n, seq = ids.shape
-    cut, targets = logit_slice(metric, targets)
-    max_rows = max_rows or rows_per_pass(model, seq, logits=cut)
+    max_rows = max_rows or rows_per_pass(model, seq, logits=logit_slice(metric, targets)[0])
     per_pass = max(1, max_rows // n)
     keys = [_key(s, L) for s in head_sets]
     unique = sorted(set(keys))  # lexicographic: sets with a common beginning are neighbours
@@ -85,7 +84,7 @@ def ablate_shared(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Se
         bar = tqdm(total=len(unique), desc=progress if isinstance(progress, str) else "ablating", unit="set",
                    leave=False)
     for b in range(0, len(unique), block):
-        result.update(_run_block(model, ids, unique[b:b + block], vals, metric, targets, resid_pre, cut, per_pass))
+        result.update(_run_block(model, ids, unique[b:b + block], vals, metric, targets, resid_pre, per_pass))
         if bar is not None:
             bar.update(len(unique[b:b + block]))
     if bar is not None:
@@ -93,7 +92,7 @@ def ablate_shared(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Se
     return torch.stack([result[k] for k in keys]) if keys else torch.empty(0, n)
 
 
-def _run_block(model, ids, keys: list[Key], vals, metric, targets, resid_pre, cut, per_pass):
+def _run_block(model, ids, keys: list[Key], vals, metric, targets, resid_pre, per_pass):
     L = model.info.n_layers
     n, seq = ids.shape
     count = Counter(k[:l + 1] for k in keys for l in range(L))
@@ -102,13 +101,15 @@ def _run_block(model, ids, keys: list[Key], vals, metric, targets, resid_pre, cu
     shared = {l: sorted({k[:l + 1] for k in keys if count[k[:l + 1]] >= 2 and _first(k[:l + 1]) is not None})
               for l in range(L - 1)}
     is_shared = set().union(*shared.values()) if shared else set()
-    deepest = {max((k[:l + 1] for l in range(L - 1) if k[:l + 1] in is_shared), key=len, default=None)
-               for k in keys}
+    # each set's deepest shared node, where it starts its own pass (None: from the unablated stream)
+    deep = {k: max((k[:l + 1] for l in range(L - 1) if k[:l + 1] in is_shared), key=len, default=None)
+            for k in keys}
+    keep = set(deep.values())
     resid: dict[Key, torch.Tensor] = {}  # residual stream leaving a shared node's layer, [n, p, d]
     for l in range(L - 1):
         if l >= 2:  # layer l - 2's nodes have fed their children: keep only those some set starts from
             for p in shared[l - 2]:
-                if p not in deepest:
+                if p not in keep:
                     resid.pop(p, None)
         nodes = shared[l]
         for s in range(0, len(nodes), per_pass):
@@ -122,25 +123,19 @@ def _run_block(model, ids, keys: list[Key], vals, metric, targets, resid_pre, cu
             for u, p in enumerate(chunk):
                 resid[p] = r[("resid_post", l)][u * n:(u + 1) * n]
     # each set from its deepest shared node (or the unablated stream at its first ablated layer) to the end
-    plan = []
-    for k in keys:
-        deep = max((l for l in range(L - 1) if k[:l + 1] in resid), default=None)
-        if deep is not None:
-            plan.append((deep + 1, k, resid[k[:deep + 1]]))
-        else:
-            f = _first(k)
-            f = L - 1 if f is None else f
-            plan.append((f, k, resid_pre[f]))
+    def first_layer(k: Key) -> int:
+        if deep[k] is not None:
+            return len(deep[k])
+        f = _first(k)
+        return L - 1 if f is None else f
+
+    def stream(k: Key) -> torch.Tensor:
+        return resid_pre[first_layer(k)] if deep[k] is None else resid[deep[k]]
+
     out = {}
-    for t0 in sorted({t for t, _, _ in plan}):  # one start layer per pass: nothing is recomputed
-        group = [(k, st) for t, k, st in plan if t == t0]
-        for s in range(0, len(group), per_pass):
-            chunk = group[s:s + per_pass]
-            chunk_keys = [k for k, _ in chunk]
-            start = (t0, torch.cat([st for _, st in chunk])) if t0 > 0 else None
-            logits = model.run(ids.repeat(len(chunk), 1), start=start, logits_at=cut,
-                               edits=_edits(model, chunk_keys, range(t0, L), vals, n, seq)).logits
-            m = metric(logits, targets.repeat(len(chunk))).detach().float().cpu().view(len(chunk), n)
-            for u, k in enumerate(chunk_keys):
-                out[k] = m[u]
+    for t0 in sorted({first_layer(k) for k in keys}):  # one start layer per pass: nothing is recomputed
+        group = [k for k in keys if first_layer(k) == t0]
+        m = run_units(model, ids, group, lambda chunk, _n, t0=t0: _edits(model, chunk, range(t0, L), vals, n, seq),
+                      metric, targets, max_rows=per_pass * n, first_layer=first_layer, stream=stream)
+        out.update(zip(group, m))
     return out
