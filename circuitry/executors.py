@@ -55,6 +55,24 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def check_executor(executor: Any, max_workers: Any = None) -> None:
+    """Raise :class:`InputError` unless ``executor`` is one of :data:`EXECUTORS` (``"ray"`` only with Ray
+    installed) and ``max_workers`` is ``None`` or a whole number >= 1; nothing runs before this check."""
+    if executor not in EXECUTORS:
+        raise bad_value("executor", executor, f"one of {EXECUTORS}")
+    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1):
+        raise bad_value("max_workers", max_workers, "a whole number >= 1, or None")
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise InputError(_NO_RAY)
+
+
+_NO_RAY = ("executor='ray' needs Ray, which is not installed. Fix: pip install 'circuitry-lab[scale]' (or pip install "
+           "ray), or use executor='processes'")
+
+
 def _call(fn: Callable[[T, np.random.Generator], R], task: T, ss: np.random.SeedSequence) -> R:
     """Run one task with its own generator (module level, so process pools can pickle it)."""
     return fn(task, np.random.default_rng(ss))
@@ -76,7 +94,9 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
     executor
         See :data:`ExecutorName`.
     max_workers
-        Processes for ``"processes"`` (default: the CPU count); CPUs requested from Ray per run for ``"ray"``
+        Processes for ``"processes"`` (default: the CPUs this process may use; each worker then uses
+        ``CPUs // workers`` BLAS/OpenMP threads, so the workers share the cores; the pool is kept for later
+        calls with the same count until :func:`shutdown_pools` or exit); CPUs requested from Ray per run for ``"ray"``
         when it starts a local instance (default: all).
 
     Returns
@@ -89,10 +109,7 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
     InputError
         An unknown executor, a bad seed or worker count, or ``"ray"`` without Ray installed.
     """
-    if executor not in EXECUTORS:
-        raise bad_value("executor", executor, f"one of {EXECUTORS}")
-    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1):
-        raise bad_value("max_workers", max_workers, "a whole number >= 1, or None")
+    check_executor(executor, max_workers)
     if not callable(fn):
         raise bad_value("fn", fn, "a callable fn(task, rng) -> result")
     tasks = list(tasks)
@@ -100,21 +117,68 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
     if executor == "serial" or not tasks:
         return [_call(fn, t, s) for t, s in zip(tasks, seeds)]
     if executor == "processes":
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = _pool(max_workers or available_cpus())
+        try:
+            return list(pool.map(_call, [fn] * len(tasks), tasks, seeds))
+        except BrokenProcessPool:
+            _POOLS.pop(max_workers or available_cpus(), None)  # a dead worker: the next call starts afresh
+            raise
+    return _run_ray(fn, tasks, seeds, max_workers)
+
+
+_POOLS: dict = {}  # worker count -> a live process pool, kept for the next call (start-up is ~9 s here)
+
+
+def _pool(workers: int):
+    """The process pool of ``workers`` spawned workers, started on first use and reused by later calls
+    (an analysis runs several nulls; each worker imports torch and circuitry once). Shut down at exit."""
+    if workers not in _POOLS:
+        import atexit
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-        with ProcessPoolExecutor(max_workers=max_workers, mp_context=ctx) as pool:
-            return list(pool.map(_call, [fn] * len(tasks), tasks, seeds))
-    return _run_ray(fn, tasks, seeds, max_workers)
+        threads = max(1, available_cpus() // workers)  # the workers share the cores instead of each taking all
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_limit_threads,
+                                              initargs=(threads,))
+        if len(_POOLS) == 1:
+            atexit.register(shutdown_pools)
+    return _POOLS[workers]
+
+
+def shutdown_pools() -> None:
+    """Stop the worker processes that ``executor="processes"`` keeps between calls."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(cancel_futures=True)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _limit_threads(threads: int) -> None:
+    """A process-pool worker's initializer: at most ``threads`` BLAS/OpenMP threads, set in the environment
+    (read by torch when a task first imports it) and in torch itself when the worker already imported it
+    (a spawned worker re-imports the parent's main module first)."""
+    import os
+    import sys
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _run_ray(fn, tasks: list, seeds: list, max_workers: int | None) -> list:
     try:
         import ray
     except ImportError:
-        raise InputError("executor='ray' needs Ray, which is not installed. Fix: pip install 'circuitry-lab[scale]' "
-                         "(or pip install ray), or use executor='processes'") from None
+        raise InputError(_NO_RAY) from None
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=max_workers, include_dashboard=False, log_to_driver=False)

@@ -57,7 +57,8 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
     s_pool, s_beyond, s_mean = spawn_seeds(cfg.seed, 3)
     fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric, seed=cfg.seed,
                             sign=ctx.test_sign)
-    pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool)
+    par = dict(executor=cfg.executor, max_workers=cfg.workers)
+    pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool, **par)
     # every single head's damage, per prompt: which circuit head matters most alone
     damage = fn.per_prompt([[h] for h in heads])  # [head, prompt]
     single = {h: float(damage[i].mean()) for i, h in enumerate(heads)}
@@ -70,7 +71,7 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
         out["top_head_share"] = single[top] / pool.statistic if pool.statistic else None
         rest = [h for h in circuit if h != top]
         out["beyond"] = circuit_vs_random(fn, rest + [top], heads, null="conditional", given=[top],
-                                          n_draws=cfg.n_draws, rng=s_beyond)
+                                          n_draws=cfg.n_draws, rng=s_beyond, **par)
     return CircuitTests(**out)
 
 

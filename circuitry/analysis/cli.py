@@ -25,6 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-path-heads", type=int, default=32,
                    help="path-patch every head when the model has at most this many, else only the heads with the "
                         "largest activation-patching share (default 32)")
+    p.add_argument("--executor", default="serial", choices=("serial", "processes", "ray"),
+                   help="who evaluates the circuit test's random head sets: this process (default), a local process "
+                        "pool, or Ray (pip install 'circuitry-lab[scale]'); the draws are the same for all three")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (or Ray CPUs) for --executor processes/ray (default: every CPU this process may use)")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
     p.add_argument("--reproduce", metavar="REPORT_JSON", default=None,
                    help="re-run the analysis of an earlier report.json (its model, task, seed and options) into "
@@ -59,9 +64,14 @@ def _run(args: argparse.Namespace) -> int:
                         f"--alpha {args.alpha}", f"use --draws {int(1 / args.alpha) * 10}")
     if args.max_path_heads < 1:
         raise bad_value("--max-path-heads", args.max_path_heads, "a positive integer", "use --max-path-heads 32")
+    from circuitry.executors import check_executor
+
+    if args.workers is not None and args.workers < 1:
+        raise bad_value("--workers", args.workers, "a positive integer", "use --workers 2, or leave it out")
+    check_executor(args.executor, args.workers)
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
                          metric=args.metric, direction=args.direction, n_draws=args.draws, alpha=args.alpha,
-                         max_path_heads=args.max_path_heads)
+                         max_path_heads=args.max_path_heads, executor=args.executor, workers=args.workers)
     model = load_model_from_args(args)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)
     if not report.gap.resolved:

@@ -81,6 +81,10 @@ def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] 
     return [e.site for e in effects if e in top]
 
 
+#: configuration that says how to run, not what: left out of the stage key (a run interrupted under one
+#: executor resumes under another)
+RUN_ONLY = {"executor", "workers"}
+
 CIRCUIT_MIN_SHARE = 0.05  # a circuit head carries at least 5% of the gap (with adjusted p <= alpha)
 MAX_CIRCUIT_HEADS = 8
 
@@ -114,11 +118,14 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
 
     from circuitry.io import check_out_dir
 
+    from circuitry.executors import check_executor
+
+    check_executor(cfg.executor, cfg.workers)
     data, test, ctx = plan_task(model, cfg)  # every check of the task, before the output folder is touched
     out = check_out_dir(out)
     metric = ctx.metric
     # the prompts' hash is part of the key: an edited task file never reuses stages of the old one
-    cfg_hash = sha256_json({"cfg": cfg.model_dump(), "weights": model.weights_sha256, "data": data.sha256(),
+    cfg_hash = sha256_json({"cfg": cfg.model_dump(exclude=RUN_ONLY), "weights": model.weights_sha256, "data": data.sha256(),
                             "test": test.sha256()})
     timings: dict[str, float] = {}
     info = model.info

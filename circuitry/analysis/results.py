@@ -32,6 +32,11 @@ class AnalysisConfig(Frozen):
     ablation: str = "mean"
     alpha: float = 0.01
     max_path_heads: int = 32
+    #: who evaluates the circuit test's random head sets (:mod:`circuitry.executors`); not part of the stage
+    #: key: the draws are the same whichever runs them
+    executor: str = "serial"
+    #: processes (or Ray CPUs) for a parallel ``executor``; ``None``: every CPU this process may use
+    workers: int | None = None
 
 
 class SiteEffect(Frozen):

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from circuitry.claims.schema import ClaimFile, ClaimFileError, load_claim_file
 from circuitry.claims.verdicts import ClaimResult, VerdictReport, render_markdown
 from circuitry.errors import CircuitryError
+from circuitry.executors import check_executor
 from circuitry.labels import parse_head
 
 
@@ -120,7 +121,8 @@ def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | Non
 
 def check_claims(claim_file: ClaimFile, *, model: Any = None, base_dir: str | Path | None = None,
                  device: str = "cpu", claim_file_name: str = "<in memory>",
-                 on_result: Callable[[ClaimResult], None] | None = None) -> VerdictReport:
+                 on_result: Callable[[ClaimResult], None] | None = None, executor: str = "serial",
+                 workers: int | None = None) -> VerdictReport:
     """Validate then evaluate every claim.
 
     Parameters
@@ -137,6 +139,10 @@ def check_claims(claim_file: ClaimFile, *, model: Any = None, base_dir: str | Pa
         Recorded in the report.
     on_result : callable, optional
         Called with each :class:`ClaimResult` as soon as it is ready (the CLI prints it).
+    executor, workers : optional
+        Who evaluates the random head sets of random-head claims, and how many processes (or Ray CPUs):
+        ``executor=`` and ``max_workers=`` of :func:`circuitry.stats.random_head_test`. The draws, and so
+        the verdicts, are the same for every executor.
 
     Returns
     -------
@@ -155,9 +161,11 @@ def check_claims(claim_file: ClaimFile, *, model: Any = None, base_dir: str | Pa
     >>> report.results[0].verdict.outcome
     'refuted'
     """
+    check_executor(executor, workers)
     base = Path(base_dir) if base_dir is not None else None
     adapter = _load(claim_file, model, base, device)
     ctx = validate_against_model(claim_file, adapter, base_dir=base)
+    ctx.executor, ctx.workers = executor, workers
     return run_claims(ctx, claim_file_name=claim_file_name, on_result=on_result)
 
 
@@ -180,7 +188,8 @@ def run_claims(ctx, *, claim_file_name: str = "<in memory>",
         claim_file=claim_file_name, claim_file_sha256=file_hash, model_id=adapter.model_id,
         weights_sha256=adapter.weights_sha256, library_version=results[0].provenance.library_version,
         results=results, counts=counts, exit_code=0 if counts["supported"] == len(results) else 1,
-        provenance=make_provenance(adapter, dataset=file_hash, seed=claim_file.seed, claim_file=claim_file_name))
+        provenance=make_provenance(adapter, dataset=file_hash, seed=claim_file.seed, claim_file=claim_file_name,
+                                   executor=ctx.executor, workers=ctx.workers))
 
 
 def write_report(report: VerdictReport, out: str | Path) -> tuple[Path, Path]:
@@ -193,7 +202,8 @@ def write_report(report: VerdictReport, out: str | Path) -> tuple[Path, Path]:
 
 
 def validate_file(path: str | Path, out: str | Path, *, model: Any = None, device: str = "cpu",
-                  on_result: Callable[[ClaimResult], None] | None = None) -> VerdictReport:
+                  on_result: Callable[[ClaimResult], None] | None = None, executor: str = "serial",
+                  workers: int | None = None) -> VerdictReport:
     """``circuitry validate FILE --out DIR`` as a function: load, validate, check, write.
 
     Raises
@@ -201,11 +211,13 @@ def validate_file(path: str | Path, out: str | Path, *, model: Any = None, devic
     ClaimFileError
         The file is invalid (schema or model); nothing was run and nothing written.
     """
-    return validate_files([path], out, model=model, device=device, on_result=on_result)[0]
+    return validate_files([path], out, model=model, device=device, on_result=on_result, executor=executor,
+                          workers=workers)[0]
 
 
 def validate_files(paths: list[str | Path], out: str | Path, *, model: Any = None, device: str = "cpu",
-                   on_result: Callable[[ClaimResult], None] | None = None) -> list[VerdictReport]:
+                   on_result: Callable[[ClaimResult], None] | None = None, executor: str = "serial",
+                   workers: int | None = None) -> list[VerdictReport]:
     """``circuitry validate A.yaml B.yaml --out DIR``: validate *every* file first (schema and model), then
     check them in order. One file writes to ``DIR``; several write to ``DIR/<file stem>/``. A model named
     by several files is loaded once.
@@ -216,6 +228,7 @@ def validate_files(paths: list[str | Path], out: str | Path, *, model: Any = Non
         Any file is invalid: the message lists the problems of every invalid file, and nothing was run or
         written.
     """
+    check_executor(executor, workers)
     paths = [Path(p) for p in paths]
     if not paths:
         raise ClaimFileError("no claim file given. Fix: circuitry validate FILE [FILE ...] --out DIR")
@@ -239,6 +252,7 @@ def validate_files(paths: list[str | Path], out: str | Path, *, model: Any = Non
         raise ClaimFileError("\n".join(errors))
     reports = []
     for path, ctx in prepared:
+        ctx.executor, ctx.workers = executor, workers
         report = run_claims(ctx, claim_file_name=path.name, on_result=on_result)
         report = report.model_copy(update={"claim_file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
         write_report(report, Path(out) if len(paths) == 1 else Path(out) / path.stem)

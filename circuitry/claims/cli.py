@@ -24,6 +24,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for verdicts.json and verdicts.md")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
+    p.add_argument("--executor", default="serial", choices=("serial", "processes", "ray"),
+                   help="who evaluates the random head sets of random-head claims: this process (default), a local "
+                        "process pool, or Ray; the draws and verdicts are the same for all three")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (or Ray CPUs) for --executor processes/ray (default: every CPU this process may use)")
     p.set_defaults(handler=handle)
     return p
 
@@ -36,7 +41,8 @@ def handle(args: argparse.Namespace) -> int:
 
     printer = None if args.quiet else (lambda r: print(one_line(r), flush=True))
     try:
-        reports = validate_files(args.files, args.out, device=args.device, on_result=printer)
+        reports = validate_files(args.files, args.out, device=args.device, on_result=printer, executor=args.executor,
+                                 workers=args.workers)
     except ClaimFileError as exc:
         print(f"circuitry validate: error: {exc}", file=sys.stderr)
         return 2

@@ -73,6 +73,9 @@ class Context:
     model: ModelAdapter
     claim_file: ClaimFile
     task: str
+    #: who evaluates the random head sets of random-head claims (:mod:`circuitry.executors`)
+    executor: str = "serial"
+    workers: int | None = None
     _data: dict[tuple[int, int], Any] = field(default_factory=dict)
     _setups: dict[tuple[str, int, int], Setup] = field(default_factory=dict)
 
@@ -172,7 +175,7 @@ def _random_heads(ctx: Context, claim, metric: str, n_prompts: int, seed: int, d
     test = random_head_test(fn, claim.heads, all_heads(info.n_layers, info.n_heads), n_draws=draws,
                             match=claim.match, alternative="greater" if claim.direction == "more" else "less",
                             exclude_candidates=claim.exclude_candidates, given=claim.given,
-                            rng=ctx.streams(seed)["draws"])
+                            rng=ctx.streams(seed)["draws"], executor=ctx.executor, max_workers=ctx.workers)
     ablated = _ablate(ctx, s, [list(test.candidate)], claim.ablation, seed)[0]
     damage = _ci((SIGN[metric] * (ablated - s.base)).numpy(), ctx, seed, conf)
     ev = Evidence(metric=metric, effect=test.statistic, effect_name=DAMAGE_NAME[metric],

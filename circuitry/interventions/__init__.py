@@ -7,7 +7,7 @@ from circuitry._lazy import lazy_exports
 
 _EXPORTS = {
     "activation_patch": "patching", "ablate_heads": "ablation", "ablation_sweep": "ablation",
-    "ablation_values": "ablation", "head_set_effect_fn": "ablation", "PatchResult": "results", "AblationResult": "results",
+    "ablation_values": "ablation", "head_set_effect_fn": "ablation", "HeadSetEffect": "ablation", "PatchResult": "results", "AblationResult": "results",
     "path_patch": "path_patching", "PathPatchResult": "path_patching",
 }
 __all__ = sorted(_EXPORTS)

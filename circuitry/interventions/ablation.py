@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Sequence
 
+import numpy as np
 import torch
 
 from circuitry.errors import InputError
@@ -127,28 +128,40 @@ def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[S
 def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets, *,
                        method: AblationMethod = "mean", metric: str | Callable = "loss",
                        reference_ids: torch.Tensor | None = None, seed: int = 0, max_rows: int | None = None,
-                       sign: float = 1.0):
+                       sign: float = 1.0) -> "HeadSetEffect":
     """A batched ``effect_fn(head_sets) -> array`` for :func:`circuitry.stats.random_head_test`.
 
     The effect of a set is ``sign * mean over prompts of (metric(ablated) - metric(unablated))``; with
     ``metric="loss"`` and ``sign=1`` it is the rise in loss when the set is ablated. The ablation
     values are computed once and reused for every draw; ``effect_fn.per_prompt(head_sets)`` gives the
-    ``[set, prompt]`` values behind the means, from the same ablation values and unablated run."""
-    import numpy as np
+    ``[set, prompt]`` values behind the means, from the same ablation values and unablated run.
 
+    The returned :class:`HeadSetEffect` pickles (model included), so a random-head null can be spread over
+    processes or Ray (``executor=`` of :func:`~circuitry.stats.random_head_test`); a user ``metric`` must
+    then be a module-level function."""
     ids = ids.to(model.device)
     vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed)
     base = get_metric(metric)(model.run(ids).logits, targets).float().cpu()
-    resid = clean_resid(model, ids)
+    return HeadSetEffect(model, ids, targets, method=method, metric=metric, values=vals, base=base,
+                         resid_pre=clean_resid(model, ids), max_rows=max_rows, sign=sign)
 
-    def per_prompt(head_sets) -> "np.ndarray":
-        """``[set, prompt]`` effects (the per-prompt values behind ``effect_fn``'s means)."""
-        per = ablate_heads(model, ids, [list(s) for s in head_sets], targets, method=method, metric=metric,
-                           values=vals, max_rows=max_rows, resid_pre=resid)
-        return (sign * (per - base)).numpy().astype(float)
 
-    def effect_fn(head_sets) -> "np.ndarray":
-        return per_prompt(head_sets).mean(1)
+class HeadSetEffect:
+    """The effect of ablating head sets on fixed prompts (built by :func:`head_set_effect_fn`): calling it
+    on a list of head sets gives one mean effect per set; :meth:`per_prompt` the ``[set, prompt]`` values."""
 
-    effect_fn.per_prompt = per_prompt  # same ablation values and unablated run, per prompt
-    return effect_fn
+    def __init__(self, model: ModelAdapter, ids: torch.Tensor, targets: Targets, *, method: AblationMethod,
+                 metric: str | Callable, values, base: torch.Tensor, resid_pre: dict[int, torch.Tensor],
+                 max_rows: int | None, sign: float):
+        self.model, self.ids, self.targets = model, ids, targets
+        self.method, self.metric, self.values, self.base = method, metric, values, base
+        self.resid_pre, self.max_rows, self.sign = resid_pre, max_rows, sign
+
+    def per_prompt(self, head_sets) -> np.ndarray:
+        """``[set, prompt]`` effects (the per-prompt values behind the means)."""
+        per = ablate_heads(self.model, self.ids, [list(s) for s in head_sets], self.targets, method=self.method,
+                           metric=self.metric, values=self.values, max_rows=self.max_rows, resid_pre=self.resid_pre)
+        return (self.sign * (per - self.base)).numpy().astype(float)
+
+    def __call__(self, head_sets) -> np.ndarray:
+        return self.per_prompt(head_sets).mean(1)

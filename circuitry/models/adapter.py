@@ -169,6 +169,21 @@ class ModelAdapter:
         self._weights: dict[bool, HeadWeights] = {}
         self._sha: str | None = weights_sha256
 
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        """The module and what was said about it, without the nnsight envoy (rebuilt on unpickling), so an
+        adapter can be shipped to a worker process or a Ray task (:mod:`circuitry.executors`)."""
+        if self.tensor_parallel:
+            raise InputError("a tensor-parallel model cannot be pickled: its weights are shards held by the ranks of "
+                             "a torch.distributed group. Fix: run the sweep with executor='serial' under torchrun")
+        state = dict(self.__dict__)
+        state.pop("_nn")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._nn = _envoy(self.module, remote=self.remote, tensor_parallel=False)
+
     # ----------------------------------------------------------------- facts
     @property
     def device(self) -> torch.device:

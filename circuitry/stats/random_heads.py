@@ -15,6 +15,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from circuitry.errors import InputError, bad_value
+from circuitry.executors import check_executor
 from circuitry.labels import Head, head_label, parse_head
 from circuitry.provenance import Frozen
 from circuitry.stats._common import (RngLike, SetFn, check_choice, check_int, comb, evaluate_sets,
@@ -113,6 +114,8 @@ def random_head_test(
     batch_size: int = 256,
     max_enumerate: int = 200_000,
     given: Iterable[str | Head] = (),
+    executor: str = "serial",
+    max_workers: int | None = None,
 ) -> RandomHeadTest:
     """Test a candidate head set against random head sets of the same size.
 
@@ -156,6 +159,13 @@ def random_head_test(
         candidate's other heads are compared with random sets of as many heads from outside ``given``.
         ``given`` heads may be listed in ``candidate`` or not; the statistic is the effect of ablating
         ``candidate`` and ``given`` together.
+    executor : {"serial", "processes", "ray"}
+        Who evaluates the random sets (:func:`circuitry.executors.run_tasks`): here, one batch after another;
+        a local process pool; or Ray tasks. The sets are drawn here first, so the draws, and with the same
+        BLAS thread count the values, are the same for every executor. ``effect_fn`` must then pickle
+        (:func:`circuitry.interventions.head_set_effect_fn` does, model included).
+    max_workers : int, optional
+        Processes (or Ray CPUs) for a parallel ``executor``; default: the CPUs this process may use.
 
     Returns
     -------
@@ -215,6 +225,7 @@ def random_head_test(
     exact = check_choice("exact", exact, ("auto", "always", "never"))
     batch_size = check_int("batch_size", batch_size, 1)
     max_enumerate = check_int("max_enumerate", max_enumerate, 1)
+    check_executor(executor, max_workers)
     if not isinstance(exclude_candidates, bool):
         raise bad_value("exclude_candidates", exclude_candidates, "True or False")
     if not callable(effect_fn):
@@ -247,7 +258,8 @@ def random_head_test(
     cand_labels = with_given(free_labels)
     observed = float(evaluate_sets(effect_fn, [cand_labels], batch_size=1, name="effect_fn")[0])
     draws = [s for s in _enumerate(groups) if s != free_labels] if do_exact else _sample(groups, n_draws, gen)
-    null = evaluate_sets(effect_fn, [with_given(s) for s in draws], batch_size=batch_size, name="effect_fn")
+    null = evaluate_sets(effect_fn, [with_given(s) for s in draws], batch_size=batch_size, name="effect_fn",
+                         executor=executor, max_workers=max_workers)
     name = null_name(match=match, exclude_candidates=exclude_candidates, given=bool(fixed))
     return _summarize(observed, null, cand_labels=list(cand_labels), n_pool=len(pool), match=match,
                       exclude=exclude_candidates, alternative=alternative, enumerated=do_exact,
@@ -266,6 +278,8 @@ def circuit_vs_random(
     alternative: Alternative = "greater",
     rng: RngLike = None,
     batch_size: int = 256,
+    executor: str = "serial",
+    max_workers: int | None = None,
 ) -> RandomHeadTest:
     """The circuit-vs-random-heads test under a *named* null (what ``circuitry analyze`` and claims call).
 
@@ -284,7 +298,7 @@ def circuit_vs_random(
         calibrated by simulation under itself (``tests/stats/test_nulls.py``); see :data:`NullName`.
     given : iterable of head labels
         Required for (and only for) ``null="conditional"``, e.g. a bottleneck head.
-    n_draws, alternative, rng, batch_size
+    n_draws, alternative, rng, batch_size, executor, max_workers
         As in :func:`random_head_test` (every admissible set is enumerated when there are at most
         ``n_draws``; the p-value is then exact).
 
@@ -317,7 +331,8 @@ def circuit_vs_random(
     if null != "conditional" and given:
         raise bad_value("given", given, f"no heads for null={null!r}", "use null='conditional' or drop given")
     return random_head_test(effect_fn, circuit, heads, n_draws=n_draws, match="layer" if null == "layer" else "all",
-                            alternative=alternative, rng=rng, batch_size=batch_size, given=given)
+                            alternative=alternative, rng=rng, batch_size=batch_size, given=given,
+                            executor=executor, max_workers=max_workers)
 
 
 def null_name(*, match: str, exclude_candidates: bool, given: bool) -> NullName:

@@ -96,6 +96,25 @@ def test_rerun_reuses_finished_stages(analysis):
     assert again.edges == first.edges
 
 
+@pytest.mark.slow
+def test_circuit_test_in_worker_processes_resumes_the_serial_run(analysis, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    model, cfg, out, first = analysis
+    shutil.copytree(out, tmp_path / "out")
+    (tmp_path / "out" / "stages" / "circuit_test.json").unlink()
+    par = cfg.model_copy(update={"executor": "processes", "workers": 2})
+    again = run_analysis(model, par, tmp_path / "out", quiet=True)
+    # the executor is not part of the stage key: the serial run's stages are reused, the circuit test reruns
+    assert again.timings["path_patching"] == 0.0 and again.timings["circuit_test"] > 0
+    assert again.config.executor == "processes"
+    for a, b in ((again.circuit_test.pool, first.circuit_test.pool), (again.circuit_test.beyond, first.circuit_test.beyond)):
+        np.testing.assert_allclose(a.null_distribution, b.null_distribution, rtol=1e-5, atol=1e-6)
+        assert a.pvalue == b.pvalue and a.n_draws == b.n_draws == 500
+
+
 def test_large_models_path_patch_only_the_top_heads(tmp_path):
     model = load_model("zoo:llama-2l-gqa")  # 16 query heads; the gap must be resolved for paths to be measured
     cfg = AnalysisConfig(model="zoo:llama-2l-gqa", task="induction", n_prompts=8, seed=0, n_score_samples=3,

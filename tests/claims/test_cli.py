@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -13,9 +14,9 @@ import pytest
 N, SEED = 8, 0
 
 
-def _run(path, out):
-    cmd = [sys.executable, "-m", "circuitry.cli", "validate", str(path), "--out", str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+def _run(path, out, *extra, env=None):
+    cmd = [sys.executable, "-m", "circuitry.cli", "validate", str(path), "--out", str(out), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
 
 def _yaml(gpt2_dir, heads, **kw):
@@ -65,6 +66,23 @@ def test_exit_codes(gpt2_dir, ranked, tmp_path):
     assert res.returncode == 2
     assert "claim 'pair': field `heads` names L3H1" in res.stderr and "2 layers x 4 heads" in res.stderr
     assert not (tmp_path / "i").exists()  # nothing run, nothing written
+
+
+@pytest.mark.slow
+def test_random_heads_in_worker_processes_give_the_same_evidence(gpt2_dir, ranked, tmp_path):
+    f = tmp_path / "good.yaml"
+    f.write_text(_yaml(gpt2_dir, ranked[-2]))
+    evidence = []
+    one_thread = dict(os.environ, OMP_NUM_THREADS="1")  # the parent as the workers: bit-equal arithmetic
+    for out, extra in (("s", ()), ("p", ("--executor", "processes", "--workers", "2"))):
+        res = _run(f, tmp_path / out, *extra, env=one_thread)
+        assert res.returncode in (0, 1), res.stderr[-2000:]
+        v = json.loads((tmp_path / out / "verdicts.json").read_text())
+        assert v["provenance"]["extra"]["executor"] == ("processes" if extra else "serial")
+        evidence.append(v["results"][0]["evidence"])
+    assert evidence[0] == evidence[1] and evidence[0][0]["null_std"] > 0
+    res = _run(f, tmp_path / "x", "--executor", "threads")
+    assert res.returncode == 2 and "threads" in res.stderr and not (tmp_path / "x").exists()
 
 
 def test_schema_error_exit_2_without_loading_model(tmp_path):

@@ -110,6 +110,34 @@ def test_head_patch_matches_plain_torch_hooks(fam):
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
 
 
+def test_pickled_adapter_runs_the_same_edits(fam):
+    """An adapter ships to a worker process: its unpickled copy has its own module and nnsight envoy and
+    gives the same edited run; the original is untouched."""
+    import pickle
+
+    _, _, m = fam
+    ids = torch.randint(1, V, (3, 9))
+    edit = [Edit("z", 1, 0.0, m.mask("z", batch=3, seq=9, heads=[1]))]
+    again = pickle.loads(pickle.dumps(m))
+    assert again.module is not m.module and again.info == m.info and again.weights_sha256 == m.weights_sha256
+    patched = m.run(ids, edits=edit, reads=[("z", 1)])
+    copy = again.run(ids, edits=edit, reads=[("z", 1)])
+    torch.testing.assert_close(copy.logits, patched.logits, rtol=0, atol=0)
+    assert float(copy[("z", 1)][:, :, 1].abs().max()) == 0.0
+    assert not torch.equal(patched.logits, m.logits(ids))  # the edit did something
+
+
+def test_tensor_parallel_adapter_refuses_to_pickle(fam):
+    import copy
+    import pickle
+
+    _, _, m = fam
+    sharded = copy.copy(m)
+    sharded.tensor_parallel = True
+    with pytest.raises(InputError, match="tensor-parallel model cannot be pickled"):
+        pickle.dumps(sharded)
+
+
 def test_head_out_sums_to_attn_out(fam):
     _, _, m = fam
     ids = torch.randint(1, V, (2, 7))

@@ -224,6 +224,11 @@ CLI = [
      r"device='cuda:7'"),
     ("--bos not a token", lambda t: ["patch", "--bos", "-3", "--out", str(t / "o")], r"bos='-3' is invalid"),
     ("--threads out of range", lambda t: ["patch", "--threads", "0", "--out", str(t / "o")], r"--threads=0"),
+    ("--workers out of range", lambda t: ["analyze", "--executor", "processes", "--workers", "0", "--out",
+                                          str(t / "o")], r"--workers=0"),
+    ("validate --workers out of range", lambda t: ["validate", str(_claim(t, "    heads: [L0H3]\n    ablation: mean\n"
+                                                                           "    metric: loss\n    min_effect: 1.0\n")),
+                                                   "--workers", "0", "--out", str(t / "o")], r"max_workers=0"),
     ("zoo info leaving the zoo", lambda t: ["zoo", "info", "../../.."], r"not a zoo model name"),
     ("claim file with YAML aliases (billion laughs)", lambda t: ["validate", str(_laughs(t)), "--out", str(t / "o")],
      r"YAML aliases \(\*a\) are not allowed"),

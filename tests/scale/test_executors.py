@@ -50,3 +50,72 @@ def test_bad_input_names_the_parameter():
         run_tasks(null_chunk, TASKS, seed=None)
     with pytest.raises(InputError, match="max_workers=0"):
         run_tasks(null_chunk, TASKS, seed=1, executor="processes", max_workers=0)
+
+
+# --------------------------------------------------------------------------- the library's own nulls
+@pytest.fixture(scope="module")
+def effect():
+    """The ablation effect of head sets on ``attn-only-2l`` (a pickling :class:`HeadSetEffect`), at one
+    thread: worker processes run one BLAS thread each, and the values are compared bit for bit."""
+    import torch
+
+    from circuitry.interventions import head_set_effect_fn
+    from circuitry.metrics import Targets
+    from circuitry.models import load_model
+    from circuitry.prompts import induction_pairs
+
+    torch.set_num_threads(1)
+    model = load_model("zoo:attn-only-2l")
+    data = induction_pairs(8, block_len=6, vocab_size=model.info.d_vocab, bos=0, seed=4)
+    return head_set_effect_fn(model, data.clean_ids(), Targets.of(data), method="mean", metric="loss")
+
+
+def _null(effect, executor):
+    from circuitry.labels import all_heads
+    from circuitry.stats import circuit_vs_random
+
+    return circuit_vs_random(effect, ["L1H6", "L1H4", "L0H1"], all_heads(2, 8), null="conditional", given=["L0H1"],
+                             n_draws=40, rng=9, executor=executor, max_workers=2)
+
+
+def test_effect_pickles_with_its_model(effect):
+    import pickle
+
+    sets = [("L0H1", "L1H6"), ("L1H4",)]
+    again = pickle.loads(pickle.dumps(effect))
+    assert again.model is not effect.model and again.model.model_id == "zoo:attn-only-2l"
+    assert np.array_equal(again(sets), effect(sets)) and np.ptp(effect(sets)) > 1e-3
+
+
+@pytest.mark.slow
+def test_null_in_processes_equals_serial(effect, monkeypatch):
+    import circuitry.executors as ex
+
+    serial = _null(effect, "serial")
+    calls = []
+    real = ex.run_tasks
+    monkeypatch.setattr(ex, "run_tasks", lambda fn, tasks, **kw: calls.append((len(tasks), kw)) or real(fn, tasks, **kw))
+    par = _null(effect, "processes")
+    assert [(n, kw["executor"], kw["max_workers"]) for n, kw in calls] == [(2, "processes", 2)]  # 40 draws, 2 batches
+    assert par.null_distribution == serial.null_distribution and par.pvalue == serial.pvalue
+    assert np.ptp(serial.null_distribution) > 1e-3 and serial.n_draws == 40
+
+
+@pytest.mark.slow
+def test_null_on_ray_equals_serial(effect):
+    pytest.importorskip("ray")
+    serial = _null(effect, "serial")
+    assert _null(effect, "ray").null_distribution == serial.null_distribution
+
+
+def test_null_refuses_a_bad_executor_before_any_work(effect):
+    from circuitry.labels import all_heads
+    from circuitry.stats import random_head_test
+
+    def never(sets):
+        raise AssertionError("effect_fn ran before the executor was checked")
+
+    with pytest.raises(InputError, match="executor='threads'"):
+        random_head_test(never, ["L1H6"], all_heads(2, 8), executor="threads")
+    with pytest.raises(InputError, match="max_workers=0"):
+        random_head_test(never, ["L1H6"], all_heads(2, 8), executor="processes", max_workers=0)
