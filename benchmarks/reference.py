@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from circuitry.models.activations import gelu_tanh  # tested against Hugging Face's forms
+
 
 class RefModel:
     """Layer-by-layer forward of a Hugging Face GPT-2 (``GPT2LMHeadModel``) or a circuitry zoo model."""
@@ -66,8 +68,8 @@ class RefModel:
         b, p = z.shape[:2]
         proj = blk.attn.c_proj if self.gpt2 else blk.attn.o_proj
         x = x + proj(z.reshape(b, p, self.H * self.dh))
-        if self.gpt2:  # GPT-2's gelu_new, as torch's fused tanh GELU (the fastest exact form; so does circuitry)
-            return x + blk.mlp.c_proj(torch.nn.functional.gelu(blk.mlp.c_fc(blk.ln_2(x)), approximate="tanh"))
+        if self.gpt2:  # GPT-2's gelu_new in its fastest exact form, x * sigmoid(2u), as circuitry runs it
+            return x + blk.mlp.c_proj(gelu_tanh(blk.mlp.c_fc(blk.ln_2(x))))
         return x if blk.mlp is None else x + blk.mlp(blk.ln2(x))
 
     def layer(self, l, x, pos, *, z_edit=None, qkv_edit=None, record=None):

@@ -4,6 +4,8 @@ and a plain-torch reference doing the least work the exact answer allows, side b
     python benchmarks/run.py                      # full sizes; writes benchmarks/results.json
     python benchmarks/run.py --quick --out /tmp/r.json   # shrunk sizes (the CI smoke test)
     python benchmarks/run.py --only P4 --before --merge   # P4/P4b beside the issue's baseline commit
+    python benchmarks/run.py --only P4b --before --threads 2 --workers 2 --out benchmarks/results-2cores.json
+                                                  # the whole machine: 2 threads, and the nulls in 2 processes
 
 Workloads (docs/performance.md):
   P1  per-head z noising, all positions, GPT-2-small shape (random init), 8 prompts x 32 tokens, logit diff
@@ -174,7 +176,7 @@ def trained_gpt2(quick: bool, cache: Path) -> Path:
 
 
 def p4(quick: bool, before: str | None, work: Path, threads: int, cache: Path,
-       keys: set[str] = frozenset({"P4", "P4b"})) -> list[tuple[str, dict]]:
+       keys: set[str] = frozenset({"P4", "P4b"}), workers: int | None = None) -> list[tuple[str, dict]]:
     """P4: ``analyze`` of a random GPT-2 (the issue's workload; its gap is not resolved, so today's analyze
     stops after activation patching while the baseline ran every stage). P4b: ``analyze`` of a trained GPT-2
     of the same shape but the zoo's vocabulary, on which every stage runs in both versions (same work)."""
@@ -198,11 +200,18 @@ def p4(quick: bool, before: str | None, work: Path, threads: int, cache: Path,
         res = {"title": title + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
         res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / f"{key}-after", extra, threads)
         res["impls"]["circuitry"]["imported_from"] = str(ROOT)
+        par = f"circuitry --executor processes --workers {workers}"
+        if workers:  # the circuit test's nulls in worker processes (one BLAS thread each on 2 cores)
+            res["impls"][par] = analyze_time(ROOT, model_dir, work / f"{key}-processes",
+                                             extra + ["--executor", "processes", "--workers", str(workers)], threads)
         if tree is not None:
             name = f"circuitry @ {before} (before)"
             res["impls"][name] = analyze_time(tree, model_dir, work / f"{key}-before", extra, threads)
             res["speedup_vs_before"] = round(res["impls"][name]["cpu_seconds"]
                                              / res["impls"]["circuitry"]["cpu_seconds"], 2)
+            # wall clock: what a user waits for (CPU seconds also count the threads' and workers' time)
+            res["wall_speedup_vs_before"] = {k: round(res["impls"][name]["seconds"] / r["seconds"], 2)
+                                             for k, r in res["impls"].items() if k != name}
         res["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         out.append((key, res))
     return out
@@ -252,7 +261,8 @@ def print_table(results: dict) -> None:
         if w.get("note"):
             print(f"{'':6s} ({w['note']})")
         if "speedup_vs_before" in w:
-            print(f"{'':6s} speed-up vs before: x{w['speedup_vs_before']}")
+            print(f"{'':6s} speed-up vs before: x{w['speedup_vs_before']} in CPU seconds; wall clock: "
+                  + ", ".join(f"{k} x{v}" for k, v in w.get("wall_speedup_vs_before", {}).items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", nargs="?", const=BASELINE_REV, default=None,
                     help=f"git revision to rerun P4/P4b on beside the current code (bare --before: {BASELINE_REV}, "
                          "what had landed when the issue measured 350 s)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="also run P4/P4b with --executor processes --workers N (the circuit test's nulls in N "
+                         "worker processes)")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "circuitry-bench"),
                     help="where P4b's trained GPT-2 is kept (trained once, ~16 min on one thread)")
     args = ap.parse_args(argv)
@@ -295,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="circuitry-bench-") as tmp:
         if "P4" in want or "P4b" in want:
             keys = {"P4", "P4b"} if "P4" in want else {"P4b"}
-            results["workloads"].update(p4(args.quick, args.before, Path(tmp), args.threads, Path(args.cache), keys))
+            results["workloads"].update(p4(args.quick, args.before, Path(tmp), args.threads, Path(args.cache), keys,
+                                              args.workers))
     if "P5" in want:
         results["workloads"]["P5"] = run_workload(W.p5(args.quick), args.repeats)
     results["total_seconds"] = round(time.perf_counter() - t0, 1)

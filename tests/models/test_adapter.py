@@ -210,19 +210,42 @@ def test_gqa_kv_heads_expand_per_query_head():
     assert m.info.kv_head(3) == 1
 
 
-def test_gelu_new_runs_fused_with_the_same_function():
-    """GPT-2's Python-composed gelu_new is swapped for torch's fused tanh GELU: same logits to float rounding."""
+def test_gelu_new_runs_as_the_same_function():
+    """GPT-2's Python-composed gelu_new is swapped for the sigmoid form of the tanh GELU: same logits to
+    float rounding."""
     import copy
 
-    from transformers.activations import GELUTanh, NewGELUActivation
+    from transformers.activations import NewGELUActivation
+
+    from circuitry.models.activations import TanhGELU
 
     original = _build("gpt2").eval()
     for p in original.parameters():  # wide weights so the MLPs matter for the logits
         torch.nn.init.normal_(p, std=0.3)
     m = load_model(copy.deepcopy(original))
     acts = [type(b.mlp.act) for b in m.module.transformer.h]
-    assert acts == [GELUTanh] * L and type(original.transformer.h[0].mlp.act) is NewGELUActivation
+    assert acts == [TanhGELU] * L and type(original.transformer.h[0].mlp.act) is NewGELUActivation
     ids = torch.randint(1, V, (3, 9))
     ref = _logits(original, ids)
     assert ref.abs().max() > 1.0
     torch.testing.assert_close(m.logits(ids), ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+
+
+@pytest.mark.parametrize("name", ["NewGELUActivation", "GELUTanh", "FastGELUActivation"])
+def test_tanh_gelu_equals_every_hugging_face_form(name):
+    import transformers.activations as hf
+
+    from circuitry.models.activations import TANH_GELU_CLASSES, gelu_tanh
+
+    assert name in TANH_GELU_CLASSES
+    x = torch.cat([torch.randn(4096) * 3, torch.tensor([0.0, -0.0, 1e-30, 40.0, -40.0, 1e20, -1e20, float("inf"),
+                                                        float("-inf")])])
+    want = getattr(hf, name)()(x)
+    got = gelu_tanh(x)
+    torch.testing.assert_close(got, want, rtol=2e-6, atol=5e-7, equal_nan=True)
+    # the limits as Hugging Face's: x at +inf, -0 far below, NaN at -inf (where its tanh form gives NaN too)
+    assert got[-2] == float("inf") and str(got[-3].item()) == "-0.0" and got[-1].isnan() and want[-1].isnan()
+    # under autograd the exact derivative of torch's kernel runs, nothing in place
+    g = x[:4096].clone().requires_grad_(True)
+    gelu_tanh(g).sum().backward()
+    torch.testing.assert_close(g.grad, torch.autograd.grad(torch.nn.functional.gelu(g, approximate="tanh").sum(), g)[0])
