@@ -69,6 +69,18 @@ def check_executor(executor: Any, max_workers: Any = None) -> None:
             raise InputError(_NO_RAY)
 
 
+def check_picklable(obj: Any, name: str) -> None:
+    """Raise :class:`InputError` naming ``name`` unless ``obj`` pickles (what a process or Ray worker needs)."""
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:  # pickle raises PicklingError, AttributeError or TypeError depending on the object
+        raise InputError(f"{name}={obj!r} cannot be sent to worker processes ({type(exc).__name__}: {exc}). Fix: "
+                         "define functions it uses (e.g. a custom metric) at module level, not as a lambda or a "
+                         "nested function, or use executor='serial'") from None
+
+
 _NO_RAY = ("executor='ray' needs Ray, which is not installed. Fix: pip install 'circuitry-lab[scale]' (or pip install "
            "ray), or use executor='processes'")
 

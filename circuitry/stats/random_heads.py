@@ -15,7 +15,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from circuitry.errors import InputError, bad_value
-from circuitry.executors import check_executor
+from circuitry.executors import check_executor, check_picklable
 from circuitry.labels import Head, head_label, parse_head
 from circuitry.provenance import Frozen
 from circuitry.stats._common import (RngLike, SetFn, check_choice, check_int, comb, evaluate_sets,
@@ -226,6 +226,8 @@ def random_head_test(
     batch_size = check_int("batch_size", batch_size, 1)
     max_enumerate = check_int("max_enumerate", max_enumerate, 1)
     check_executor(executor, max_workers)
+    if executor != "serial":
+        check_picklable(effect_fn, "effect_fn")
     if not isinstance(exclude_candidates, bool):
         raise bad_value("exclude_candidates", exclude_candidates, "True or False")
     if not callable(effect_fn):

@@ -119,3 +119,15 @@ def test_null_refuses_a_bad_executor_before_any_work(effect):
         random_head_test(never, ["L1H6"], all_heads(2, 8), executor="threads")
     with pytest.raises(InputError, match="max_workers=0"):
         random_head_test(never, ["L1H6"], all_heads(2, 8), executor="processes", max_workers=0)
+
+
+def test_null_refuses_an_effect_that_cannot_reach_the_workers(effect):
+    from circuitry.interventions import head_set_effect_fn
+    from circuitry.labels import all_heads
+    from circuitry.metrics import loss
+    from circuitry.stats import random_head_test
+
+    local = head_set_effect_fn(effect.model, effect.ids, effect.targets, metric=lambda lg, t: loss(lg, t))
+    assert np.isfinite(local([("L1H6",)])).all()  # it works here...
+    with pytest.raises(InputError, match=r"effect_fn=.*cannot be sent to worker processes.*lambda.*executor='serial'"):
+        random_head_test(local, ["L1H6"], all_heads(2, 8), executor="processes", max_workers=2)
