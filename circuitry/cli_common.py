@@ -35,6 +35,15 @@ def add_model_args(p: argparse.ArgumentParser, *, task: bool = True) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_executor_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--executor`` and ``--workers``: who evaluates ``what`` (:mod:`circuitry.executors`)."""
+    p.add_argument("--executor", default="serial", choices=("serial", "processes", "ray"),
+                   help=f"who evaluates {what}: this process (default), a local process pool, or Ray (pip install "
+                        "'circuitry-lab[scale]'); the draws are the same for all three")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes (or Ray CPUs) for --executor processes/ray (default: every CPU this process may use)")
+
+
 def load_model_from_args(args: argparse.Namespace):
     """The model named by ``--model``, ``--device``, ``--dtype``, ``--bos``, ``--download``."""
     from circuitry.models import load_model

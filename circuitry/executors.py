@@ -131,11 +131,11 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
     if executor == "processes":
         from concurrent.futures.process import BrokenProcessPool
 
-        pool = _pool(max_workers or available_cpus())
+        workers = max_workers or available_cpus()
         try:
-            return list(pool.map(_call, [fn] * len(tasks), tasks, seeds))
+            return list(_pool(workers).map(_call, [fn] * len(tasks), tasks, seeds))
         except BrokenProcessPool:
-            _POOLS.pop(max_workers or available_cpus(), None)  # a dead worker: the next call starts afresh
+            _POOLS.pop(workers, None)  # a dead worker: the next call starts afresh
             raise
     return _run_ray(fn, tasks, seeds, max_workers)
 

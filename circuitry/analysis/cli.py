@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from circuitry.cli_common import METRICS, add_model_args
+from circuitry.cli_common import METRICS, add_executor_args, add_model_args
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,11 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-path-heads", type=int, default=32,
                    help="path-patch every head when the model has at most this many, else only the heads with the "
                         "largest activation-patching share (default 32)")
-    p.add_argument("--executor", default="serial", choices=("serial", "processes", "ray"),
-                   help="who evaluates the circuit test's random head sets: this process (default), a local process "
-                        "pool, or Ray (pip install 'circuitry-lab[scale]'); the draws are the same for all three")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes (or Ray CPUs) for --executor processes/ray (default: every CPU this process may use)")
+    add_executor_args(p, "the circuit test's random head sets")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
     p.add_argument("--reproduce", metavar="REPORT_JSON", default=None,
                    help="re-run the analysis of an earlier report.json (its model, task, seed and options) into "

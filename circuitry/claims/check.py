@@ -47,7 +47,8 @@ def _heads_of(claim) -> list[tuple[str, str]]:
     return out
 
 
-def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | None = None):
+def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | None = None, executor: str = "serial",
+                           workers: int | None = None):
     """Check every claim against the loaded model and build its prompts; return the evaluation context.
 
     Raises
@@ -95,7 +96,8 @@ def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | Non
     if problems:
         raise ClaimFileError(f"claim file is invalid for this model ({len(problems)} problem(s)); no claim was "
                              "run:\n  - " + "\n  - ".join(problems))
-    ctx = Context(model=model, claim_file=claim_file, task=_resolve(claim_file.task, base_dir))
+    ctx = Context(model=model, claim_file=claim_file, task=_resolve(claim_file.task, base_dir), executor=executor,
+                  workers=workers)
     for c in claim_file.claims:
         n, seed, _ = ctx.settings(c)
         metrics = getattr(c, "metrics", None) or [getattr(c, "metric", "logit_diff")]
@@ -164,8 +166,7 @@ def check_claims(claim_file: ClaimFile, *, model: Any = None, base_dir: str | Pa
     check_executor(executor, workers)
     base = Path(base_dir) if base_dir is not None else None
     adapter = _load(claim_file, model, base, device)
-    ctx = validate_against_model(claim_file, adapter, base_dir=base)
-    ctx.executor, ctx.workers = executor, workers
+    ctx = validate_against_model(claim_file, adapter, base_dir=base, executor=executor, workers=workers)
     return run_claims(ctx, claim_file_name=claim_file_name, on_result=on_result)
 
 
@@ -245,14 +246,14 @@ def validate_files(paths: list[str | Path], out: str | Path, *, model: Any = Non
             key = str(model) if model is not None else _resolve(cf.model, base)
             if key not in loaded:
                 loaded[key] = _load(cf, model, base, device)
-            prepared.append((path, validate_against_model(cf, loaded[key], base_dir=base)))
+            prepared.append((path, validate_against_model(cf, loaded[key], base_dir=base, executor=executor,
+                                                          workers=workers)))
         except ClaimFileError as exc:
             errors.append(str(exc) if len(paths) == 1 else f"{path}: {exc}")
     if errors:
         raise ClaimFileError("\n".join(errors))
     reports = []
     for path, ctx in prepared:
-        ctx.executor, ctx.workers = executor, workers
         report = run_claims(ctx, claim_file_name=path.name, on_result=on_result)
         report = report.model_copy(update={"claim_file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
         write_report(report, Path(out) if len(paths) == 1 else Path(out) / path.stem)

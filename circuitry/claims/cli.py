@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from circuitry.cli_common import add_executor_args
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``validate`` subcommand; sets ``args.handler``."""
@@ -24,11 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for verdicts.json and verdicts.md")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
-    p.add_argument("--executor", default="serial", choices=("serial", "processes", "ray"),
-                   help="who evaluates the random head sets of random-head claims: this process (default), a local "
-                        "process pool, or Ray; the draws and verdicts are the same for all three")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes (or Ray CPUs) for --executor processes/ray (default: every CPU this process may use)")
+    add_executor_args(p, "the random head sets of random-head claims")
     p.set_defaults(handler=handle)
     return p
 

@@ -126,9 +126,8 @@ def evaluate_sets(fn: SetFn, sets: Sequence[tuple[Any, ...]], *, batch_size: int
     :class:`~circuitry.interventions.HeadSetEffect`); batches are then cut small enough that every worker
     gets one. Every set gets the same value from every executor up to the float rounding of differently
     sized batches (bit-equal in the tests, at one BLAS thread per process)."""
-    from circuitry.executors import available_cpus, check_executor, run_tasks
+    from circuitry.executors import available_cpus, run_tasks
 
-    check_executor(executor, max_workers)
     if executor != "serial" and len(sets) > 1:
         workers = max_workers or available_cpus()
         batch_size = max(1, min(batch_size, math.ceil(len(sets) / workers)))
