@@ -317,6 +317,12 @@ class ModelAdapter:
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
+        trim = self._trim_last_layer(logits, logits_at, reads, edits, input_ids.shape[1])
+        if trim is not None:  # the last layer's output projection and MLP run at the metric's positions only
+            plan.setdefault((self.info.n_layers - 1, _STAGES.index("o_proj")), ([], []))
+            if self.spec.mlp and self.info.has_mlp:
+                plan.setdefault((self.info.n_layers - 1, _STAGES.index("mlp")), ([], []))
+            trim = trim.to(self.device)
         unembed_cols = self._unembed_columns(logits_at)
         # plain tensors only inside the trace: a remote trace ships what it references
         cut_pos = None if logits_at is None else logits_at.positions.to(self.device)
@@ -329,8 +335,10 @@ class ModelAdapter:
                 resid = start[1].to(self.device)
                 for j in range(start[0]):  # only the last skipped layer's output is used
                     layers[j].skip(resid)
+            last = self.info.n_layers - 1
             for key in sorted(plan):
-                self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out)
+                self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out,
+                            trim=trim if key[0] == last else None)
             if logits:
                 self._logits(root, cut_pos, cut_cols, unembed_cols, out)
             elif plan:
@@ -342,6 +350,27 @@ class ModelAdapter:
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Plain forward pass through the adapter: ``[batch, pos, vocab]``."""
         return self.run(input_ids).logits
+
+    def _trim_last_layer(self, logits: bool, logits_at: LogitSlice | None, reads, edits, seq: int):
+        """The positions the last layer's output projection and MLP must compute, or ``None`` (compute all).
+
+        When only the logits at ``logits_at.positions`` are read, the last layer's attention output and MLP
+        matter only there (its keys and values, computed before, still cover every position). Nothing at the
+        last layer may be read or edited after the heads' ``z``, and a sharded model computes everything."""
+        if not logits or logits_at is None or self.tensor_parallel or len(logits_at.positions) >= seq:
+            return None
+        last = self.info.n_layers - 1
+        late = {"head_out", "attn_out", "mlp_out", "resid_post"}
+        if any(l == last and s in late for s, l in reads) or any(e.layer == last and e.site in late for e in edits):
+            return None
+        return logits_at.positions
+
+    @staticmethod
+    def _scatter(y: torch.Tensor, positions: torch.Tensor, seq: int) -> torch.Tensor:
+        """``y`` (``[b, len(positions), d]``) at ``positions`` of a ``[b, seq, d]`` zero tensor."""
+        full = y.new_zeros(y.shape[0], seq, *y.shape[2:])
+        full[:, positions] = y
+        return full
 
     def _unembed_columns(self, logits_at: LogitSlice | None):
         """``(W_U rows, bias)`` of the requested columns, when they can be computed alone (a plain,
@@ -370,7 +399,10 @@ class ModelAdapter:
             out["logits"] = lg
 
     # ----------------------------------------------------------------- stages
-    def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict) -> None:
+    def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict,
+               trim: torch.Tensor | None = None) -> None:
+        """Apply ``edits`` and record ``reads`` at one stage of ``layer``; with ``trim`` (positions; last layer
+        only, see :meth:`_trim_last_layer`) the output projection and the MLP run at those positions only."""
         i, spec = self.info, self.spec
         lay = get_path(root, spec.layers)[layer]
         by = lambda s: [e for e in edits if e.site == s]  # noqa: E731
@@ -388,6 +420,12 @@ class ModelAdapter:
                     lay.output = new
             if reads:
                 out[(site, layer)] = act
+        elif stage == "mlp" and trim is not None:  # no reads or edits here (see _trim_last_layer)
+            env = get_path(lay, spec.mlp)
+            x = env.input
+            seq = x.shape[1]
+            env.input = x[:, trim]
+            env.output = self._scatter(env.output, trim, seq)
         elif stage in ("ln1", "mlp", "pattern_hook"):
             site = {"ln1": "attn_in", "mlp": "mlp_out", "pattern_hook": "pattern"}[stage]
             env = get_path(lay, {"ln1": spec.ln1, "mlp": spec.mlp, "pattern_hook": spec.pattern}[stage])
@@ -430,9 +468,14 @@ class ModelAdapter:
             z = zin.view(*zin.shape[:-1], i.n_heads, i.d_head)
             if by("z"):
                 z = _apply(z, by("z"))
-                env.input = z.reshape(zin.shape)
             if "z" in reads:
                 out[("z", layer)] = z
+            if trim is not None:  # no later reads or edits here (see _trim_last_layer)
+                env.input = z.reshape(zin.shape)[:, trim]
+                env.output = self._scatter(env.output, trim, zin.shape[1])
+                return
+            if by("z"):
+                env.input = z.reshape(zin.shape)
             if "attn_out" in reads or "head_out" in reads or edits and set(e.site for e in edits) - {"z"}:
                 act = env.output
                 if "head_out" in reads or by("head_out"):

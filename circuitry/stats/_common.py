@@ -116,10 +116,10 @@ def check_elements(name: str, items: Iterable[Hashable], *, min_n: int = 1) -> l
     return out
 
 
-def evaluate_sets(fn: SetFn, sets: Sequence[tuple[Any, ...]], *, batch_size: int, name: str,
+def evaluate_sets(fn: SetFn, sets: Sequence[tuple[Any, ...]], *, batch_size: int | None, name: str,
                   executor: str = "serial", max_workers: int | None = None) -> np.ndarray:
-    """Call ``fn`` on ``sets`` in batches of ``batch_size`` and check that every batch returns one
-    finite number per set.
+    """Call ``fn`` on ``sets`` in batches of ``batch_size`` (``None``: all of them) and check that every
+    batch returns one finite number per set.
 
     With ``executor="processes"`` or ``"ray"`` (:func:`circuitry.executors.run_tasks`) the batches run in
     parallel, each one call of ``fn`` (which must pickle, e.g. a
@@ -128,6 +128,7 @@ def evaluate_sets(fn: SetFn, sets: Sequence[tuple[Any, ...]], *, batch_size: int
     sized batches (bit-equal in the tests, at one BLAS thread per process)."""
     from circuitry.executors import available_cpus, run_tasks
 
+    batch_size = batch_size or max(1, len(sets))
     if executor != "serial" and len(sets) > 1:
         workers = max_workers or available_cpus()
         batch_size = max(1, min(batch_size, math.ceil(len(sets) / workers)))

@@ -111,7 +111,7 @@ def random_head_test(
     alternative: Alternative = "greater",
     exact: Exact = "auto",
     rng: RngLike = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     max_enumerate: int = 200_000,
     given: Iterable[str | Head] = (),
     executor: str = "serial",
@@ -150,8 +150,11 @@ def random_head_test(
         See :data:`Exact`.
     rng : None, int or numpy.random.Generator
         Randomness for the draws; the seed is recorded.
-    batch_size : int
-        Largest number of sets per ``effect_fn`` call.
+    batch_size : int, optional
+        Largest number of sets per ``effect_fn`` call. Default: ``effect_fn.batch_size`` when it has one
+        (``None`` there means every set in one call, per worker: a
+        :class:`~circuitry.interventions.HeadSetEffect` computes the layers that sets share once, the more
+        sets it sees at once the more it shares, and it bounds its own memory), else 256.
     max_enumerate : int
         Refuse to enumerate more sets than this (``exact="always"``).
     given : iterable of head labels, optional
@@ -223,7 +226,10 @@ def random_head_test(
     match = check_choice("match", match, ("all", "layer"))
     alternative = check_choice("alternative", alternative, ("greater", "less", "two-sided"))
     exact = check_choice("exact", exact, ("auto", "always", "never"))
-    batch_size = check_int("batch_size", batch_size, 1)
+    if batch_size is None:
+        batch_size = getattr(effect_fn, "batch_size", 256)
+    else:
+        batch_size = check_int("batch_size", batch_size, 1)
     max_enumerate = check_int("max_enumerate", max_enumerate, 1)
     check_executor(executor, max_workers)
     if executor != "serial":
@@ -279,7 +285,7 @@ def circuit_vs_random(
     n_draws: int = 1000,
     alternative: Alternative = "greater",
     rng: RngLike = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     executor: str = "serial",
     max_workers: int | None = None,
 ) -> RandomHeadTest:

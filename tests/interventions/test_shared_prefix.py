@@ -86,3 +86,32 @@ def test_trie_computes_fewer_layers_than_one_pass_per_set(setup):
     # the unablated reference runs (ablation values, resid cache) cost 2 * n * L rows
     assert sum(rows) < 0.75 * full, (rows, full)
     assert rows[0] < 0.25 * len(sets) * n  # layer 0 is computed once per distinct layer-0 ablation
+
+
+def test_random_head_null_hands_the_trie_every_draw_at_once(setup):
+    """A random-head test gives a HeadSetEffect its whole null in one call (``HeadSetEffect.batch_size``):
+    the trie then shares more layers than in smaller calls, for the same null values."""
+    from circuitry.interventions import head_set_effect_fn
+    from circuitry.labels import all_heads
+    from circuitry.stats import random_head_test
+
+    module, model, ids, t = setup
+    fn = head_set_effect_fn(model, ids, t, method="mean", metric="loss")
+    rows, calls = [0], []
+    hooks = [module.transformer.h[l].mlp.register_forward_hook(
+        lambda mod, a, o: rows.__setitem__(0, rows[0] + a[0].shape[0])) for l in range(L)]
+    per_prompt = fn.per_prompt
+    fn.per_prompt = lambda sets: calls.append(len(sets)) or per_prompt(sets)
+    out = {}
+    try:
+        for bs in (None, 40):
+            rows[0] = 0
+            out[bs] = (random_head_test(fn, ["L1H0", "L2H1", "L3H2"], all_heads(L, H), n_draws=200, rng=3,
+                                        batch_size=bs), rows[0])
+    finally:
+        for h in hooks:
+            h.remove()
+    assert calls == [1, 200, 1] + [40] * 5  # the candidate, then the draws
+    (whole, rows_whole), (small, rows_small) = out[None], out[40]
+    assert whole.null_distribution == pytest.approx(small.null_distribution, abs=1e-5)
+    assert rows_whole < 0.9 * rows_small, (rows_whole, rows_small)

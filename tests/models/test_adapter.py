@@ -127,6 +127,42 @@ def test_pickled_adapter_runs_the_same_edits(fam):
     assert not torch.equal(patched.logits, m.logits(ids))  # the edit did something
 
 
+def _layer(module, family, layer):
+    return {"zoo": lambda: module.blocks[layer], "gpt2": lambda: module.transformer.h[layer],
+            "gpt_neox": lambda: module.gpt_neox.layers[layer], "llama": lambda: module.model.layers[layer]}[family]()
+
+
+def test_last_layer_runs_at_the_read_positions_only(fam):
+    """With a logit slice, the last layer's output projection and MLP run at the sliced positions only:
+    torch's FLOP counter finds exactly their matmuls at the other positions missing. The logits there
+    equal the full run's, with edits at every layer's ``z``; reading the last layer's ``resid_post``
+    turns the trim off."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from circuitry.models.adapter import LogitSlice
+
+    family, module, m = fam
+    b, seq, pos = 3, 9, torch.tensor([2, 8])
+    ids = torch.randint(1, V, (b, seq))
+    edits = [Edit("z", l, 0.0, m.mask("z", batch=b, seq=seq, heads=[1])) for l in range(L)]
+
+    def run(**kw):
+        with FlopCounterMode(display=False) as counter:
+            out = m.run(ids, edits=edits, **kw)
+        return out, counter.get_total_flops()
+
+    full, _ = run()
+    (cut, trimmed), (read, untrimmed) = run(logits_at=LogitSlice(pos)), run(
+        logits_at=LogitSlice(pos), reads=[("resid_post", L - 1)])
+    torch.testing.assert_close(cut.logits, full.logits[:, pos], rtol=0, atol=1e-5)
+    torch.testing.assert_close(read.logits, full.logits[:, pos], rtol=0, atol=1e-5)
+    assert read[("resid_post", L - 1)].shape[1] == seq
+    last = _layer(module, family, L - 1)
+    weights = _o_proj(module, family, L - 1).weight.numel() + sum(
+        mod.weight.numel() for name, mod in last.named_modules() if name.startswith("mlp") and hasattr(mod, "weight"))
+    assert untrimmed - trimmed == 2 * b * (seq - len(pos)) * weights  # 2 FLOPs per weight, row and skipped position
+
+
 def test_tensor_parallel_adapter_refuses_to_pickle(fam):
     import copy
     import pickle
