@@ -8,8 +8,8 @@ run ``p_i``, of the clean run ``c_i`` and of the corrupted run ``k_i``.
   same prompts are resampled in all three arrays; BCa by default, percentile when BCa is undefined).
 * **p-value**: the per-prompt change ``d_i = p_i - b_i`` against the unpatched run of the same
   direction (``b = c`` when noising, ``b = k`` when denoising) is tested for a zero mean with a
-  sign-flip permutation test (``scipy.stats.permutation_test``, one sample,
-  ``permutation_type="samples"``). Its null is **symmetry**: each ``d_i`` is symmetric about 0 (then every
+  sign-flip permutation test (:func:`~circuitry.stats._common.signflip_pvalue`: the p-value of
+  ``scipy.stats.permutation_test``, one sample, ``permutation_type="samples"``, vectorized). Its null is **symmetry**: each ``d_i`` is symmetric about 0 (then every
   sign pattern is equally likely and the p-value is exact). It is only approximately a test of a zero
   *mean*: with skewed, mean-zero changes it rejects 8.5 % (exponential) and 14.2 % (lognormal) at 5 % for
   16 prompts (measured, see ``docs/statistics.md``). Studentizing does not change this: under sign flips ``sum(d_i^2)`` is fixed,

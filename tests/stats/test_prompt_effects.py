@@ -54,3 +54,36 @@ def test_share_fieller_is_none_for_an_unresolved_gap_and_close_to_the_bootstrap_
     c2, k2 = g.normal(0, 1, 24), g.normal(0, 1, 24)  # no gap to explain
     r2 = prompt_effect(c2 - 0.7 * (c2 - k2), c2, k2, direction="noising", rng=0)
     assert not r2.gap_resolved and r2.share_fieller("noising") == (None, None, None)
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_signflip_enumeration_equals_scipy_exactly(alternative):
+    """Up to 13 values every sign pattern is enumerated: the p-value is scipy's exact one, ties included."""
+    from circuitry.stats.prompt_effects import signflip_pvalue
+
+    gen = np.random.default_rng(3)
+    for n in range(2, 14):
+        for rounded in (False, True):
+            d = gen.normal(0.3, 1, n)
+            d = np.round(d, 1) if rounded else d  # ties between sign patterns
+            ref = sst.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
+                                       vectorized=True, n_resamples=9999, alternative=alternative).pvalue
+            assert signflip_pvalue(d, alternative=alternative) == ref
+
+
+def test_signflip_random_flips_match_scipy_in_distribution():
+    """At 32 values (random flips) the p-values scatter around scipy's 200,000-flip p-value with the binomial
+    Monte Carlo spread, for p from 0.004 to 0.75."""
+    from circuitry.stats.prompt_effects import signflip_pvalue
+
+    gen = np.random.default_rng(0)
+    for shift in (0.05, 0.3, 0.5):
+        d = gen.normal(shift, 1, 32)
+        ref = sst.permutation_test((d,), lambda x, axis=-1: x.mean(axis), permutation_type="samples",
+                                   vectorized=True, n_resamples=200_000, random_state=1).pvalue
+        ps = np.array([signflip_pvalue(d, rng=r) for r in range(30)])
+        sd = 2 * np.sqrt(ref / 2 * (1 - ref / 2) / 9999)  # twice a one-sided Monte Carlo proportion
+        assert abs(ps.mean() - ref) < 4 * sd / np.sqrt(30) + 1e-4, (ps.mean(), ref)
+        assert 0.5 * sd < ps.std() < 1.6 * sd, (ps.std(), sd)
+    with pytest.raises(InputError, match="two or more"):
+        signflip_pvalue([0.5])
