@@ -200,6 +200,9 @@ def p4(quick: bool, before: str | None, work: Path, threads: int, cache: Path,
         res = {"title": title + (" (quick: 16 prompts, 100 draws)" if quick else " (defaults)"), "impls": {}}
         res["impls"]["circuitry"] = analyze_time(ROOT, model_dir, work / f"{key}-after", extra, threads)
         res["impls"]["circuitry"]["imported_from"] = str(ROOT)
+        if key == "P4b" and not quick:  # every draw of both circuit-test nulls, as before sequential stopping
+            res["impls"]["circuitry --stop-after 0"] = analyze_time(ROOT, model_dir, work / f"{key}-all-draws",
+                                                                     extra + ["--stop-after", "0"], threads)
         par = f"circuitry --executor processes --workers {workers}"
         if workers:  # the circuit test's nulls in worker processes (one BLAS thread each on 2 cores)
             res["impls"][par] = analyze_time(ROOT, model_dir, work / f"{key}-processes",

@@ -18,6 +18,8 @@ and the third asks what the induction heads add.
 
 from __future__ import annotations
 
+import math
+
 from circuitry.labels import all_heads
 from circuitry.provenance import Frozen
 from circuitry.stats.intervals import MeanTest
@@ -42,6 +44,21 @@ class CircuitTests(Frozen):
     beyond: RandomHeadTest | None = None
 
 
+def stop_rule(stop_after: int | None, n_draws: int, alpha: float) -> int | None:
+    """The ``stop_after`` a circuit-test null uses: ``None`` (every draw) when ``stop_after`` is ``None`` or 0, else
+    at least ``floor(alpha * (n_draws + 1))``. Then a stopped null's p-value, ``(1 + h) / (1 + L)`` with
+    ``L <= n_draws``, exceeds ``alpha``, and so would the p-value of all ``n_draws`` (they hold at least
+    ``h`` sets as damaging): stopping never changes a verdict at ``alpha``, it only spends fewer draws on a
+    null the circuit does not beat.
+
+    >>> stop_rule(20, 1000, 0.01), stop_rule(20, 1000, 0.05), stop_rule(0, 1000, 0.01)
+    (20, 50, None)
+    """
+    if not stop_after:
+        return None
+    return max(stop_after, math.floor(alpha * (n_draws + 1)))
+
+
 def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests:
     """Run the tests on the ``test`` prompts (a :class:`~circuitry.prompts.PairDataset`)."""
     from circuitry.interventions import head_set_effect_fn
@@ -57,7 +74,7 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
     s_pool, s_beyond, s_mean = spawn_seeds(cfg.seed, 3)
     fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric, seed=cfg.seed,
                             sign=ctx.test_sign)
-    par = dict(executor=cfg.executor, max_workers=cfg.workers)
+    par = dict(executor=cfg.executor, max_workers=cfg.workers, stop_after=stop_rule(cfg.stop_after, cfg.n_draws, cfg.alpha))
     pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool, **par)
     # every single head's damage, per prompt: which circuit head matters most alone
     damage = fn.per_prompt([[h] for h in heads])  # [head, prompt]

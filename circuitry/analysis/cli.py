@@ -21,6 +21,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--direction", default="noising", choices=("noising", "denoising"),
                    help="patching direction (default noising: which heads and paths are necessary)")
     p.add_argument("--draws", type=int, default=1000, help="random head sets for the circuit test (default 1000)")
+    p.add_argument("--stop-after", type=int, default=20, metavar="H",
+                   help="a circuit-test null stops drawing at its H-th random set at least as damaging as the "
+                        "circuit (Besag & Clifford 1991; raised so that stopping never changes a verdict at "
+                        "--alpha); 0: every draw (default 20)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the findings (default 0.01)")
     p.add_argument("--max-path-heads", type=int, default=32,
                    help="path-patch every head when the model has at most this many, else only the heads with the "
@@ -53,6 +57,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not 10 <= args.draws <= 1_000_000:
         raise bad_value("--draws", args.draws, "an integer in [10, 1000000]", "use --draws 1000")
+    if args.stop_after < 0:
+        raise bad_value("--stop-after", args.stop_after, "a non-negative integer (0: every draw)", "use --stop-after 20")
     if not 0 < args.alpha < 1:
         raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
     if 1 / (args.draws + 1) > args.alpha:
@@ -66,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         raise bad_value("--workers", args.workers, "a positive integer", "use --workers 2, or leave it out")
     check_executor(args.executor, args.workers)
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
-                         metric=args.metric, direction=args.direction, n_draws=args.draws, alpha=args.alpha,
+                         metric=args.metric, direction=args.direction, n_draws=args.draws,
+                         stop_after=args.stop_after or None, alpha=args.alpha,
                          max_path_heads=args.max_path_heads, executor=args.executor, workers=args.workers)
     model = load_model_from_args(args)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)

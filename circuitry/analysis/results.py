@@ -29,6 +29,10 @@ class AnalysisConfig(Frozen):
     n_resamples: int = 2000
     n_permutations: int = 9999
     n_draws: int = 1000
+    #: a circuit-test null stops drawing at its ``stop_after``-th random set at least as damaging as the circuit
+    #: (Besag & Clifford 1991), raised to ``floor(alpha * (n_draws + 1))`` so that stopping never changes a
+    #: verdict; ``None`` or 0: every draw (:func:`circuitry.analysis.circuit_test.stop_rule`)
+    stop_after: int | None = 20
     ablation: str = "mean"
     alpha: float = 0.01
     max_path_heads: int = 32

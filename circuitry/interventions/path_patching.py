@@ -168,7 +168,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
     clean_ids, corr_ids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     orig_ids, new_ids = (clean_ids, corr_ids) if direction == "noising" else (corr_ids, clean_ids)
-    reads = [("z", l) for l in range(L)] + [("resid_pre", l) for l in range(L)]
+    reads = [(site, l) for l in range(L) for site in ("z", "resid_pre", "q", "k", "v")]
     clean, corr = model.run(clean_ids, reads=reads), model.run(corr_ids, reads=reads)
     orig, new = (clean, corr) if direction == "noising" else (corr, clean)
     targets = Targets.of(data, device=model.device, metric=metric_name, clean_logits=clean.logits)
@@ -215,6 +215,10 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
 
     def make_edits(chunk, n_prompts):
         rows = len(chunk) * n_prompts
+        # the pass starts at its earliest receiver's layer from x_orig's stream, so every row's q, k and v
+        # there are x_orig's: given whole, the adapter skips their projections
+        l0 = min(u[1] for u in chunk)
+        given = [Edit(kd, l0, orig[(kd, l0)].repeat(len(chunk), 1, 1, 1)) for kd in ("q", "k", "v")]
         vals_masks: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         for u, (s, l, h, kd) in enumerate(chunk):
             key = (kd, l)
@@ -227,7 +231,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
             r = slice(u * n_prompts, (u + 1) * n_prompts)
             v[r, :, hh] = recorded[s][key][:, :, hh]
             m[r, :, hh] = True
-        return [Edit(kd, l, v, m) for (kd, l), (v, m) in vals_masks.items()]
+        return given + [Edit(kd, l, v, m) for (kd, l), (v, m) in vals_masks.items()]
 
     # receivers sorted by layer, so that each pass starts at its earliest receiver's layer from x_orig's cache
     order = sorted(range(len(units)), key=lambda i: units[i][1])

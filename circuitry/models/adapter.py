@@ -338,7 +338,7 @@ class ModelAdapter:
             last = self.info.n_layers - 1
             for key in sorted(plan):
                 self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out,
-                            trim=trim if key[0] == last else None)
+                            trim=trim if key[0] == last else None, bp=tuple(input_ids.shape))
             if logits:
                 self._logits(root, cut_pos, cut_cols, unembed_cols, out)
             elif plan:
@@ -399,10 +399,24 @@ class ModelAdapter:
             out["logits"] = lg
 
     # ----------------------------------------------------------------- stages
+    def _overwritten(self, edits: list[Edit], sites: list[str], bp: tuple[int, int]) -> list[torch.Tensor] | None:
+        """When each of ``sites`` (a projection's parts) is first set whole (no mask, no rows, a full-shaped
+        value), those values; else ``None``. The projection then need not run (nnsight's ``skip``); a sharded
+        model always runs it."""
+        if self.tensor_parallel:
+            return None
+        firsts = [next((e for e in edits if e.site == s), None) for s in sites]
+        if all(e is not None and e.op == "set" and e.mask is None and e.rows is None and torch.is_tensor(e.value)
+               and tuple(e.value.shape) == self.site_shape(s, *bp) for e, s in zip(firsts, sites)):
+            return [e.value.to(dtype=self.dtype, device=self.device) for e in firsts]
+        return None
+
     def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict,
-               trim: torch.Tensor | None = None) -> None:
-        """Apply ``edits`` and record ``reads`` at one stage of ``layer``; with ``trim`` (positions; last layer
-        only, see :meth:`_trim_last_layer`) the output projection and the MLP run at those positions only."""
+               trim: torch.Tensor | None = None, bp: tuple[int, int] = (0, 0)) -> None:
+        """Apply ``edits`` and record ``reads`` at one stage of ``layer`` (``bp``: the batch's rows and
+        positions); with ``trim`` (positions; last layer only, see :meth:`_trim_last_layer`) the output
+        projection and the MLP run at those positions only. A projection whose output the edits set whole
+        is skipped (:meth:`_overwritten`)."""
         i, spec = self.info, self.spec
         lay = get_path(root, spec.layers)[layer]
         by = lambda s: [e for e in edits if e.site == s]  # noqa: E731
@@ -437,6 +451,13 @@ class ModelAdapter:
                 out[(site, layer)] = act
         elif stage in ("q", "k", "v"):
             env = get_path(lay, getattr(spec, stage))
+            full = self._overwritten(edits, [stage], bp)
+            if full is not None:  # the projection's output is given whole: it is not computed
+                act = _apply(full[0], edits[1:])
+                env.skip(act.reshape(*bp, -1))
+                if reads:
+                    out[(stage, layer)] = act
+                return
             raw = env.output
             n = i.n_heads if stage == "q" else i.n_kv_heads
             act = raw.view(*raw.shape[:-1], n, i.d_head)
@@ -447,18 +468,27 @@ class ModelAdapter:
                 out[(stage, layer)] = act
         elif stage == "qkv":
             env = get_path(lay, spec.qkv)
-            raw = env.output
-            b, p = raw.shape[:2]
-            if spec.qkv_layout == "gpt2_fused":
-                parts = [t.view(b, p, i.n_heads, i.d_head) for t in raw.split(i.n_heads * i.d_head, dim=-1)]
+            b, p = bp
+            full = self._overwritten(edits, ["q", "k", "v"], bp)
+            if full is not None:  # q, k and v are all given whole: the fused projection is not computed
+                parts = [_apply(t, by(s)[1:]) for t, s in zip(full, "qkv")]
             else:
-                parts = list(raw.view(b, p, i.n_heads, 3 * i.d_head).split(i.d_head, dim=-1))
-            if edits:
-                parts = [_apply(t, by(s)) for t, s in zip(parts, "qkv")]
+                raw = env.output
                 if spec.qkv_layout == "gpt2_fused":
-                    env.output = torch.cat([t.reshape(b, p, -1) for t in parts], dim=-1)
+                    parts = [t.view(b, p, i.n_heads, i.d_head) for t in raw.split(i.n_heads * i.d_head, dim=-1)]
                 else:
-                    env.output = torch.cat(parts, dim=-1).reshape(raw.shape)
+                    parts = list(raw.view(b, p, i.n_heads, 3 * i.d_head).split(i.d_head, dim=-1))
+                if edits:
+                    parts = [_apply(t, by(s)) for t, s in zip(parts, "qkv")]
+            if edits:
+                if spec.qkv_layout == "gpt2_fused":
+                    new = torch.cat([t.reshape(b, p, -1) for t in parts], dim=-1)
+                else:
+                    new = torch.cat(parts, dim=-1).reshape(b, p, -1)
+                if full is not None:
+                    env.skip(new)
+                else:
+                    env.output = new
             for t, s in zip(parts, "qkv"):
                 if s in reads:
                     out[(s, layer)] = t

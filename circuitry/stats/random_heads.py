@@ -10,6 +10,7 @@ Application*, sec. 4.2, and Phipson & Smyth 2010, "Permutation p-values should n
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Iterable, Literal
 
 import numpy as np
@@ -67,12 +68,14 @@ class RandomHeadTest(Frozen):
         k = len(self.candidate) - len(self.given)
         sets = (f"all {self.n_draws} other" if self.exact else
                 f"all {self.n_draws}" if self.enumerated else f"{self.n_draws} sampled")
+        stop = (f"; drawing stopped at the {self.stop_after}th set at least as extreme, after {self.n_draws} of "
+                f"up to {self.max_draws} (Besag & Clifford 1991)" if self.stopped else "")
         given = f" with {', '.join(self.given)} ablated in every set" if self.given else ""
         free = [h for h in self.candidate if h not in self.given]
         return (f"{', '.join(free)}{given}: damage {self.statistic:.3g} vs {self.null_mean:.3g} +- "
                 f"{self.null_std:.3g} for {sets} random sets of {_n_heads(k)} ({self.null} null: "
                 f"{self.null_hypothesis}); p = {self.pvalue:.3g}, floor {self.min_attainable_pvalue:.3g}"
-                f"{', exact' if self.exact else ''}, alternative {self.alternative}.")
+                f"{', exact' if self.exact else ''}, alternative {self.alternative}{stop}.")
 
 
     test: str = "random-head baseline (Crosbie & Shutova 2024); Monte Carlo / exact randomization p-value"
@@ -98,6 +101,11 @@ class RandomHeadTest(Frozen):
     n_distinct_sets: int
     min_attainable_pvalue: float
     seed: int | None
+    #: draws stop at the ``stop_after``-th random set at least as extreme as the candidate (``None``: never)
+    stop_after: int | None = None
+    #: the draws planned (``n_draws`` counts those the p-value uses: fewer when ``stopped``)
+    max_draws: int | None = None
+    stopped: bool = False
 
 
 def random_head_test(
@@ -116,6 +124,7 @@ def random_head_test(
     given: Iterable[str | Head] = (),
     executor: str = "serial",
     max_workers: int | None = None,
+    stop_after: int | None = None,
 ) -> RandomHeadTest:
     """Test a candidate head set against random head sets of the same size.
 
@@ -169,6 +178,15 @@ def random_head_test(
         (:func:`circuitry.interventions.head_set_effect_fn` does, model included).
     max_workers : int, optional
         Processes (or Ray CPUs) for a parallel ``executor``; default: the CPUs this process may use.
+    stop_after : int, optional
+        Stop drawing at the ``stop_after``-th random set at least as extreme as the candidate (Besag &
+        Clifford 1991, sequential Monte Carlo p-values): a null the candidate clearly does not beat ends
+        early, one it beats runs all ``n_draws``. The sets are drawn as without stopping and evaluated in
+        order (a first call of 100, then as many as the rate of extreme sets so far says are needed); the
+        p-value counts the draws up to the stopping one, ``(1 + stop_after) / (1 + L)`` at the ``L``-th,
+        which is at least Besag & Clifford's valid ``stop_after / L`` and so valid too
+        (``tests/stats/test_nulls.py`` checks its calibration). The floor stays ``1 / (1 + n_draws)``.
+        One-sided alternatives only; an enumerated null is evaluated whole. ``None`` (default): every draw.
 
     Returns
     -------
@@ -195,6 +213,7 @@ def random_head_test(
     ----------
     Crosbie, J. & Shutova, E. (2024). Induction heads as an essential mechanism for pattern matching in
     in-context learning. arXiv:2407.07011.
+    Besag, J. & Clifford, P. (1991). Sequential Monte Carlo p-values. Biometrika 78(2), 301-304.
     Phipson, B. & Smyth, G. K. (2010). Permutation p-values should never be zero. SAGMB 9(1).
 
     Examples
@@ -232,6 +251,12 @@ def random_head_test(
         batch_size = check_int("batch_size", batch_size, 1)
     max_enumerate = check_int("max_enumerate", max_enumerate, 1)
     check_executor(executor, max_workers)
+    if stop_after is not None:
+        stop_after = check_int("stop_after", stop_after, 1)
+        if alternative == "two-sided":
+            raise bad_value("stop_after", stop_after, "None with alternative='two-sided' (its centre moves with "
+                            "every draw, so there is no fixed 'at least as extreme' to stop at)",
+                            "use a one-sided alternative or stop_after=None")
     if executor != "serial":
         check_picklable(effect_fn, "effect_fn")
     if not isinstance(exclude_candidates, bool):
@@ -266,13 +291,40 @@ def random_head_test(
     cand_labels = with_given(free_labels)
     observed = float(evaluate_sets(effect_fn, [cand_labels], batch_size=1, name="effect_fn")[0])
     draws = [s for s in _enumerate(groups) if s != free_labels] if do_exact else _sample(groups, n_draws, gen)
-    null = evaluate_sets(effect_fn, [with_given(s) for s in draws], batch_size=batch_size, name="effect_fn",
-                         executor=executor, max_workers=max_workers)
+    sets = [with_given(s) for s in draws]
+    run = dict(batch_size=batch_size, name="effect_fn", executor=executor, max_workers=max_workers)
+    sequential = stop_after is not None and not do_exact
+    if sequential:
+        null, stopped = _sequential(effect_fn, sets, observed, alternative, stop_after, run)
+    else:
+        null, stopped = evaluate_sets(effect_fn, sets, **run), False
     name = null_name(match=match, exclude_candidates=exclude_candidates, given=bool(fixed))
-    return _summarize(observed, null, cand_labels=list(cand_labels), n_pool=len(pool), match=match,
-                      exclude=exclude_candidates, alternative=alternative, enumerated=do_exact,
-                      n_distinct=n_distinct, seed=seed, null_name=name, given=list(fixed_labels),
-                      hypothesis=_hypothesis(name, free, fixed_labels, len(draw_pool), match))
+    res = _summarize(observed, null, cand_labels=list(cand_labels), n_pool=len(pool), match=match,
+                     exclude=exclude_candidates, alternative=alternative, enumerated=do_exact,
+                     n_distinct=n_distinct, seed=seed, null_name=name, given=list(fixed_labels),
+                     hypothesis=_hypothesis(name, free, fixed_labels, len(draw_pool), match))
+    if not sequential:
+        return res
+    return res.model_copy(update=dict(stop_after=stop_after, max_draws=len(sets), stopped=stopped,
+                                      min_attainable_pvalue=1.0 / (1 + len(sets))))
+
+
+FIRST_CALL = 100  # sets in the first call of a sequential null
+
+
+def _sequential(fn: SetFn, sets: list, observed: float, alternative: str, h: int, run: dict) -> tuple[np.ndarray, bool]:
+    """Evaluate ``sets`` in order until the ``h``-th at least as extreme as ``observed`` (Besag & Clifford
+    1991); the values up to it, and whether drawing stopped before the end."""
+    vals = np.empty(0)
+    size = min(len(sets), FIRST_CALL)
+    while vals.size < len(sets):
+        vals = np.concatenate([vals, evaluate_sets(fn, sets[vals.size:vals.size + size], **run)])
+        hits = np.flatnonzero(at_least_as_extreme(observed, vals, alternative))
+        if hits.size >= h:
+            return vals[:hits[h - 1] + 1], bool(hits[h - 1] + 1 < len(sets))
+        rate = max(hits.size, 1) / vals.size  # none yet: counted as one, so the next call is large
+        size = max(FIRST_CALL, math.ceil(1.5 * (h - hits.size) / rate))
+    return vals, False
 
 
 def circuit_vs_random(
@@ -288,6 +340,7 @@ def circuit_vs_random(
     batch_size: int | None = None,
     executor: str = "serial",
     max_workers: int | None = None,
+    stop_after: int | None = None,
 ) -> RandomHeadTest:
     """The circuit-vs-random-heads test under a *named* null (what ``circuitry analyze`` and claims call).
 
@@ -306,7 +359,7 @@ def circuit_vs_random(
         calibrated by simulation under itself (``tests/stats/test_nulls.py``); see :data:`NullName`.
     given : iterable of head labels
         Required for (and only for) ``null="conditional"``, e.g. a bottleneck head.
-    n_draws, alternative, rng, batch_size, executor, max_workers
+    n_draws, alternative, rng, batch_size, executor, max_workers, stop_after
         As in :func:`random_head_test` (every admissible set is enumerated when there are at most
         ``n_draws``; the p-value is then exact).
 
@@ -340,7 +393,7 @@ def circuit_vs_random(
         raise bad_value("given", given, f"no heads for null={null!r}", "use null='conditional' or drop given")
     return random_head_test(effect_fn, circuit, heads, n_draws=n_draws, match="layer" if null == "layer" else "all",
                             alternative=alternative, rng=rng, batch_size=batch_size, given=given,
-                            executor=executor, max_workers=max_workers)
+                            executor=executor, max_workers=max_workers, stop_after=stop_after)
 
 
 def null_name(*, match: str, exclude_candidates: bool, given: bool) -> NullName:
@@ -403,10 +456,8 @@ def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = 
     0.6
     """
     null = np.asarray(null, dtype=float)
-    if alternative == "greater":
-        count = np.sum(null >= observed - tie_tolerance(observed))
-    elif alternative == "less":
-        count = np.sum(null <= observed + tie_tolerance(observed))
+    if alternative in ("greater", "less"):
+        count = np.sum(at_least_as_extreme(observed, null, alternative))
     elif alternative == "two-sided":
         centre = (observed + null.sum()) / (1 + null.size)
         d_obs = abs(observed - centre)
@@ -414,6 +465,14 @@ def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = 
     else:
         raise bad_value("alternative", alternative, "'greater', 'less' or 'two-sided'")
     return float((1 + int(count)) / (1 + null.size))
+
+
+def at_least_as_extreme(observed: float, null: np.ndarray, alternative: str) -> np.ndarray:
+    """Which one-sided null values count against the candidate: ``null >= observed`` (``"greater"``) or
+    ``null <= observed`` (``"less"``), ties within :func:`tie_tolerance` included."""
+    if alternative == "greater":
+        return null >= observed - tie_tolerance(observed)
+    return null <= observed + tie_tolerance(observed)
 
 
 def _parse_unique(name: str, items: Iterable[str | Head]) -> list[Head]:

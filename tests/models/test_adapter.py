@@ -163,6 +163,39 @@ def test_last_layer_runs_at_the_read_positions_only(fam):
     assert untrimmed - trimmed == 2 * b * (seq - len(pos)) * weights  # 2 FLOPs per weight, row and skipped position
 
 
+def _qkv_weights(module, family, layer) -> int:
+    lay = _layer(module, family, layer)
+    mods = {"zoo": ["attn.q_proj", "attn.k_proj", "attn.v_proj"], "gpt2": ["attn.c_attn"],
+            "gpt_neox": ["attention.query_key_value"],
+            "llama": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]}[family]
+    return sum(lay.get_submodule(m).weight.numel() for m in mods)
+
+
+def test_projections_given_whole_are_not_computed(fam):
+    """Setting q, k and v whole (the unedited run's values) then patching one head's query gives the run
+    that only patches the query, without computing the q/k/v projections: the FLOP counter finds exactly
+    their matmuls missing."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    family, module, m = fam
+    b, seq = 3, 9
+    ids = torch.randint(1, V, (b, seq))
+    base = m.run(ids, reads=[(s, 1) for s in "qkv"])
+    patch = Edit("q", 1, torch.randn(m.site_shape("q", b, seq)), m.mask("q", batch=b, seq=seq, heads=[2]))
+    whole = [Edit(s, 1, base[(s, 1)].clone()) for s in "qkv"]
+
+    def run(edits):
+        with FlopCounterMode(display=False) as counter:
+            out = m.run(ids, edits=edits, reads=[("q", 1), ("z", 1)])
+        return out, counter.get_total_flops()
+
+    (ref, flops_ref), (out, flops) = run([patch]), run(whole + [patch])
+    torch.testing.assert_close(out.logits, ref.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(out[("q", 1)], ref[("q", 1)], rtol=0, atol=1e-6)
+    assert not torch.allclose(ref.logits, base.logits, atol=1e-4)  # the patch did something
+    assert flops_ref - flops == 2 * b * seq * _qkv_weights(module, family, 1)
+
+
 def test_tensor_parallel_adapter_refuses_to_pickle(fam):
     import copy
     import pickle

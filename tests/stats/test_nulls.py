@@ -43,6 +43,40 @@ def test_pool_null_is_calibrated_for_random_candidates():
     assert calibrated(hits), hits / REPS
 
 
+@pytest.mark.parametrize("null", ["pool", "conditional"])
+def test_sequential_stopping_is_calibrated_and_stops(null):
+    """Drawing stopped at the 5th set at least as damaging (Besag & Clifford) keeps the nominal rate for
+    random candidates, uses far fewer draws, and a candidate that beats the null still gets every draw."""
+    if null == "conditional":  # each null's own null (as in the fixed-draw tests above)
+        kw, effect, candidate = dict(null="conditional", given=[BOTTLENECK]), bottleneck_effect, free_candidate
+    else:
+        kw, effect = {}, (lambda s: sum(W[h] for h in s))
+        candidate = lambda g: list(g.choice(HEADS, 3, replace=False))  # noqa: E731
+    gen = np.random.default_rng(7)
+    hits, used = 0, []
+    for r in range(REPS):
+        res = circuit_vs_random(noisy(effect, 20_000 + r), candidate(gen), HEADS, rng=r, n_draws=199,
+                                stop_after=5, **kw)
+        hits += res.pvalue <= 0.05
+        used.append(res.n_draws)
+        assert res.max_draws == 199 and res.min_attainable_pvalue == 1 / 200
+        assert res.pvalue == (1 + np.sum(np.asarray(res.null_distribution) >= res.statistic)) / (1 + res.n_draws)
+    assert calibrated(hits), hits / REPS
+    assert np.mean(used) < 0.5 * 199, np.mean(used)
+    big = {"L2H0", "L1H1", "L1H2"}
+    strong = circuit_vs_random(lambda sets: [sum(10.0 if h in big else W[h] for h in s) for s in sets], sorted(big),
+                               HEADS, rng=0, n_draws=199, stop_after=5, **kw)
+    assert not strong.stopped and strong.n_draws == 199 and strong.pvalue < 0.02  # (a draw may be the candidate)
+    weak = circuit_vs_random(lambda sets: [sum(W[h] for h in s) for s in sets], ["L0H0", "L0H1", "L0H2"], HEADS, rng=0,
+                             n_draws=199, stop_after=5, **kw)
+    assert weak.stopped and weak.pvalue == 6 / (1 + weak.n_draws) and "Besag & Clifford" in weak.describe()
+
+
+def test_sequential_stopping_refuses_two_sided():
+    with pytest.raises(InputError, match="stop_after"):
+        circuit_vs_random(lambda sets: [0.0] * len(sets), ["L0H0"], HEADS, alternative="two-sided", stop_after=5)
+
+
 def layer_profile_candidate(g):
     """One head of layer 0 and two of layer 2, uniformly: the layer-matched null's own null."""
     l0 = [h for h in HEADS if h.startswith("L0")]
