@@ -226,6 +226,7 @@ CLI = [
     ("--threads out of range", lambda t: ["patch", "--threads", "0", "--out", str(t / "o")], r"--threads=0"),
     ("--workers out of range", lambda t: ["analyze", "--executor", "processes", "--workers", "0", "--out",
                                           str(t / "o")], r"--workers=0"),
+    ("--stop-after negative", lambda t: ["analyze", "--stop-after", "-1", "--out", str(t / "o")], r"--stop-after=-1"),
     ("validate --workers out of range", lambda t: ["validate", str(_claim(t, "    heads: [L0H3]\n    ablation: mean\n"
                                                                            "    metric: loss\n    min_effect: 1.0\n")),
                                                    "--workers", "0", "--out", str(t / "o")], r"max_workers=0"),
