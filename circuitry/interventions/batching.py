@@ -13,7 +13,7 @@ import torch
 
 from circuitry.metrics import METRICS, Targets, logit_diff
 from circuitry.models import Edit, ModelAdapter
-from circuitry.models.adapter import LogitSlice
+from circuitry.models.edits import LogitSlice
 
 U = TypeVar("U")
 

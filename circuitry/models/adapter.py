@@ -18,20 +18,16 @@ most 4.8e-7 on N(0, 1) inputs). docs/performance.md measures both.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Iterable
 
 import torch
 
 from circuitry.errors import InputError, UnsupportedError
 from circuitry.models.activations import TANH_GELU_CLASSES, TanhGELU
-from circuitry.models.families import HEAD_SITES, SITES, FamilySpec, get_path
+from circuitry.models.edits import STAGES, Edit, LogitSlice, RunResult, apply_edits, stage_of
+from circuitry.models.families import HEAD_SITES, SITES, get_path
 from circuitry.models.info import ArchInfo, arch_info, detect_family
 from circuitry.models.weights import HeadWeights, extract_weights
-
-# Stage order inside one layer: the order in which the model runs the modules that hold the sites.
-_STAGES = ("layer_in", "ln1", "q", "k", "v", "qkv", "pattern_hook", "o_proj", "attn_mod", "mlp", "layer_out")
-
 
 def _prepare(module: torch.nn.Module) -> int:
     """Eager attention, and every Hugging Face tanh-GELU module (``gelu_new``, ``gelu_fast``,
@@ -45,82 +41,6 @@ def _prepare(module: torch.nn.Module) -> int:
         parent, _, attr = name.rpartition(".")
         setattr(module.get_submodule(parent) if parent else module, attr, TanhGELU())
     return len(swaps)
-
-
-@dataclass(frozen=True)
-class Edit:
-    """Overwrite (``op="set"``) or add to (``op="add"``) a site's activation during one forward pass.
-
-    ``value`` and ``mask`` broadcast against the site's canonical shape (e.g. ``[b, p, h, d_head]``
-    for ``z``); entries where ``mask`` is ``False`` keep the model's value. ``mask=None`` edits
-    everything. Build masks with :meth:`ModelAdapter.mask`.
-
-    ``rows`` (int64 batch indices) restricts the edit to those batch rows; ``value`` and ``mask`` then
-    describe only those rows (``[len(rows), ...]``). Many patches stacked along the batch use it so
-    that each layer's edit touches only the rows patched at that layer.
-    """
-
-    site: str
-    layer: int
-    value: torch.Tensor | float
-    mask: torch.Tensor | None = None
-    op: Literal["set", "add"] = "set"
-    rows: torch.Tensor | None = None
-
-
-@dataclass(frozen=True)
-class LogitSlice:
-    """Compute only part of the logits: at ``positions`` (1-D, int64) and, when ``columns`` (1-D, int64) is
-    given, only those vocabulary entries. :meth:`ModelAdapter.run` then returns logits
-    ``[b, len(positions), len(columns) or vocab]``; the unembedding of the other positions and columns is never
-    computed (for a large vocabulary it is most of a small model's forward pass)."""
-
-    positions: torch.Tensor
-    columns: torch.Tensor | None = None
-
-
-@dataclass
-class RunResult:
-    """Output of :meth:`ModelAdapter.run`: ``logits [b, p, vocab]`` and the requested reads,
-    keyed by ``(site, layer)`` (values after the edits at that site were applied)."""
-
-    logits: torch.Tensor | None
-    acts: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
-
-    def __getitem__(self, key: tuple[str, int]) -> torch.Tensor:
-        return self.acts[key]
-
-
-def _stage_of(spec: FamilySpec, site: str) -> str:
-    if site == "resid_pre":
-        return "layer_in"
-    if site == "attn_in":
-        return "ln1"
-    if site in ("q", "k", "v"):
-        return site if spec.qkv_layout == "separate" else "qkv"
-    if site == "pattern":
-        return "pattern_hook" if spec.pattern else "attn_mod"
-    if site in ("z", "head_out", "attn_out"):
-        return "o_proj"
-    if site == "mlp_out":
-        return "mlp"
-    return "layer_out"
-
-
-def _apply(act: torch.Tensor, edits: Sequence[Edit]) -> torch.Tensor:
-    for e in edits:
-        if e.rows is not None:
-            rows = e.rows.to(act.device)
-            sub = _apply(act.index_select(0, rows), [Edit(e.site, e.layer, e.value, e.mask, e.op)])
-            act = act.index_copy(0, rows, sub)
-            continue
-        val = e.value if torch.is_tensor(e.value) else torch.tensor(e.value, dtype=act.dtype, device=act.device)
-        val = val.to(dtype=act.dtype, device=act.device)
-        if e.op == "set":
-            act = val.expand_as(act).clone() if e.mask is None else torch.where(e.mask, val, act)
-        else:
-            act = act + (val if e.mask is None else torch.where(e.mask, val, torch.zeros((), dtype=act.dtype)))
-    return act
 
 
 class ModelAdapter:
@@ -311,17 +231,17 @@ class ModelAdapter:
         input_ids = input_ids.to(self.device)
         plan: dict[tuple[int, int], tuple[list, list]] = {}
         for site, layer in reads:
-            plan.setdefault((layer, _STAGES.index(_stage_of(self.spec, site))), ([], []))[0].append(site)
+            plan.setdefault((layer, STAGES.index(stage_of(self.spec, site))), ([], []))[0].append(site)
         for e in edits:
-            plan.setdefault((e.layer, _STAGES.index(_stage_of(self.spec, e.site))), ([], []))[1].append(e)
+            plan.setdefault((e.layer, STAGES.index(stage_of(self.spec, e.site))), ([], []))[1].append(e)
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
         out: dict = {}
         trim = self._trim_last_layer(logits, logits_at, reads, edits, input_ids.shape[1])
         if trim is not None:  # the last layer's output projection and MLP run at the metric's positions only
-            plan.setdefault((self.info.n_layers - 1, _STAGES.index("o_proj")), ([], []))
+            plan.setdefault((self.info.n_layers - 1, STAGES.index("o_proj")), ([], []))
             if self.spec.mlp and self.info.has_mlp:
-                plan.setdefault((self.info.n_layers - 1, _STAGES.index("mlp")), ([], []))
+                plan.setdefault((self.info.n_layers - 1, STAGES.index("mlp")), ([], []))
             trim = trim.to(self.device)
         unembed_cols = self._unembed_columns(logits_at)
         # plain tensors only inside the trace: a remote trace ships what it references
@@ -337,7 +257,7 @@ class ModelAdapter:
                     layers[j].skip(resid)
             last = self.info.n_layers - 1
             for key in sorted(plan):
-                self._stage(root, key[0], _STAGES[key[1]], plan[key][0], plan[key][1], out,
+                self._stage(root, key[0], STAGES[key[1]], plan[key][0], plan[key][1], out,
                             trim=trim if key[0] == last else None, bp=tuple(input_ids.shape))
             if logits:
                 self._logits(root, cut_pos, cut_cols, unembed_cols, out)
@@ -426,7 +346,7 @@ class ModelAdapter:
             tup = isinstance(raw, tuple)
             act = raw[0] if tup else raw
             if edits:
-                act = _apply(act, edits)
+                act = apply_edits(act, edits)
                 new = (act, *raw[1:]) if tup else act
                 if stage == "layer_in":
                     lay.input = new
@@ -445,7 +365,7 @@ class ModelAdapter:
             env = get_path(lay, {"ln1": spec.ln1, "mlp": spec.mlp, "pattern_hook": spec.pattern}[stage])
             act = env.output
             if edits:
-                act = _apply(act, edits)
+                act = apply_edits(act, edits)
                 env.output = act
             if reads:
                 out[(site, layer)] = act
@@ -453,7 +373,7 @@ class ModelAdapter:
             env = get_path(lay, getattr(spec, stage))
             full = self._overwritten(edits, [stage], bp)
             if full is not None:  # the projection's output is given whole: it is not computed
-                act = _apply(full[0], edits[1:])
+                act = apply_edits(full[0], edits[1:])
                 env.skip(act.reshape(*bp, -1))
                 if reads:
                     out[(stage, layer)] = act
@@ -462,7 +382,7 @@ class ModelAdapter:
             n = i.n_heads if stage == "q" else i.n_kv_heads
             act = raw.view(*raw.shape[:-1], n, i.d_head)
             if edits:
-                act = _apply(act, edits)
+                act = apply_edits(act, edits)
                 env.output = act.reshape(raw.shape)
             if reads:
                 out[(stage, layer)] = act
@@ -471,7 +391,7 @@ class ModelAdapter:
             b, p = bp
             full = self._overwritten(edits, ["q", "k", "v"], bp)
             if full is not None:  # q, k and v are all given whole: the fused projection is not computed
-                parts = [_apply(t, by(s)[1:]) for t, s in zip(full, "qkv")]
+                parts = [apply_edits(t, by(s)[1:]) for t, s in zip(full, "qkv")]
             else:
                 raw = env.output
                 if spec.qkv_layout == "gpt2_fused":
@@ -479,7 +399,7 @@ class ModelAdapter:
                 else:
                     parts = list(raw.view(b, p, i.n_heads, 3 * i.d_head).split(i.d_head, dim=-1))
                 if edits:
-                    parts = [_apply(t, by(s)) for t, s in zip(parts, "qkv")]
+                    parts = [apply_edits(t, by(s)) for t, s in zip(parts, "qkv")]
             if edits:
                 if spec.qkv_layout == "gpt2_fused":
                     new = torch.cat([t.reshape(b, p, -1) for t in parts], dim=-1)
@@ -497,7 +417,7 @@ class ModelAdapter:
             zin = env.input
             z = zin.view(*zin.shape[:-1], i.n_heads, i.d_head)
             if by("z"):
-                z = _apply(z, by("z"))
+                z = apply_edits(z, by("z"))
             if "z" in reads:
                 out[("z", layer)] = z
             if trim is not None:  # no later reads or edits here (see _trim_last_layer)
@@ -512,13 +432,13 @@ class ModelAdapter:
                     W_O = self.weights(fold_ln=False).W_O[layer].to(z.dtype)
                     cur = torch.einsum("bphe,hed->bphd", z, W_O)
                     if by("head_out"):
-                        new = _apply(cur, by("head_out"))
+                        new = apply_edits(cur, by("head_out"))
                         act = act + (new - cur).sum(dim=2)
                         cur = new
                     if "head_out" in reads:
                         out[("head_out", layer)] = cur
                 if by("attn_out"):
-                    act = _apply(act, by("attn_out"))
+                    act = apply_edits(act, by("attn_out"))
                 if by("head_out") or by("attn_out"):
                     env.output = act
                 if "attn_out" in reads:

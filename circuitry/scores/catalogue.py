@@ -232,7 +232,7 @@ def _sequence_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 def ablation_per_sample(model: "ModelAdapter", tokens: torch.Tensor) -> np.ndarray:
     """``[n, layer, head]``: rise of each sequence's mean next-token loss (nats) when the head's output ``z`` is
     replaced by its mean over all sequences and positions (mean ablation), one head at a time."""
-    from circuitry.models.adapter import Edit
+    from circuitry.models.edits import Edit
 
     tokens = check_tokens(model, tokens)
     n, p = tokens.shape

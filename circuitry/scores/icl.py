@@ -91,7 +91,7 @@ def icl_score(model: "ModelAdapter", tokens: torch.Tensor | None = None, *, earl
     late = d_late if late is None else late
     if not (isinstance(early, int) and isinstance(late, int) and 1 <= early < late < P):
         raise bad_value("early/late", (early, late), f"integers with 1 <= early < late < {P} (the sequence length)")
-    from circuitry.models.adapter import LogitSlice
+    from circuitry.models.edits import LogitSlice
 
     at = torch.tensor([early - 1, late - 1])  # unembed only the two positions the score reads
     logp = model.run(tokens, logits_at=LogitSlice(at)).logits.detach().to(torch.float64).cpu().log_softmax(-1)

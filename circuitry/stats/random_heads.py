@@ -10,7 +10,6 @@ Application*, sec. 4.2, and Phipson & Smyth 2010, "Permutation p-values should n
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Iterable, Literal
 
 import numpy as np
@@ -19,8 +18,8 @@ from circuitry.errors import InputError, bad_value
 from circuitry.executors import check_executor, check_picklable
 from circuitry.labels import Head, head_label, parse_head
 from circuitry.provenance import Frozen
-from circuitry.stats._common import (RngLike, SetFn, check_choice, check_int, comb, evaluate_sets,
-                                     resolve_rng, tie_tolerance)
+from circuitry.stats._common import RngLike, SetFn, check_choice, check_int, comb, evaluate_sets, resolve_rng
+from circuitry.stats.monte_carlo import monte_carlo_pvalue, sequential_null
 
 Match = Literal["all", "layer"]
 """``"all"``: draw ``k`` heads from the whole pool. ``"layer"``: draw, in every layer, as many heads as the
@@ -295,7 +294,7 @@ def random_head_test(
     run = dict(batch_size=batch_size, name="effect_fn", executor=executor, max_workers=max_workers)
     sequential = stop_after is not None and not do_exact
     if sequential:
-        null, stopped = _sequential(effect_fn, sets, observed, alternative, stop_after, run)
+        null, stopped = sequential_null(effect_fn, sets, observed, alternative, stop_after, run)
     else:
         null, stopped = evaluate_sets(effect_fn, sets, **run), False
     name = null_name(match=match, exclude_candidates=exclude_candidates, given=bool(fixed))
@@ -307,24 +306,6 @@ def random_head_test(
         return res
     return res.model_copy(update=dict(stop_after=stop_after, max_draws=len(sets), stopped=stopped,
                                       min_attainable_pvalue=1.0 / (1 + len(sets))))
-
-
-FIRST_CALL = 100  # sets in the first call of a sequential null
-
-
-def _sequential(fn: SetFn, sets: list, observed: float, alternative: str, h: int, run: dict) -> tuple[np.ndarray, bool]:
-    """Evaluate ``sets`` in order until the ``h``-th at least as extreme as ``observed`` (Besag & Clifford
-    1991); the values up to it, and whether drawing stopped before the end."""
-    vals = np.empty(0)
-    size = min(len(sets), FIRST_CALL)
-    while vals.size < len(sets):
-        vals = np.concatenate([vals, evaluate_sets(fn, sets[vals.size:vals.size + size], **run)])
-        hits = np.flatnonzero(at_least_as_extreme(observed, vals, alternative))
-        if hits.size >= h:
-            return vals[:hits[h - 1] + 1], bool(hits[h - 1] + 1 < len(sets))
-        rate = max(hits.size, 1) / vals.size  # none yet: counted as one, so the next call is large
-        size = max(FIRST_CALL, math.ceil(1.5 * (h - hits.size) / rate))
-    return vals, False
 
 
 def circuit_vs_random(
@@ -443,36 +424,6 @@ def _summarize(observed: float, null: np.ndarray, *, cand_labels: list[str], n_p
         effect_size=(observed - mean) / std if std > 0 else None, pvalue=pvalue, n_draws=n,
         exact=enumerated and not exclude, n_distinct_sets=n_distinct, min_attainable_pvalue=1.0 / (1 + n),
         seed=seed)
-
-
-def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = "greater") -> float:
-    """``(1 + #{null at least as extreme as observed}) / (1 + len(null))``.
-
-    ``"greater"`` counts ``null >= observed``, ``"less"`` counts ``null <= observed``, ``"two-sided"``
-    counts ``|null - c| >= |observed - c|`` with ``c`` the mean of ``observed`` and ``null`` together.
-    Ties (within :func:`tie_tolerance`) count as extreme.
-
-    >>> monte_carlo_pvalue(3.0, np.array([1.0, 2.0, 3.0, 4.0]))
-    0.6
-    """
-    null = np.asarray(null, dtype=float)
-    if alternative in ("greater", "less"):
-        count = np.sum(at_least_as_extreme(observed, null, alternative))
-    elif alternative == "two-sided":
-        centre = (observed + null.sum()) / (1 + null.size)
-        d_obs = abs(observed - centre)
-        count = np.sum(np.abs(null - centre) >= d_obs - tie_tolerance(d_obs))
-    else:
-        raise bad_value("alternative", alternative, "'greater', 'less' or 'two-sided'")
-    return float((1 + int(count)) / (1 + null.size))
-
-
-def at_least_as_extreme(observed: float, null: np.ndarray, alternative: str) -> np.ndarray:
-    """Which one-sided null values count against the candidate: ``null >= observed`` (``"greater"``) or
-    ``null <= observed`` (``"less"``), ties within :func:`tie_tolerance` included."""
-    if alternative == "greater":
-        return null >= observed - tie_tolerance(observed)
-    return null <= observed + tie_tolerance(observed)
 
 
 def _parse_unique(name: str, items: Iterable[str | Head]) -> list[Head]:
