@@ -1,7 +1,17 @@
 """Canonical names of heads and graph nodes.
 
 A head is ``L{layer}H{head}`` (TransformerLens's labels), layer and head counted from 0. Graph nodes
-are head labels, ``"embed"``, ``"logits"`` and ``MLP{layer}``.
+are head labels, ``"embed"``, ``"logits"`` and ``MLP{layer}``, and on a model with grouped-query
+attention the key/value groups ``L{layer}G{group}``.
+
+**Key/value groups.** With grouped-query attention (``n_kv_heads < n_heads``) the query heads of layer
+``l`` share ``n_kv_heads`` key/value heads; group ``g`` is key/value head ``g``, read by the
+``group_size = n_heads // n_kv_heads`` query heads ``g * group_size .. (g + 1) * group_size - 1``. A
+path into a key or value input enters a *group*, not a query head, so it is named after the group:
+``L1G0`` (:func:`group_label`), described with its query heads as ``L1G0 = L1H0-L1H3``
+(:func:`describe_group`). Query inputs stay per query head (``L1H2``). On a model without grouped-query
+attention every group is one head, and key/value receivers keep their head labels (``L1H0``):
+:func:`kv_label` picks the right one.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ EMBED = "embed"
 LOGITS = "logits"
 _HEAD_RE = re.compile(r"^L(\d+)H(\d+)$")
 _MLP_RE = re.compile(r"^MLP(\d+)$")
+_GROUP_RE = re.compile(r"^L(\d+)G(\d+)$")
 
 Head = tuple[int, int]
 
@@ -44,9 +55,66 @@ def parse_heads(labels: Iterable[str | Head]) -> list[Head]:
     return [parse_head(x) for x in labels]
 
 
+def group_label(layer: int, group: int) -> str:
+    """The label of key/value group ``group`` of layer ``layer``: ``group_label(1, 0) == "L1G0"``."""
+    return f"L{layer}G{group}"
+
+
+def is_group(label: str) -> bool:
+    """Whether ``label`` is a key/value group label (``"L1G0"``)."""
+    return isinstance(label, str) and bool(_GROUP_RE.match(label.strip()))
+
+
+def parse_group(label: str) -> tuple[int, int]:
+    """``parse_group("L1G0") == (1, 0)``: the layer and the key/value head index.
+
+    Raises
+    ------
+    InputError
+        ``label`` is not of the form ``L{layer}G{group}``.
+    """
+    m = _GROUP_RE.match(str(label).strip())
+    if not m:
+        raise InputError(f"group {label!r} is not a key/value group label: expected 'L{{layer}}G{{group}}', "
+                         "e.g. 'L1G0'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def group_heads(label: str, group_size: int) -> list[str]:
+    """The query heads of a key/value group: ``group_heads("L1G1", 4) == ["L1H4", "L1H5", "L1H6", "L1H7"]``."""
+    layer, g = parse_group(label)
+    return [head_label(layer, g * group_size + j) for j in range(group_size)]
+
+
+def group_of(head: str | Head, group_size: int) -> str:
+    """The key/value group a query head reads: ``group_of("L1H6", 4) == "L1G1"``."""
+    layer, h = parse_head(head)
+    return group_label(layer, h // group_size)
+
+
+def describe_group(label: str, group_size: int) -> str:
+    """A group with its query heads, as tables and findings show it: ``"L1G0 = L1H0-L1H3"``
+    (one head: ``"L1G0 = L1H0"``)."""
+    heads = group_heads(label, group_size)
+    return f"{label} = {heads[0]}" + (f"-{heads[-1]}" if len(heads) > 1 else "")
+
+
+def kv_label(layer: int, kv_head: int, n_heads: int, n_kv_heads: int) -> str:
+    """The receiver label of key/value head ``kv_head``: ``L{layer}G{kv_head}`` with grouped-query attention
+    (``n_kv_heads < n_heads``), else the head's own label ``L{layer}H{kv_head}`` (every group is one head).
+
+    Examples
+    --------
+    >>> kv_label(1, 0, 8, 2), kv_label(1, 0, 8, 8)
+    ('L1G0', 'L1H0')
+    """
+    return group_label(layer, kv_head) if n_kv_heads < n_heads else head_label(layer, kv_head)
+
+
 def node_layer(node: str) -> float:
     """Layer of a graph node for drawing: ``embed`` is -1, ``logits`` is +inf, ``MLPl`` sits after
-    layer ``l``'s heads (``l + 0.5``)."""
+    layer ``l``'s heads (``l + 0.5``), a key/value group ``LlGg`` just before layer ``l``'s query heads
+    (``l - 0.2``; it only receives)."""
     if node == EMBED:
         return -1.0
     if node == LOGITS:
@@ -57,7 +125,11 @@ def node_layer(node: str) -> float:
     m = _MLP_RE.match(node)
     if m:
         return float(m.group(1)) + 0.5
-    raise InputError(f"node {node!r} is not a circuitry node: expected 'embed', 'logits', 'L1H3' or 'MLP0'")
+    m = _GROUP_RE.match(node)
+    if m:
+        return float(m.group(1)) - 0.2
+    raise InputError(f"node {node!r} is not a circuitry node: expected 'embed', 'logits', 'L1H3', 'L1G0' "
+                     "(a key/value group) or 'MLP0'")
 
 
 def all_heads(n_layers: int, n_heads: int) -> list[str]:

@@ -19,8 +19,15 @@ much the path is necessary); ``"denoising"`` swaps them. Effects are reported ra
 and normalized as in :mod:`circuitry.interventions.patching`.
 
 Receivers are patched *before* rotary embeddings (the projection outputs), which is equivalent since
-the rotation depends only on the position. With grouped-query attention a ``k``/``v`` receiver is a
-key/value head, shared by its group of query heads.
+the rotation depends only on the position.
+
+**Grouped-query attention.** With ``n_kv_heads < n_heads`` a key or value input belongs to a key/value
+head, read by its whole group of query heads: patching it changes every head of the group at once, so
+it is *one* measurement per (sender, key/value group), named after the group (``L1G0``, see
+:mod:`circuitry.labels`); :attr:`PathPatchResult.groups` lists each group's query heads
+(``{"L1G0": ["L1H0", ..., "L1H3"]}``). Query inputs stay per query head (``L1H2``). A sender therefore
+has ``n_heads`` q receivers and ``n_kv_heads`` k and v receivers per later layer. Without grouped-query
+attention every group is one head and the labels stay ``L1H0``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import torch
 
 from circuitry.errors import InputError
 from circuitry.interventions.batching import logit_slice, row_mask, rows_per_pass, run_units
-from circuitry.labels import EMBED, LOGITS, head_label, parse_head
+from circuitry.labels import EMBED, LOGITS, group_heads, head_label, is_group, kv_label, parse_group, parse_head
 from circuitry.metrics import Targets, check_metric_values, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
 from circuitry.prompts import PairDataset, check_task
@@ -45,7 +52,9 @@ class PathPatchResult(Frozen):
     """Effects of paths ``sender -> (receiver, kind)``.
 
     ``paths`` lists ``(sender, receiver, kind)`` with kind ``q``/``k``/``v`` or ``out`` (receiver
-    ``logits``); :attr:`share` is the share of the clean-corrupted gap each path carries (positive = it
+    ``logits``); a ``q`` receiver is a query head (``L1H2``), a ``k``/``v`` receiver a key/value head:
+    with grouped-query attention its group (``L1G0``, one measurement for the whole group, whose query
+    heads :attr:`groups` lists), otherwise the head (``L1H0``). :attr:`share` is the share of the clean-corrupted gap each path carries (positive = it
     matters; the convention of every figure and table), ``effect`` Zhang & Nanda's normalized effect per path, ``metric_mean`` the raw mean metric,
     ``per_prompt`` the raw metric ``[path, prompt]``; ``orig`` is the metric of the unpatched ``x_orig``
     run per prompt, ``clean`` / ``corrupted`` those of the two runs.
@@ -61,6 +70,9 @@ class PathPatchResult(Frozen):
     corrupted: list[float]
     n_prompts: int
     provenance: Provenance
+    #: with grouped-query attention, each key/value group receiver's query heads
+    #: (``{"L1G0": ["L1H0", "L1H1", "L1H2", "L1H3"]}``); empty without (and in results written before)
+    groups: dict[str, list[str]] = {}
 
     @property
     def share(self) -> list[float]:
@@ -105,6 +117,31 @@ def _sender(s: str) -> tuple[int, int]:
     return (-1, -1) if s == EMBED else parse_head(s)
 
 
+def _receiver_units(receivers, L: int, H: int, HK: int, model_id: str) -> list[tuple[tuple[int, int], str]]:
+    """Receiver pairs ``(label, kind)`` as ``((layer, index), kind)``, in order, each once: index = the
+    query head for ``q``, the key/value head for ``k``/``v`` (a query head's label names its group)."""
+    out: list[tuple[tuple[int, int], str]] = []
+    for r, kind in receivers:
+        if kind not in ("q", "k", "v"):
+            raise InputError(f"receiver ({r!r}, {kind!r}): kind must be 'q', 'k' or 'v'")
+        if is_group(r):
+            if kind == "q":
+                raise InputError(f"receiver ({r!r}, 'q'): queries are per query head, not per key/value group; "
+                                 f"name one of its query heads, e.g. {group_heads(r, H // HK)[0]!r}")
+            layer, idx = parse_group(r)
+            if not (0 <= layer < L and 0 <= idx < HK):
+                raise InputError(f"receiver {r!r} is not a key/value group of {model_id} ({L} layers x {HK} "
+                                 "key/value heads)")
+        else:
+            layer, h = parse_head(r)
+            if not (0 <= layer < L and 0 <= h < H):
+                raise InputError(f"receiver {r!r} is not a head of {model_id} ({L} layers x {H} heads)")
+            idx = h if kind == "q" else h // (H // HK)
+        if ((layer, idx), kind) not in out:
+            out.append(((layer, idx), kind))
+    return out
+
+
 def _freeze_edits(model: ModelAdapter, senders: Sequence[str], n: int, z_orig, z_new, emb_orig, emb_new):
     """Step 2's edits for a chunk of senders stacked along the batch."""
     k = len(senders)
@@ -138,19 +175,44 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
         Head labels and/or ``"embed"``; default: ``"embed"`` and every head (last-layer heads have only
         the logits as a receiver).
     receivers
-        ``(head, kind)`` pairs to measure, e.g. ``[("L1H5", "k")]``; default: every head in a later
-        layer than the sender, with each of ``kinds``.
+        ``(head, kind)`` pairs to measure, e.g. ``[("L1H5", "q"), ("L1G1", "k")]``; default: every head
+        in a later layer than the sender, with each of ``kinds``. With grouped-query attention a ``k``
+        or ``v`` receiver is a key/value group: give its label (``L1G1``) or any of its query heads
+        (``L1H5``, measured as its group ``L1G1``); pairs naming one group twice are measured once.
     include_logits
         Also measure ``sender -> logits`` for every sender.
     direction, metric
         As in :func:`~circuitry.interventions.activation_patch`.
+
+    Returns
+    -------
+    PathPatchResult
+        One path per (sender, query head) for ``q``, per (sender, key/value head) for ``k`` and ``v``
+        (``n_kv_heads`` of them per layer; named ``L{l}G{g}`` with grouped-query attention), and per
+        sender for the logits.
+
+    Raises
+    ------
+    InputError
+        A bad direction, kind, sender or receiver (a group label as a ``q`` receiver, a group or head the
+        model does not have).
+
+    Examples
+    --------
+    >>> from circuitry.models import load_model
+    >>> from circuitry.prompts import induction_pairs
+    >>> model = load_model("zoo:llama-2l-gqa")  # 8 query heads, 2 key/value heads per layer
+    >>> data = induction_pairs(4, block_len=8, vocab_size=model.info.d_vocab, seed=0)
+    >>> res = path_patch(model, data, senders=["L0H1"], progress=False)
+    >>> len(res.paths), res.paths[8], res.groups["L1G0"]  # 8 q + 2 k + 2 v + logits
+    (13, ('L0H1', 'L1G0', 'k'), ['L1H0', 'L1H1', 'L1H2', 'L1H3'])
     """
     if direction not in ("denoising", "noising"):
         raise InputError(f"direction={direction!r}; expected 'denoising' or 'noising'")
     bad = [k for k in kinds if k not in ("q", "k", "v")]
     if bad:
         raise InputError(f"kinds={list(kinds)} contains {bad}; expected a subset of ('q', 'k', 'v')")
-    L, H = model.info.n_layers, model.info.n_heads
+    L, H, HK = model.info.n_layers, model.info.n_heads, model.info.n_kv_heads
     if senders is None:
         senders = [EMBED] + [head_label(l, h) for l in range(L) for h in range(H)]
     senders = list(senders)
@@ -159,10 +221,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
         if s != EMBED and not (0 <= sl < L and 0 <= sh < H):
             raise InputError(f"sender {s!r} is not a head of {model.model_id} ({L} layers x {H} heads)")
     if receivers is not None:
-        for r, kind in receivers:
-            parse_head(r)
-            if kind not in ("q", "k", "v"):
-                raise InputError(f"receiver ({r!r}, {kind!r}): kind must be 'q', 'k' or 'v'")
+        receivers = _receiver_units(receivers, L, H, HK, model.model_id)
     metric_fn = get_metric(metric)
     check_task(data, model, metric=metric)
     metric_name = metric if isinstance(metric, str) else getattr(metric, "__name__", "custom")
@@ -179,10 +238,12 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     z_new = {l: new[("z", l)] for l in range(L)}
 
     def wanted(s):
+        """The receivers ``((layer, index), kind)`` of sender ``s``: index = query head for q, key/value
+        head for k and v."""
         sl = _sender(s)[0]
         if receivers is not None:
-            return [(parse_head(r), kd) for r, kd in receivers if parse_head(r)[0] > sl]
-        return [((l, h), kd) for l in range(sl + 1, L) for h in range(H) for kd in kinds]
+            return [(li, kd) for li, kd in receivers if li[0] > sl]
+        return [((l, h), kd) for l in range(sl + 1, L) for kd in kinds for h in range(H if kd == "q" else HK)]
 
     # ---- step 2: one frozen run per sender, stacked; record receiver inputs (and the logits metric)
     recv_layers = sorted({l for s in senders for (l, _), _ in wanted(s)})
@@ -227,10 +288,9 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
                 vals_masks[key] = (torch.zeros(shape, dtype=model.dtype, device=model.device),
                                    row_mask(model, kd, rows, seq))
             v, m = vals_masks[key]
-            hh = model.info.kv_head(h) if kd in ("k", "v") else h
-            r = slice(u * n_prompts, (u + 1) * n_prompts)
-            v[r, :, hh] = recorded[s][key][:, :, hh]
-            m[r, :, hh] = True
+            r = slice(u * n_prompts, (u + 1) * n_prompts)  # h: the query head (q) or the key/value head (k, v)
+            v[r, :, h] = recorded[s][key][:, :, h]
+            m[r, :, h] = True
         return given + [Edit(kd, l, v, m) for (kd, l), (v, m) in vals_masks.items()]
 
     # receivers sorted by layer, so that each pass starts at its earliest receiver's layer from x_orig's cache
@@ -240,7 +300,8 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
                             first_layer=lambda u: u[1], resid_pre={l: orig[("resid_pre", l)] for l in range(L)})
     values = torch.empty_like(sorted_vals)
     values[order] = sorted_vals
-    paths = [(s, head_label(l, h), kd) for s, l, h, kd in units]
+    paths = [(s, head_label(l, h) if kd == "q" else kv_label(l, h, H, HK), kd) for s, l, h, kd in units]
+    groups = {r: group_heads(r, H // HK) for _, r, kd in paths if kd != "q" and is_group(r)}
     per_prompt = [values]
     if include_logits:
         paths += [(s, LOGITS, "out") for s in senders]
@@ -251,7 +312,7 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     return PathPatchResult(
         direction=direction, metric=metric_name, paths=paths, effect=norm.tolist(), metric_mean=mean.tolist(),
         per_prompt=NamedArray.from_array(allv, ("path", "prompt")), clean=m_clean.tolist(),
-        corrupted=m_corr.tolist(), n_prompts=n,
+        corrupted=m_corr.tolist(), n_prompts=n, groups=groups,
         provenance=make_provenance(model, dataset=data, seed=seed if seed is not None else data.seed,
                                    task=data.task),
     )
