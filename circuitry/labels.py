@@ -93,10 +93,17 @@ def group_of(head: str | Head, group_size: int) -> str:
 
 
 def describe_group(label: str, group_size: int) -> str:
-    """A group with its query heads, as tables and findings show it: ``"L1G0 = L1H0-L1H3"``
-    (one head: ``"L1G0 = L1H0"``)."""
+    """A group with its query heads: ``"L1G0 = L1H0-L1H3"`` (one head: ``"L1G0 = L1H0"``)."""
     heads = group_heads(label, group_size)
     return f"{label} = {heads[0]}" + (f"-{heads[-1]}" if len(heads) > 1 else "")
+
+
+def receiver_text(label: str, group_size: int) -> str:
+    """A receiver as tables and findings name it: a key/value group with its query heads
+    (``receiver_text("L1G0", 4) == "L1G0 (L1H0-L1H3)"``), any other node as itself."""
+    if not is_group(label):
+        return label
+    return "{} ({})".format(*describe_group(label, group_size).split(" = "))
 
 
 def kv_label(layer: int, kv_head: int, n_heads: int, n_kv_heads: int) -> str:

@@ -1,7 +1,8 @@
 """Build the composition graph from edge measurements, and read measurements back out of it.
 
 One ``networkx.DiGraph`` edge joins a pair of nodes; the Q, K and V paths into the same receiver head
-share it. Every edge carries, for every kind ``K`` in ``q, k, v, out`` and every field ``F``, an
+share it. With grouped-query attention the K and V paths enter a key/value group node ``L{l}G{g}``
+(measured once for the group) and the Q paths the query heads. Every edge carries, for every kind ``K`` in ``q, k, v, out`` and every field ``F``, an
 attribute ``F_K`` (NaN where that kind was not measured), plus the unsuffixed fields of its *dominant*
 kind (attribute ``kind``) and the list of measured kinds (attribute ``kinds``, e.g. ``"q,k,v"``).
 See ``docs/graph-formats.md`` for the full schema.
@@ -26,7 +27,18 @@ from circuitry.graph.schema import (
     Kind,
     kind_attr,
 )
-from circuitry.labels import EMBED, LOGITS, all_heads, mlp_label, node_layer, parse_head
+from circuitry.labels import (
+    EMBED,
+    LOGITS,
+    all_heads,
+    group_heads,
+    group_label,
+    is_group,
+    mlp_label,
+    node_layer,
+    parse_group,
+    parse_head,
+)
 from circuitry.provenance import Provenance
 
 GRAPH_SCHEMA = "circuitry.graph/1"
@@ -38,6 +50,8 @@ def _node_type(node: str) -> str:
         return "embed"
     if node == LOGITS:
         return "logits"
+    if is_group(node):
+        return "kv_group"
     return "mlp" if node.startswith("MLP") else "head"
 
 
@@ -77,24 +91,35 @@ def _set_edge_attrs(attrs: dict[str, Any], ms: Sequence[EdgeMeasurement], extra_
             attrs[kind_attr(f, k)] = by_kind[k].value(f) if k in by_kind else NAN
 
 
-def _check_edge(i: int, m: EdgeMeasurement, nodes: set[str]) -> None:
+def _check_edge(i: int, m: EdgeMeasurement, nodes: set[str], gqa: bool) -> None:
     where = f"edges[{i}] ({m.source} -> {m.target}, kind {m.kind!r})"
     for end in ("source", "target"):
         node = getattr(m, end)
         if node not in nodes:
             raise InputError(
                 f"{where}: {end} {node!r} is not a node of this graph; nodes are 'embed', 'logits', "
-                f"'L{{layer}}H{{head}}' within n_layers/n_heads and 'MLP{{l}}' for l in mlp_layers. "
-                "Fix: check the label, or pass the model's n_layers, n_heads and mlp_layers"
+                f"'L{{layer}}H{{head}}' within n_layers/n_heads, 'MLP{{l}}' for l in mlp_layers and, with "
+                "grouped-query attention (n_kv_heads < n_heads), the key/value groups 'L{layer}G{group}'. "
+                "Fix: check the label, or pass the model's n_layers, n_heads, n_kv_heads and mlp_layers"
             )
     if m.source == LOGITS or m.target == EMBED:
         raise InputError(f"{where}: 'logits' cannot send and 'embed' cannot receive; swap source and target")
+    if _node_type(m.source) == "kv_group":
+        raise InputError(f"{where}: a key/value group only receives (its query heads send); use a head as source")
+    if _node_type(m.target) == "kv_group":
+        if m.kind not in ("k", "v"):
+            raise InputError(f"{where}: a path into key/value group {m.target} enters its 'k' or 'v' input; "
+                             "queries are per query head: target one of its heads")
+    elif gqa and _node_type(m.target) == "head" and m.kind in ("k", "v"):
+        raise InputError(f"{where}: with grouped-query attention a key or value input belongs to a key/value "
+                         f"group, measured once for all its query heads. Fix: target the group of {m.target} "
+                         "(circuitry.labels.group_of)")
     if node_layer(m.source) >= node_layer(m.target):
         raise InputError(
             f"{where}: the edge goes backwards in layer order (layer {node_layer(m.source):g} -> "
             f"{node_layer(m.target):g}); paths run from earlier to later layers. Fix: swap source and target"
         )
-    is_head = _node_type(m.target) == "head"
+    is_head = _node_type(m.target) in ("head", "kv_group")
     if is_head and m.kind not in HEAD_KINDS:
         raise InputError(f"{where}: a path into head {m.target} enters its 'q', 'k' or 'v' input, not {m.kind!r}")
     if not is_head and m.kind != "out":
@@ -109,6 +134,7 @@ def build_graph(
     node_scores: Mapping[str, Mapping[str, float]] = {},
     mlp_layers: Iterable[int] = (),
     graph_attrs: Mapping[str, Any] = {},
+    n_kv_heads: int | None = None,
 ) -> nx.DiGraph:
     """Build the composition graph of a model from measured paths.
 
@@ -126,6 +152,11 @@ def build_graph(
     graph_attrs : mapping
         Graph-level attributes (``model_id``, ``provenance``...). Pydantic models, dicts and lists are
         stored as JSON strings so that every export format keeps them.
+    n_kv_heads : int, optional
+        Key/value heads per layer (default ``n_heads``). Below ``n_heads`` (grouped-query attention)
+        every key/value group ``L{l}G{g}`` becomes a node of type ``kv_group`` with the node attribute
+        ``query_heads`` (``"L1H0,L1H1,L1H2,L1H3"``), and ``k``/``v`` paths must enter the group,
+        never one of its query heads: the group is one measurement, shown once.
 
     Returns
     -------
@@ -140,8 +171,9 @@ def build_graph(
     Raises
     ------
     InputError
-        Unknown nodes, edges against layer order, a kind that does not fit the target, a duplicate
-        ``(source, target, kind)``, or a bad score mapping.
+        Unknown nodes, edges against layer order, a kind that does not fit the target (with
+        grouped-query attention: ``k``/``v`` into a query head), a duplicate ``(source, target, kind)``,
+        or a bad score mapping.
 
     Examples
     --------
@@ -157,9 +189,16 @@ def build_graph(
     mlps = sorted({int(x) for x in mlp_layers})
     if any(not 0 <= x < n_layers for x in mlps):
         raise bad_value("mlp_layers", mlps, f"layers in [0, {n_layers})", "drop layers the model does not have")
+    n_kv = n_heads if n_kv_heads is None else n_kv_heads
+    if isinstance(n_kv, bool) or not isinstance(n_kv, int) or n_kv < 1 or n_heads % n_kv:
+        raise bad_value("n_kv_heads", n_kv_heads, f"a positive divisor of n_heads={n_heads}",
+                        "pass the model's n_kv_heads (model.info.n_kv_heads)")
+    gqa = n_kv < n_heads
 
     nodes = [EMBED]
     for layer in range(n_layers):
+        if gqa:
+            nodes += [group_label(layer, g) for g in range(n_kv)]
         nodes += [n for n in all_heads(n_layers, n_heads) if parse_head(n)[0] == layer]
         if layer in mlps:
             nodes.append(mlp_label(layer))
@@ -167,11 +206,17 @@ def build_graph(
     G = nx.DiGraph()
     G.graph.update(schema=GRAPH_SCHEMA, n_layers=n_layers, n_heads=n_heads,
                    mlp_layers=",".join(map(str, mlps)))
+    if gqa:  # only then: a graph of a model without grouped-query attention stays exactly as before
+        G.graph["n_kv_heads"] = n_kv
     for key, value in graph_attrs.items():
         G.graph[str(key)] = _graph_attr_value(str(key), value)
 
     for node in nodes:
         t = _node_type(node)
+        if t == "kv_group":
+            G.add_node(node, layer=parse_group(node)[0], head=-1, type=t,
+                       query_heads=",".join(group_heads(node, n_heads // n_kv)))
+            continue
         layer = -1 if t == "embed" else n_layers if t == "logits" else int(node_layer(node))
         G.add_node(node, layer=layer, head=parse_head(node)[1] if t == "head" else -1, type=t)
     node_set = set(nodes)
@@ -191,7 +236,7 @@ def build_graph(
     ms = [e if isinstance(e, EdgeMeasurement) else EdgeMeasurement.model_validate(dict(e)) for e in edges]
     grouped: dict[tuple[str, str], list[EdgeMeasurement]] = {}
     for i, m in enumerate(ms):
-        _check_edge(i, m, node_set)
+        _check_edge(i, m, node_set, gqa)
         group = grouped.setdefault((m.source, m.target), [])
         if any(o.kind == m.kind for o in group):
             raise InputError(

@@ -19,8 +19,9 @@ Kind = Literal["q", "k", "v", "out"]
 """Where a path enters its receiver.
 
 - ``"q"``: the query input of a later attention head.
-- ``"k"``: the key input of a later attention head.
-- ``"v"``: the value input of a later attention head.
+- ``"k"``: the key input of a later attention head (with grouped-query attention: of a key/value group
+  ``L{l}G{g}``, shared by the group's query heads).
+- ``"v"``: the value input of a later attention head (or key/value group, as for ``"k"``).
 - ``"out"``: a reader of the whole residual stream: the logits (unembedding) or an MLP.
 """
 
@@ -38,13 +39,22 @@ FIELDS: tuple[str, ...] = (
 )
 """Numeric fields of a measurement, in the order they appear as edge attributes."""
 
-NodeType = Literal["embed", "head", "mlp", "logits"]
-"""Type of a graph node: the token embedding, an attention head, an MLP layer, or the logits."""
+NodeType = Literal["embed", "head", "kv_group", "mlp", "logits"]
+"""Type of a graph node.
+
+- ``"embed"``: the token embedding.
+- ``"head"``: an attention head ``L{l}H{h}`` (sends; receives through ``q``, and ``k``/``v`` when the
+  model has no grouped-query attention).
+- ``"kv_group"``: a key/value group ``L{l}G{g}`` of a grouped-query model (receives through ``k`` and
+  ``v`` only; its query heads are the node attribute ``query_heads``).
+- ``"mlp"``: an MLP layer.
+- ``"logits"``: the logits.
+"""
 
 RESERVED_EDGE_ATTRS: frozenset[str] = frozenset(
     {"kind", "kinds", *FIELDS, *(f"{f}_{k}" for f in FIELDS for k in KINDS)}
 )
-RESERVED_NODE_ATTRS: frozenset[str] = frozenset({"layer", "head", "type"})
+RESERVED_NODE_ATTRS: frozenset[str] = frozenset({"layer", "head", "type", "query_heads"})
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -67,10 +77,12 @@ class EdgeMeasurement(Frozen):
     Parameters
     ----------
     source, target : str
-        Canonical node ids: ``"embed"``, ``"L0H3"``, ``"MLP0"``, ``"logits"``.
+        Canonical node ids: ``"embed"``, ``"L0H3"``, ``"MLP0"``, ``"logits"``, and as a ``k``/``v``
+        target on a grouped-query model the key/value group ``"L1G0"``.
     kind : {"q", "k", "v", "out"}
         Which input of the target the path enters (see :data:`Kind`). ``q``/``k``/``v`` need a head
-        as target; ``out`` needs ``logits`` or an MLP.
+        as target (``k``/``v``: the key/value group on a grouped-query model); ``out`` needs ``logits``
+        or an MLP.
     effect : float, optional
         Mean effect of the path on the metric (path patching), over prompts.
     ci_low, ci_high : float, optional

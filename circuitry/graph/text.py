@@ -24,7 +24,7 @@ from circuitry.labels import node_layer
 _ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DOT_RENAMED_NODE_ATTRS = {"layer": "circuitry_layer"}
 """Node attributes renamed in DOT because Graphviz reserves the name (``layer`` selects output layers)."""
-_TYPE_FILL = {"embed": "#fde9c9", "head": "#ffffff", "mlp": "#e8e8e8", "logits": "#d9ecd0"}
+_TYPE_FILL = {"embed": "#fde9c9", "head": "#ffffff", "kv_group": "#f3e6f7", "mlp": "#e8e8e8", "logits": "#d9ecd0"}
 
 
 def _measured(G: nx.DiGraph, attr: str) -> list[tuple[str, str, str, dict[str, float]]]:
@@ -36,6 +36,15 @@ def _measured(G: nx.DiGraph, attr: str) -> list[tuple[str, str, str, dict[str, f
         for u, v, d in G.edges(data=True)
         for k in edge_kinds(G, u, v)
     ]
+
+
+def node_text(G: nx.DiGraph, n: str, sep: str = " = ") -> str:
+    """A node's label in drawings: its id, and for a key/value group its query heads
+    (``"L1G0 = L1H0-L1H3"``; ``sep`` goes between the two)."""
+    heads = [h for h in str(G.nodes[n].get("query_heads", "")).split(",") if h]
+    if G.nodes[n].get("type") != "kv_group" or not heads:
+        return n
+    return f"{n}{sep}{heads[0]}" + (f"-{heads[-1]}" if len(heads) > 1 else "")
 
 
 def _width(x: float, top: float, lo: float = 1.0, hi: float = 5.0) -> float:
@@ -99,7 +108,7 @@ def to_dot(G: nx.DiGraph, *, attr: str = "effect", digits: int = 3, name: str = 
         lines.append("  { rank=same; " + " ".join(_dot_str(n) + ";" for n in ranks[layer]) + " }")
     for n, d in G.nodes(data=True):
         attrs = {DOT_RENAMED_NODE_ATTRS.get(k, k): v for k, v in d.items()}
-        attrs.update(label=n, fillcolor=_TYPE_FILL.get(str(d.get("type")), "#ffffff"))
+        attrs.update(label=node_text(G, n), fillcolor=_TYPE_FILL.get(str(d.get("type")), "#ffffff"))
         lines.append(f"  {_dot_str(n)} [{_dot_attrs(attrs)}];")
     for u, v, k, vals in rows:
         x = vals[attr]
@@ -157,7 +166,7 @@ def to_mermaid(
         lines.append(f"  %% {k}: {str(v).replace(chr(10), ' ')}")
 
     def node_line(n: str) -> str:
-        text = n
+        text = node_text(G, n)
         if node_score is not None:
             text += f"<br/>{node_score} {_fmt(float(G.nodes[n].get(node_score, math.nan)), digits)}"
         shape = ('(["', '"])') if G.nodes[n].get("type") in ("embed", "logits") else ('["', '"]')
@@ -171,8 +180,10 @@ def to_mermaid(
         if G.nodes[members[0]].get("type") in ("embed", "logits"):
             lines += [f"  {node_line(n)}" for n in members]
             continue
-        sid = f"layer{layer:g}".replace(".", "_")
-        title = f"layer {layer:g}" if layer == int(layer) else f"MLP {int(layer)}"
+        sid = f"layer{layer:g}".replace(".", "_").replace("-", "m")
+        kind = G.nodes[members[0]].get("type")
+        title = (f"layer {layer:g}" if kind == "head" else f"MLP {int(layer)}" if kind == "mlp"
+                 else f"layer {round(layer + 0.2)} key/value groups")
         lines.append(f'  subgraph {sid} ["{title}"]')
         lines += [f"    {node_line(n)}" for n in members]
         lines.append("  end")

@@ -104,10 +104,21 @@ class PathPatchResult(Frozen):
     def __str__(self) -> str:
         return self.summary()
 
+    def receiver_of(self, receiver: str, kind: str) -> str:
+        """The measured receiver a ``(receiver, kind)`` names: with grouped-query attention a query head's
+        ``k``/``v`` input is its key/value group's (``receiver_of("L1H2", "k") == "L1G0"``); otherwise
+        ``receiver`` itself."""
+        if kind in ("k", "v"):
+            for group, heads in self.groups.items():
+                if receiver in heads:
+                    return group
+        return receiver
+
     def effect_of(self, sender: str, receiver: str, kind: str) -> float:
-        """The normalized effect of one path."""
+        """The normalized effect of one path (a query head's ``k``/``v`` path: its group's, see
+        :meth:`receiver_of`)."""
         try:
-            return self.effect[self.paths.index((sender, receiver, kind))]
+            return self.effect[self.paths.index((sender, self.receiver_of(receiver, kind), kind))]
         except ValueError:
             raise InputError(f"path ({sender!r}, {receiver!r}, {kind!r}) was not measured") from None
 
