@@ -15,7 +15,7 @@ import numpy as np
 
 from circuitry.analysis.results import Finding, SiteEffect
 from circuitry.graph.schema import EdgeMeasurement
-from circuitry.labels import EMBED, head_label, parse_head
+from circuitry.labels import EMBED, describe_group, group_heads, group_of, head_label, parse_head, receiver_text
 
 INDUCTION_MIN = 0.5
 PREV_MIN = 0.5
@@ -24,13 +24,18 @@ PREV_MIN = 0.5
 def build_edges(paths, path_effects: list[SiteEffect], composition) -> list[EdgeMeasurement]:
     """One :class:`EdgeMeasurement` per measured path: ``effect`` = the share of the metric gap the path
     carries, its CI, raw and adjusted p-values, and the baseline-subtracted composition score of the
-    same kind (head -> head edges only)."""
+    same kind (head -> head edges only).
+
+    With grouped-query attention a ``k``/``v`` path enters a key/value group (``L1G0``, one measurement
+    for the group, one edge); composition scores are per query head (each reads the group's keys and
+    values through its own W_Q or W_O), so the edge's composition is the largest over the group's query
+    heads (``paths.groups``)."""
     edges = []
     for (s, r, k), e in zip(paths.paths, path_effects):
         comp = comp_raw = None
         if s != EMBED and k in ("q", "k", "v"):
             c = composition[k.upper()]
-            comp_raw = c.score(s, r)
+            comp_raw = max(c.score(s, h) for h in paths.groups.get(r, [r]))
             comp = comp_raw - c.baseline_mean
         edges.append(EdgeMeasurement(source=s, target=r, kind=k, effect=e.share, ci_low=e.ci_low, ci_high=e.ci_high,
                                      pvalue=e.pvalue, pvalue_adjusted=e.pvalue_adjusted, composition=comp,
@@ -166,42 +171,51 @@ def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: fl
                  + (f", the best other head {max(rest):.2f}." if rest else ".")))
 
     hh = [e for e in edges if e.source != EMBED and e.target.startswith("L")]
-    # with grouped-query attention a K-path is measured per key/value head and shared by the query heads of
-    # its group (exact ties): among tied edges, list the group's induction heads first
-    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: (-round(e.effect or 0, 9), e.target not in I))
+    # K and V inputs belong to key/value heads: with grouped-query attention a K-path enters a key/value group
+    # (L1G0), measured once for all its query heads. The K-edges "into the induction heads" are the K-edges
+    # into the groups that hold an induction head, each group once however many induction heads it holds.
+    gs = model.info.group_size
     gqa = model.info.n_kv_heads < model.info.n_heads
-    if gqa:
-        into_note = (f" (grouped-query attention: K-paths are measured per key/value head, shared by "
-                     f"{model.info.group_size} query heads)")
-    else:
-        into_note = ""
+    kv_I = list(dict.fromkeys(group_of(h, gs) for h in I)) if gqa else list(I)
+    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: -(e.effect or 0))
     into_I: dict[str, float] = {}
-    for e in k_edges:
-        if e.target in I:
-            into_I[e.source] = into_I.get(e.source, 0.0) + (e.effect or 0.0)
+    for e in {(e.source, e.target): e for e in k_edges if e.target in kv_I}.values():  # each (sender, group) once
+        into_I[e.source] = into_I.get(e.source, 0.0) + (e.effect or 0.0)
     top_sender = max(into_I, key=into_I.get) if into_I else None
-    ok = (bool(I) and bool(k_edges) and k_edges[0].source == P and k_edges[0].target in I and top_sender == P
+    ok = (bool(I) and bool(k_edges) and k_edges[0].source == P and k_edges[0].target in kv_I and top_sender == P
           and (k_edges[0].pvalue_adjusted or 1.0) <= alpha)
+    into_note = ""
+    if gqa:
+        into_note = (f" Grouped-query attention ({model.info.n_kv_heads} key/value heads for {model.info.n_heads} "
+                     "query heads per layer): a K-path enters a key/value group and is measured once for the group; "
+                     "the groups holding induction heads: " + "; ".join(
+                         f"{describe_group(g, gs)} (induction heads {', '.join(h for h in group_heads(g, gs) if h in I)})"
+                         for g in kv_I) + ".")
     out.append(Finding(
-        claim=f"The K-edges with the largest path-patching effects run from {P} into the induction heads.",
+        claim=f"The K-edges with the largest path-patching effects run from {P} into the induction heads"
+              + (" (into the key/value groups that hold them)." if gqa else "."),
         holds=ok,
         evidence="largest K-edges (share of the metric gap, 95% CI, adjusted p): " + "; ".join(
-            f"{e.source}->{e.target} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], p_adj={e.pvalue_adjusted:.2g}"
-            for e in k_edges[:max(4, len(I))]) + ". Summed K-share into the induction heads by sender: " + ", ".join(
+            f"{e.source}->{receiver_text(e.target, gs)} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], "
+            f"p_adj={e.pvalue_adjusted:.2g}" for e in k_edges[:max(4, len(kv_I))])
+        + f". Summed K-share into the induction heads{' (each group once)' if gqa else ''} by sender: " + ", ".join(
             f"{s} {v:.2f}" for s, v in sorted(into_I.items(), key=lambda x: -x[1])[:4]) + "." + into_note))
 
     if I:
         qkv = {}
         for kind in ("q", "k", "v"):
-            vals = [e.effect for e in hh if e.kind == kind and e.source == P and e.target in I]
+            into = I if kind == "q" else kv_I
+            vals = [e.effect for e in hh if e.kind == kind and e.source == P and e.target in into]
             qkv[kind] = float(np.mean(vals)) if vals else float("nan")
         out.append(Finding(
             claim=f"{P} reaches the induction heads mainly through their keys (K-paths carry more than Q- or V-paths).",
             holds=qkv["k"] > max(qkv["q"], qkv["v"], 0.02) and any(
-                (e.pvalue_adjusted or 1.0) <= alpha for e in hh if e.kind == "k" and e.source == P and e.target in I),
+                (e.pvalue_adjusted or 1.0) <= alpha for e in hh if e.kind == "k" and e.source == P and e.target in kv_I),
             evidence=f"mean path share from {P} into {', '.join(I)}: K {qkv['k']:.2f}, Q {qkv['q']:.2f}, "
-                     f"V {qkv['v']:.2f} (a comparison of means over the induction heads, with at least one K-path "
-                     f"significant at BH-adjusted p <= {alpha}; the K-Q difference itself is not tested)."))
+                     f"V {qkv['v']:.2f} (a comparison of means over the induction heads"
+                     + (f"; K and V over the key/value groups holding them, {', '.join(kv_I)}, each once" if gqa else "")
+                     + f", with at least one K-path significant at BH-adjusted p <= {alpha}; the K-Q difference itself "
+                     "is not tested)."))
 
     comp = scores.composition
     K = comp["K"]

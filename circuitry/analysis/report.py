@@ -9,7 +9,7 @@ import numpy as np
 
 from circuitry.analysis.results import AnalysisReport
 from circuitry.io import atomic_write_json, atomic_write_text
-from circuitry.labels import all_heads, parse_head
+from circuitry.labels import all_heads, describe_group, parse_head, receiver_text
 
 CIRCUIT_THRESHOLD = 0.05  # drawn paths carry at least 5% of the metric gap (and have adjusted p <= alpha)
 
@@ -25,7 +25,8 @@ def supported_edges(report: AnalysisReport, *, min_share: float = CIRCUIT_THRESH
 def build_report_graph(report: AnalysisReport, model, *, min_share: float | None = None, supported: bool = False):
     """The composition graph of a report: every measured path, or (``supported=True``) only the paths of
     :func:`supported_edges`, or (``min_share``) the paths carrying at least that share; node scores
-    (head scores, patching share with CI and p-values), provenance."""
+    (head scores, patching share with CI and p-values), provenance. With grouped-query attention the K and
+    V paths enter key/value group nodes ``L{l}G{g}`` (one per group, with its ``query_heads``)."""
     from circuitry.graph import build_graph
 
     info = model.info
@@ -42,8 +43,8 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
     edges = supported_edges(report) if supported else report.edges
     if min_share is not None:
         edges = [e for e in edges if (e.effect or 0) >= min_share]
-    return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, edges=edges, node_scores=node_scores,
-                       mlp_layers=range(info.n_layers) if info.has_mlp else (),
+    return build_graph(n_layers=info.n_layers, n_heads=info.n_heads, n_kv_heads=info.n_kv_heads, edges=edges,
+                       node_scores=node_scores, mlp_layers=range(info.n_layers) if info.has_mlp else (),
                        graph_attrs={"model_id": model.model_id, "provenance": report.provenance,
                                     "effect": "share of the clean-corrupted metric gap carried by the path "
                                               f"({report.config.direction}, {report.config.metric})"})
@@ -84,6 +85,8 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     if drawn is not None and drawn.number_of_edges():
         score, words = (("induction_score", "induction (prefix-matching) score") if report.task.name == "induction"
                         else ("patching_share", f"head's share of the {report.task.metric} gap"))
+        # at most MAX_DRAWN_EDGES arrows, the largest shares; the legend says how many of how many, and the
+        # graph files keep every one
         paths += draw_graph(drawn, circuit_files, node_score=score, title=_circuit_title(report, model),
                             attr_label=f"share of the {report.task.metric} gap", node_label=words)
     else:
@@ -100,6 +103,16 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
             if report.path_patching is not None else ""
         print(f"[circuitry analyze] wrote {out / 'report.md'}, report.json{graph} and {len(paths)} figures")
     return report
+
+
+def _group_note(r: AnalysisReport, info) -> str:
+    """Words on grouped-query attention ('' without): K and V paths are measured once per key/value group."""
+    if info.n_kv_heads >= info.n_heads:
+        return ""
+    return (f" Grouped-query attention ({info.n_kv_heads} key/value heads for {info.n_heads} query heads per layer): "
+            f"a K or V path enters a key/value group `L{{l}}G{{g}}`, shared by its {info.group_size} query heads, and "
+            f"is measured, counted and drawn once for the group (e.g. `{describe_group('L0G0', info.group_size)}`); "
+            "Q paths are per query head.")
 
 
 def _floor(effects) -> str:
@@ -135,11 +148,17 @@ def render_markdown(r: AnalysisReport, model) -> str:
           f"{share_label(t.metric, c.direction)}.", "", "## Findings", ""]
     for f in r.findings:
         md.append(f"- **{'Holds' if f.holds else 'Does not hold'}:** {f.claim}  \n  {f.evidence}")
-    drawn = len(supported_edges(r)) if r.path_patching is not None else 0
+    from circuitry.graph import MAX_DRAWN_EDGES
+
+    supported = len(supported_edges(r)) if r.path_patching is not None else 0
+    drawn = min(supported, MAX_DRAWN_EDGES)
+    which = (f"The {supported} paths" if drawn == supported else
+             f"The {drawn} largest of the {supported} paths (the figure draws at most {MAX_DRAWN_EDGES})")
     md += ["", "![circuit](figures/circuit.png)", "",
-           (f"*The {drawn} paths with BH-adjusted p <= {c.alpha} that carry at least {CIRCUIT_THRESHOLD:.0%} of the "
-            f"{t.metric} gap; width = share, colour = kind (q, k, v, out). `graph.dot` and `graph.mmd` hold the same "
-            "paths; `graph.graphml`, `graph.gexf` and `graph.json` hold every measured path with its statistics.*"
+           (f"*{which} with BH-adjusted p <= {c.alpha} that carry at least {CIRCUIT_THRESHOLD:.0%} of the "
+            f"{t.metric} gap; width = share, colour = kind (q, k, v, out). `graph.dot` and `graph.mmd` hold all "
+            f"{supported} supported paths; `graph.graphml`, `graph.gexf` and `graph.json` hold every measured path "
+            "with its statistics.*" + _group_note(r, info)
             if drawn else "*No path is drawn: none is supported by the statistics (see the findings).*"),
            "", "## Head scores (Olsson et al. 2022)", "",
            "Properties of the model's heads on Olsson et al.'s repeated random sequences, whatever the task.", ""]
@@ -181,14 +200,16 @@ def render_markdown(r: AnalysisReport, model) -> str:
     if r.path_patching is not None:
         md += ["## Path patching (Wang et al. 2023, Algorithm 1)", "",
                f"{len(r.edges)} paths measured ("
-               + ("every sender into the Q, K, V inputs of every later head, and into the logits"
+               + (("every sender into the Q input of every later query head, the K and V inputs of every later "
+                   "key/value group, and into the logits" if info.n_kv_heads < info.n_heads else
+                   "every sender into the Q, K, V inputs of every later head, and into the logits")
                   if info.n_layers * info.n_heads <= c.max_path_heads else
                   f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching "
                   "share, into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
                + "). p-values from sign-flip tests (floor before correction "
-               + _floor(r.path_effects) + "), Benjamini-Hochberg-adjusted over all paths.", ""]
+               + _floor(r.path_effects) + "), Benjamini-Hochberg-adjusted over all paths." + _group_note(r, info), ""]
         top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
-        md += [_table([[f"{e.source} -> {e.target}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
+        md += [_table([[f"{e.source} -> {receiver_text(e.target, info.group_size)}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
                         f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]
                        for e in top], ["path", "kind", "share of the gap", "95% CI", "p (BH)",
                                        "composition score - baseline"]), ""]

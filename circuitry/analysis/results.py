@@ -125,7 +125,9 @@ class AnalysisReport(Frozen):
 
     def to_records(self) -> dict[str, list[dict]]:
         """The report's tables as records (``pandas.DataFrame(report.to_records()["paths"])``): ``heads`` (one
-        row per head: share, CI, p-values, head scores) and ``paths`` (one row per measured path)."""
+        row per head: share, CI, p-values, head scores) and ``paths`` (one row per measured path; with
+        grouped-query attention also ``receiver_query_heads``, e.g. ``"L1H0,L1H1,L1H2,L1H3"`` for a
+        key/value group ``L1G0``, the receiver itself for a query head)."""
         from circuitry.labels import parse_head
 
         scores = {n: hs.numpy() for n, hs in self.head_scores.items()}
@@ -138,6 +140,10 @@ class AnalysisReport(Frozen):
         paths = [{"sender": m.source, "receiver": m.target, "kind": m.kind, "share": m.effect, "ci_low": m.ci_low,
                   "ci_high": m.ci_high, "pvalue": m.pvalue, "pvalue_adjusted": m.pvalue_adjusted,
                   "composition_minus_baseline": m.composition} for m in self.edges]
+        groups = self.path_patching.groups if self.path_patching is not None else {}
+        if groups:  # grouped-query attention: a k/v receiver is a key/value group, listed with its query heads
+            for row in paths:
+                row["receiver_query_heads"] = ",".join(groups.get(row["receiver"], [row["receiver"]]))
         return {"heads": heads, "paths": paths}
 
     def summary(self) -> str:

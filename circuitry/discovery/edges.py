@@ -10,9 +10,12 @@ read everything. Node names are those of the composition graph and of path patch
 (:mod:`circuitry.labels`).
 
 With grouped-query attention (``n_kv_heads < n_heads``) the key and value inputs are per key/value
-head, shared by its group of query heads, as in path patching: a ``k``/``v`` receiver of group ``g``
-in layer ``l`` is named after the group's first query head, ``L{l}H{g * group_size}``
-(:attr:`EdgeSet.receivers` keeps the group index).
+head, shared by its group of query heads, as in path patching: one ``k`` and one ``v`` receiver per
+group, named after the group, ``L{l}G{g}`` (:func:`circuitry.labels.group_label`; :attr:`Receiver.index`
+is the key/value head). :meth:`EdgeSet.lookup` also takes a query head's key/value edge
+(``"L0H3->L1H2<k>"``) and finds its group's. The EAP-IG / MIB names stay per query head, as MIB writes
+them: a group's edge is named after its first query head (``a1.h0<k>``) and
+:meth:`~circuitry.discovery.results.EdgeScores.to_mib_json` lists it under every query head of the group.
 
 Edge names: circuitry's ``"L0H3->L1H5<k>"`` / ``"embed->logits"`` and the EAP-IG / MIB names
 (Hanna et al. 2024; Mueller et al. 2025) ``"a0.h3->a1.h5<k>"``, ``"input->a0.h1<q>"``,
@@ -28,13 +31,15 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from circuitry.errors import InputError
-from circuitry.labels import EMBED, LOGITS, head_label, mlp_label, parse_head
+from circuitry.labels import EMBED, LOGITS, group_of, head_label, is_group, kv_label, mlp_label, parse_group, parse_head
 
 
 @dataclass(frozen=True)
 class Receiver:
     """An input that reads the residual stream: ``kind`` ``q``/``k``/``v`` of head (group) ``index`` in
-    ``layer``, the input of ``MLP{layer}`` (``kind="mlp"``) or the logits (``kind="logits"``)."""
+    ``layer``, the input of ``MLP{layer}`` (``kind="mlp"``) or the logits (``kind="logits"``). ``node`` is
+    the query head's label for ``q``, the key/value head's for ``k``/``v`` (``L1G0`` with grouped-query
+    attention, else ``L1H0``)."""
 
     node: str
     kind: str
@@ -47,13 +52,17 @@ class Receiver:
         return self.kind if self.kind in ("q", "k", "v") else "out"
 
 
-def _mib_node(node: str) -> str:
+def _mib_node(node: str, group_size: int = 1) -> str:
+    """MIB's name of a node; a key/value group is named after its first query head, as MIB does."""
     if node == EMBED:
         return "input"
     if node == LOGITS:
         return "logits"
     if node.startswith("MLP"):
         return f"m{int(node[3:])}"
+    if is_group(node):
+        layer, g = parse_group(node)
+        return f"a{layer}.h{g * group_size}"
     layer, head = parse_head(node)
     return f"a{layer}.h{head}"
 
@@ -94,8 +103,10 @@ class EdgeSet:
 
     @cached_property
     def mib_names(self) -> list[str]:
-        """EAP-IG / MIB edge names: ``"a0.h3->a1.h5<k>"``, ``"input->m0"``, ``"a1.h5->logits"``."""
-        return [f"{_mib_node(s)}->{_mib_node(t)}<{k}>" if k != "out" else f"{_mib_node(s)}->{_mib_node(t)}"
+        """EAP-IG / MIB edge names: ``"a0.h3->a1.h5<k>"``, ``"input->m0"``, ``"a1.h5->logits"`` (a key/value
+        group ``L1G1`` of size 4: ``a1.h4``, its first query head)."""
+        gs = self.n_heads // self.n_kv_heads
+        return [f"{_mib_node(s)}->{_mib_node(t, gs)}<{k}>" if k != "out" else f"{_mib_node(s)}->{_mib_node(t)}"
                 for s, t, k in self.triples]
 
     @cached_property
@@ -119,10 +130,20 @@ class EdgeSet:
     def lookup(self, names: Iterable[str | tuple[str, str, str]]) -> list[int]:
         """Edge positions of names (``"L0H3->L1H0<k>"``) or triples (``("L0H3", "L1H0", "k")``).
 
+        With grouped-query attention a key/value edge into a query head (``"L0H3->L1H2<k>"``) is its
+        group's edge (``"L0H3->L1G0<k>"``): several query heads of one group give the same position.
+
         Raises :class:`InputError` for an edge the model does not have."""
         out = []
+        gs = self.n_heads // self.n_kv_heads
         for n in names:
             key = n if isinstance(n, str) else (f"{n[0]}->{n[1]}<{n[2]}>" if n[2] != "out" else f"{n[0]}->{n[1]}")
+            if key not in self.index and gs > 1 and key.endswith(("<k>", "<v>")):
+                src, dst = key[:-3].split("->")
+                try:
+                    key = f"{src}->{group_of(dst, gs)}{key[-3:]}"
+                except InputError:
+                    pass
             if key not in self.index:
                 raise InputError(f"edge {key!r} is not an edge of this model ({len(self)} edges, e.g. "
                                  f"{self.names[0]!r}); senders write before receivers read, names as in "
@@ -152,7 +173,6 @@ def edge_set(model) -> EdgeSet:
 
 
 def _build(L: int, H: int, HK: int, has_mlp: bool, parallel: bool) -> EdgeSet:
-    G = H // HK
     senders: list[str] = [EMBED]
     slayer: list[float] = [-1.0]
     for layer in range(L):
@@ -165,7 +185,7 @@ def _build(L: int, H: int, HK: int, has_mlp: bool, parallel: bool) -> EdgeSet:
     for layer in range(L):
         receivers += [Receiver(head_label(layer, h), "q", layer, h) for h in range(H)]
         for kind in ("k", "v"):
-            receivers += [Receiver(head_label(layer, g * G), kind, layer, g) for g in range(HK)]
+            receivers += [Receiver(kv_label(layer, g, H, HK), kind, layer, g) for g in range(HK)]
         if has_mlp:
             receivers.append(Receiver(mlp_label(layer), "mlp", layer, -1))
     receivers.append(Receiver(LOGITS, "logits", L, -1))

@@ -131,3 +131,23 @@ def test_zoo_gqa_paths_count_each_group_once():
     assert {r for _, r, _ in kv} == {"L0G0", "L0G1", "L1G0", "L1G1"}
     assert res.groups["L1G0"] == ["L1H0", "L1H1", "L1H2", "L1H3"]
     assert res.groups["L1G1"] == ["L1H4", "L1H5", "L1H6", "L1H7"]
+
+
+def test_discovery_edges_name_key_value_groups_like_path_patching(llama):
+    from circuitry.discovery import edge_set, induction_reference
+
+    _, model, data = llama
+    es = edge_set(model)
+    res = path_patch(model, data, progress=False)
+    head_triples = {t for t in es.triples if t[2] in ("q", "k", "v") and not t[0].startswith("MLP")}
+    assert head_triples == {p for p in res.paths if p[2] != "out"}  # the same receivers, the same names
+    assert len(es.triples) == len(set(es.triples))
+    i = es.index["L0H1->L1G1<k>"]
+    assert es.mib_names[i] == "a0.h1->a1.h2<k>"  # MIB names a group after its first query head
+    assert es.lookup(["L0H1->L1H3<k>", ("L0H1", "L1H2", "k"), "L0H1->L1G1<k>"]) == [i, i, i]
+    assert es.lookup(["L0H1->L1H3<q>"]) != [i]
+    # the reference induction circuit on a GQA model: K into the groups of the induction heads, each once
+    ref = es.mask(induction_reference("L0H1", ["L1H2", "L1H3"]))
+    assert sum(ref[es.lookup([f"L0H1->L1G{g}<k>" for g in range(NKV)])]) == 1
+    with pytest.raises(InputError, match="not an edge"):
+        es.lookup(["L0H1->L1G2<k>"])
