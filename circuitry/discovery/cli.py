@@ -14,9 +14,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "discover", help="automated circuit search (exact edge patching, EAP, EAP-IG, ACDC) with faithfulness",
         description="Score every edge (sender output -> Q/K/V of later heads, MLPs, logits) with each method, mark "
-                    "the kept circuit, and measure faithfulness as MIB does (bootstrap bands, random-edge baseline) "
-                    "and the ranking's stability across prompt resamples. Writes discovery.json, "
-                    "faithfulness.png and per method the graph in every export format and the EAP-IG/MIB JSON.")
+                    "the kept circuit, and measure faithfulness as MIB does, with bootstrap bands and tests against "
+                    "random edge rankings (whole curve, and per size with Holm), and the ranking's split-half "
+                    "stability. Writes discovery.json, faithfulness.png and per method the graph in every export format and the EAP-IG/MIB JSON.")
     add_model_args(p)
     p.add_argument("--method", default="eap-ig",
                    help=f"one or more of {', '.join(_METHODS)}, comma-separated (default eap-ig)")
@@ -28,12 +28,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="kept circuit of exact/EAP/EAP-IG: |score| >= THRESHOLD x |clean - corrupted| (default 0.05)")
     p.add_argument("--alpha", type=float, default=0.01,
                    help="the kept circuit of exact/EAP/EAP-IG needs a BH-adjusted per-edge p <= alpha (default 0.01)")
-    p.add_argument("--n-random", type=int, default=20, help="random edge sets per size for the baseline (default 20)")
+    p.add_argument("--n-random", type=int, default=199,
+                   help="random edge rankings for the faithfulness tests (default 199: the per-size floor after Holm, "
+                        "at most 9/200, is reachable at --faithfulness-alpha 0.05)")
     p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the bands (default 1000)")
-    p.add_argument("--stability-resamples", type=int, default=200,
-                   help="prompt resamples for the ranking stability of exact/EAP/EAP-IG (default 200)")
-    p.add_argument("--acdc-resamples", type=int, default=3,
-                   help="ACDC reruns on prompt resamples for its stability (default 3; 0 skips; each costs one run)")
+    p.add_argument("--faithfulness-alpha", type=float, default=0.05,
+                   help="level of the faithfulness verdicts: whole curve, and per size after Holm (default 0.05)")
+    p.add_argument("--stability-splits", "--stability-resamples", dest="stability_splits", type=int, default=100,
+                   help="random splits of the prompts into two halves for the ranking stability of exact/EAP/EAP-IG "
+                        "(default 100)")
+    p.add_argument("--acdc-splits", "--acdc-resamples", dest="acdc_splits", type=int, default=2,
+                   help="random half splits for ACDC's stability (default 2; 0 skips; each split reruns ACDC twice on "
+                        "half the prompts; fewer than 20 splits report the values without an interval)")
+    p.add_argument("--replicate", action="store_true",
+                   help="also rank on one random half of the prompts and measure faithfulness on the other half")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(handler=_run)
     return p
@@ -51,8 +59,8 @@ def _run(args: argparse.Namespace) -> int:
     check_out_dir(out)
     rep = run_discovery(model, data, out, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
                         threshold=args.threshold, alpha=args.alpha, n_random=args.n_random, n_resamples=args.n_resamples,
-                        stability_resamples=args.stability_resamples, acdc_resamples=args.acdc_resamples,
-                        seed=args.seed, progress=not args.quiet)
+                        faithfulness_alpha=args.faithfulness_alpha, stability_splits=args.stability_splits,
+                        acdc_splits=args.acdc_splits, replicate=args.replicate, seed=args.seed, progress=not args.quiet)
     print(f"circuit search on {model.model_id}: " + rep.summary())
     if not rep.gap.resolved:
         print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")

@@ -1,5 +1,5 @@
 """Faithfulness curves as the MIB circuit-localization benchmark computes them (Mueller et al. 2025),
-with what the benchmark leaves out: a bootstrap band over prompts and a random-edge baseline.
+with what the benchmark leaves out: a bootstrap band over prompts and tests against random edge rankings.
 
 For each size (a percentage of all edges), the circuit ``C`` is the top edges by ``|score|``; every
 other edge is fed from the corrupted run (:func:`circuitry.discovery.runs.evaluate_circuits`), and
@@ -9,53 +9,284 @@ other edge is fed from the corrupted run (:func:`circuitry.discovery.runs.evalua
 with ``m`` the mean metric over prompts, ``m(model)`` the unpatched (clean) run and ``m(empty)`` the
 run with every edge patched (which is the corrupted run). ``f = 1``: the circuit alone recovers the
 model's behaviour; ``f = 0``: no better than nothing. CPR is the area under ``f`` over the fraction of
-edges kept (trapezoid rule, higher is better), CMD the area under ``|1 - f|`` (lower is better).
+edges kept (trapezoid rule over the requested percentages, higher is better), CMD the area under
+``|1 - f|`` (lower is better). Percentages that round to the same number of edges are one circuit:
+it is evaluated and tested once (:func:`unique_sizes`).
 
-Bands: the prompts are resampled with replacement (:func:`scipy.stats.bootstrap`, percentile
-intervals) and ``f``, CPR and CMD recomputed on each resample. Baseline: at each size, ``n_random``
-edge sets of the same size drawn uniformly; the p-value of a method at that size is
-``(1 + #{random f >= method f}) / (1 + n_random)`` (:func:`circuitry.stats.monte_carlo_pvalue`).
+**Band.** The prompts are resampled with replacement (:func:`scipy.stats.bootstrap`, percentile
+intervals) and ``f``, CPR and CMD recomputed on each resample: the band covers *this ranking's* ``f``
+over prompt samples; the ranking itself is not redone (:func:`replicated_faithfulness` does that).
+
+**Tests.** ``n_random`` uniformly random edge rankings (random permutations of the edges); a random
+ranking's circuit of ``k`` edges is its first ``k`` edges, so at each size the random circuits are
+uniform ``k``-subsets and each random ranking also has a whole curve.
+
+- *Whole curve*: the method's CPR against the random rankings' CPRs, Monte Carlo p-value
+  ``(1 + #{random CPR >= CPR}) / (1 + n_random)`` (:func:`circuitry.stats.monte_carlo_pvalue`; floor
+  ``1 / (1 + n_random)``). One test per method.
+- *Per size*: ``f`` against the random circuits' ``f`` at that size, the same Monte Carlo p-value and
+  floor, Holm-corrected over the sizes tested (:func:`circuitry.stats.correct_pvalues`; family-wise error
+  rate; adjusted floor ``m / (1 + n_random)`` for ``m`` sizes). A size is *not tested* (p-value ``None``
+  with a reason) when it is all the edges (every ranking gives ``f = 1``), when the clean-corrupted gap is
+  unresolved (``f`` divides by noise), or when neither the method's ``f`` nor any random circuit's ``f``
+  can be told from 0 (:func:`resolved_from_zero`: the comparison would rank rounding noise). The last
+  rule looks at the method's and the random circuits' values alike, so under the null (the method's
+  ranking is one more random ranking) the selection cannot favour small p-values.
+- Where a floor after correction exceeds ``alpha`` the verdict is "inconclusive by construction".
+
+Randomness: each procedure draws from its own stream, :func:`procedure_rng` keyed by the procedure's
+name (``"faithfulness/random-rankings"``, ``"faithfulness/bootstrap"``, ``"faithfulness/replication"``)
+from the run's seed, so changing ``n_random`` never changes a band and changing ``n_resamples`` never
+changes a p-value.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import zlib
+from types import SimpleNamespace
+from typing import Callable, Literal, NamedTuple, Sequence
 
 import numpy as np
 
 from circuitry.discovery.results import EdgeScores
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
-from circuitry.stats import ConfidenceInterval, monte_carlo_pvalue
-from circuitry.stats._common import resolve_rng
+from circuitry.stats import ConfidenceInterval, GapSummary, Verdict, correct_pvalues, gap_summary, monte_carlo_pvalue
+from circuitry.stats import verdict as judge
+from circuitry.stats._common import check_open_unit
 
 PERCENTS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 """MIB's circuit sizes, in percent of all edges."""
 
+MIN_INTERVAL_VALUES = 20
+"""The fewest values an interval is computed from (split-half stability values, random draws shaded in
+the figure). The 2.5 % and 97.5 % quantiles of fewer values are little more than their minimum and maximum,
+so below it the values themselves are reported and no interval."""
+
+DEFAULT_N_RANDOM = 199
+"""Random rankings of the faithfulness tests: the per-size floor after Holm over at most 9 tested sizes
+(MIB's percentages without 100 %) is ``9 / 200 = 0.045``, reachable at ``alpha = 0.05``; the whole-curve
+floor is ``1 / 200 = 0.005``, reachable at 0.01."""
+
+F_TOLERANCE = 1e-4
+"""``|f|`` at or below this is rounding noise: the patched forward reproduces the corrupted run only to
+about 1e-4 of the metric (``tests/discovery/test_faithfulness.py``)."""
+
+CURVE_NULL = "the method's edge ranking is no better than a uniformly random ranking of the edges (CPR)"
+SIZE_NULL = "the method's top-k edges are no better than k edges drawn uniformly at random (f at this size)"
+
+
+def procedure_rng(seed: int, procedure: str, *keys: int | str) -> np.random.Generator:
+    """The random stream of one procedure of a run: ``SeedSequence(seed, spawn_key=crc32(procedure, *keys))``.
+
+    Each procedure (random rankings, bootstrap, stability splits, ...) gets a child of the run's seed keyed
+    by its name (:class:`numpy.random.SeedSequence` children are independent by construction), so changing
+    how much one procedure draws never changes another's numbers.
+
+    >>> a = procedure_rng(0, "faithfulness/bootstrap").integers(1 << 30)
+    >>> a == procedure_rng(0, "faithfulness/bootstrap").integers(1 << 30) != procedure_rng(0, "x").integers(1 << 30)
+    True
+    """
+    key = tuple(zlib.crc32(str(k).encode()) for k in (procedure, *keys))
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
+
+
+def run_seed(rng: int | np.random.Generator | None) -> int:
+    """The seed of a run's streams: an ``int`` as is, ``None`` a fresh 63-bit seed, a generator one drawn
+    from it (recorded, so the run can be repeated)."""
+    if rng is None:
+        return int(np.random.SeedSequence().entropy % (2**63))
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**63 - 1))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+        return int(rng)
+    raise bad_value("rng", rng, "None, a non-negative int seed or a numpy.random.Generator", "pass rng=0")
+
+
+def circuit_sizes(total: int, percents: Sequence[float]) -> list[int]:
+    """Edges kept at each percentage: ``round(p / 100 * total)``, at least 1 (all at 100 %)."""
+    return [total if p >= 100 else max(1, int(round(p / 100 * total))) for p in percents]
+
+
+def unique_sizes(total: int, percents: Sequence[float]) -> tuple[list[int], list[list[float]], list[int]]:
+    """The distinct circuit sizes, the percentages that map to each, and each percentage's size index.
+
+    >>> unique_sizes(257, [0.1, 0.2, 0.5, 1.0, 100.0])
+    ([1, 3, 257], [[0.1, 0.2, 0.5], [1.0], [100.0]], [0, 0, 0, 1, 2])
+    """
+    sizes = circuit_sizes(total, percents)
+    ks = sorted(set(sizes))
+    return ks, [[float(p) for p, s in zip(percents, sizes) if s == k] for k in ks], [ks.index(s) for s in sizes]
+
+
+# --------------------------------------------------------------------------------------- pure statistics
+def faithfulness_of(values: np.ndarray, empty: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """``f`` of per-prompt circuit metrics ``values [..., n]``: ``(mean - mean(empty)) / (mean(full) - mean(empty))``."""
+    e = empty.mean()
+    return (np.asarray(values).mean(-1) - e) / (full.mean() - e)
+
+
+def curve_area(f: np.ndarray, percents: Sequence[float]) -> np.ndarray:
+    """Trapezoid area of ``f [..., percent]`` over the fraction of edges kept (CPR; CMD with ``|1 - f|``)."""
+    return np.trapezoid(f, np.asarray(percents, dtype=float) / 100, axis=-1)
+
+
+def resolved_from_zero(values: np.ndarray, empty: np.ndarray, full: np.ndarray, *, level: float = 0.95,
+                       tolerance: float = F_TOLERANCE) -> np.ndarray:
+    """Whether ``f`` of each circuit ``values [..., n]`` can be told from 0: the two-sided one-sample t-test of
+    the per-prompt ``m_i(C) - m_i(empty)`` rejects 0 at ``1 - level`` and ``|f| > tolerance``.
+
+    With a resolved gap, the t-test rejecting is the same event as Fieller's ``level`` interval of ``f``
+    excluding 0 (Fieller 1954). It is deterministic: deciding which sizes to test draws nothing."""
+    from scipy.stats import ttest_1samp
+
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.nan_to_num(ttest_1samp(values - empty, 0.0, axis=-1).pvalue, nan=1.0)
+    return (p < 1 - level) & (np.abs(faithfulness_of(values, empty, full)) > tolerance)
+
+
+def size_pvalues(f_method: np.ndarray, f_random: np.ndarray, tested: np.ndarray) -> list[float | None]:
+    """Monte Carlo p-value of ``f_method [size]`` against ``f_random [size, draw]`` where ``tested``."""
+    return [monte_carlo_pvalue(float(f), r) if t else None for f, r, t in zip(f_method, f_random, tested)]
+
+
+def testable_sizes(method_resolved: np.ndarray, random_resolved: np.ndarray, sizes: Sequence[int], total: int,
+                   gap_resolved: bool) -> np.ndarray:
+    """Sizes with a p-value: fewer than all edges, a resolved gap, and the method's ``f`` or any random
+    circuit's ``f`` resolved from 0 (``method_resolved [size]``, ``random_resolved [size, draw]``)."""
+    any_random = random_resolved.any(-1) if random_resolved.size else np.zeros(len(sizes), bool)
+    return (np.asarray(sizes) < total) & gap_resolved & (method_resolved | any_random) & (random_resolved.shape[-1] > 0)
+
+
+def holm_over_sizes(pvalues: Sequence[float | None], n_random: int, alpha: float) -> tuple[list, list, int]:
+    """Holm-adjusted p-values and adjusted floors of the tested sizes (``None`` elsewhere), and how many were
+    tested. Each raw floor is ``1 / (1 + n_random)``."""
+    idx = [i for i, p in enumerate(pvalues) if p is not None]
+    adj: list[float | None] = [None] * len(pvalues)
+    floors: list[float | None] = [None] * len(pvalues)
+    if idx:
+        c = correct_pvalues([pvalues[i] for i in idx], method="holm", alpha=alpha,
+                            floors=[1 / (1 + n_random)] * len(idx))
+        for j, i in enumerate(idx):
+            adj[i], floors[i] = c.adjusted_pvalues[j], c.adjusted_floors[j]
+    return adj, floors, len(idx)
+
+
+def decide(pvalue: float, floor: float, alpha: float, null: str, n_random: int) -> Verdict:
+    """:func:`circuitry.stats.verdict`, saying "inconclusive by construction" when ``floor > alpha``."""
+    v = judge(SimpleNamespace(pvalue=pvalue, min_attainable_pvalue=floor, null=null, n_draws=n_random), alpha)
+    if v.outcome == "inconclusive":
+        v = v.model_copy(update={"reason": "inconclusive by construction: " + v.reason})
+    return v
+
+
+class RankingTests(NamedTuple):
+    """The decisions of one method against random rankings (see :func:`random_ranking_tests`)."""
+
+    tested: np.ndarray
+    pvalue: list
+    pvalue_adjusted: list
+    adjusted_floor: list
+    n_tested: int
+    cpr: float
+    random_cpr: np.ndarray
+    curve_pvalue: float | None
+
+
+def random_ranking_tests(f_method: np.ndarray, resolved_method: np.ndarray, f_random: np.ndarray,
+                         resolved_random: np.ndarray, *, sizes: Sequence[int], total: int, index: Sequence[int],
+                         percents: Sequence[float], alpha: float, gap_resolved: bool = True) -> RankingTests:
+    """Both tests of one method from ``f`` at each distinct size (``f_method [size]``, ``f_random [size, draw]``)
+    and whether each can be told from 0 (:func:`resolved_from_zero`): which sizes are tested, their raw and
+    Holm-adjusted p-values and adjusted floors, the CPRs and the whole-curve p-value (``None`` without random
+    rankings or with an unresolved gap). Pure numpy, so it can be simulated without a model."""
+    R = f_random.shape[-1]
+    tested = testable_sizes(resolved_method, resolved_random, sizes, total, gap_resolved)
+    raw = size_pvalues(f_method, f_random, tested)
+    adj, floors, m = holm_over_sizes(raw, R, alpha)
+    cpr = float(curve_area(np.asarray(f_method)[index], percents))
+    rand_cpr = curve_area(f_random.T[:, index], percents) if R else np.zeros(0)
+    curve_p = monte_carlo_pvalue(cpr, rand_cpr) if R and gap_resolved else None
+    return RankingTests(tested, raw, adj, floors, m, cpr, rand_cpr, curve_p)
+
+
+# --------------------------------------------------------------------------------------------- results
+class SizeTest(Frozen):
+    """One circuit size of one method: ``f``, its band, and the random-edge test.
+
+    ``pvalue`` is the raw Monte Carlo p-value against the random circuits of this size,
+    ``min_attainable_pvalue`` its floor ``1 / (1 + n_random)``; ``pvalue_adjusted`` and ``adjusted_floor``
+    are Holm's over the sizes tested; ``verdict`` decides at the run's ``alpha`` from the adjusted values.
+    ``resolved``: ``f`` can be told from 0 (:func:`resolved_from_zero`). Without a test, ``reason`` says why."""
+
+    n_edges: int
+    percents: list[float]
+    faithfulness: float
+    ci: ConfidenceInterval
+    resolved: bool
+    random_mean: float | None = None
+    pvalue: float | None = None
+    min_attainable_pvalue: float | None = None
+    pvalue_adjusted: float | None = None
+    adjusted_floor: float | None = None
+    verdict: Verdict | None = None
+    reason: str | None = None
+
+
+class CurveTest(Frozen):
+    """The whole-curve test of one method: its CPR against the CPRs of ``n_random`` random rankings."""
+
+    statistic: float
+    null_mean: float | None = None
+    null_sd: float | None = None
+    pvalue: float | None = None
+    min_attainable_pvalue: float | None = None
+    verdict: Verdict | None = None
+    reason: str | None = None
+    null: str = CURVE_NULL
+
 
 class FaithfulnessCurve(Frozen):
-    """One method's faithfulness curve with bootstrap bands and the random baseline's p-values.
+    """One method's faithfulness curve with bootstrap bands and its tests against random rankings.
 
-    ``faithfulness[i]`` is ``f`` at ``percents[i]`` (``n_edges[i]`` edges), ``ci_low``/``ci_high`` its
-    bootstrap interval over prompts, ``pvalue[i]`` the random-baseline p-value at that size; ``cpr`` and
-    ``cmd`` are areas over the fraction of edges kept, with intervals ``cpr_ci``/``cmd_ci``;
-    ``per_prompt`` the metric of each circuit per prompt (``[size, prompt]``)."""
+    ``faithfulness[i]``, ``ci_low[i]``, ``ci_high[i]``: ``f`` at ``percents[i]`` and its bootstrap band
+    over prompts (percentages with the same number of edges repeat one value); ``tests``: one
+    :class:`SizeTest` per distinct size; ``curve_test``: the whole-curve test; ``cpr`` and ``cmd`` with
+    intervals; ``per_prompt``: each distinct circuit's metric per prompt (``[size, prompt]``)."""
 
     method: str
     faithfulness: list[float]
     ci_low: list[float]
     ci_high: list[float]
-    pvalue: list[float]
+    tests: list[SizeTest]
+    curve_test: CurveTest
     cpr: float
     cpr_ci: ConfidenceInterval
     cmd: float
     cmd_ci: ConfidenceInterval
     per_prompt: NamedArray
 
+    def test_at(self, percent: float) -> SizeTest:
+        """The :class:`SizeTest` of the circuit at ``percent`` % of the edges."""
+        for t in self.tests:
+            if float(percent) in t.percents:
+                return t
+        raise bad_value("percent", percent, f"one of {[p for t in self.tests for p in t.percents]}")
+
+    @property
+    def pvalue(self) -> list[float | None]:
+        """Raw per-size p-value at each percentage (``None`` where not tested); see ``tests`` for the floors,
+        Holm's adjusted values and the verdicts."""
+        return [t.pvalue for t in self.tests for _ in t.percents]
+
 
 class Faithfulness(Frozen):
-    """Faithfulness of several methods on one prompt set, sharing the sizes, the two reference runs
-    and the random baseline (``random [size, draw]`` faithfulness of random edge sets)."""
+    """Faithfulness of several methods on one prompt set, sharing the sizes, the two reference runs and the
+    random rankings (``random [size, draw]``: ``f`` of each random ranking's circuit at each distinct size;
+    ``random_cpr``: each random ranking's CPR). ``random_low``/``random_high`` (the central
+    ``confidence_level`` share of the random draws at each percentage, drawn in the figure) are ``None``
+    with fewer than :data:`MIN_INTERVAL_VALUES` draws."""
 
     metric: str
     percents: list[float]
@@ -63,15 +294,19 @@ class Faithfulness(Frozen):
     total_edges: int
     m_model: list[float]
     m_empty: list[float]
+    gap: GapSummary
     curves: list[FaithfulnessCurve]
     random: NamedArray
-    random_mean: list[float]
-    random_low: list[float]
-    random_high: list[float]
+    random_cpr: list[float]
+    random_mean: list[float] | None
+    random_low: list[float] | None
+    random_high: list[float] | None
     n_random: int
     n_resamples: int
     confidence_level: float
-    seed: int | None
+    alpha: float
+    correction: Literal["holm"] = "holm"
+    seed: int
     provenance: Provenance
 
     def curve(self, method: str) -> FaithfulnessCurve:
@@ -82,44 +317,72 @@ class Faithfulness(Frozen):
 
     def summary(self) -> str:
         lv = int(round(self.confidence_level * 100))
-        return "\n".join(
-            f"{c.method}: CPR {c.cpr:.3f} ({lv}% CI [{c.cpr_ci.low:.3f}, {c.cpr_ci.high:.3f}]), CMD {c.cmd:.3f} "
-            f"([{c.cmd_ci.low:.3f}, {c.cmd_ci.high:.3f}]); f at " + ", ".join(
-                f"{p:g}%: {f:.2f}" for p, f in zip(self.percents, c.faithfulness)) for c in self.curves)
+        lines = []
+        for c in self.curves:
+            ct = c.curve_test
+            whole = (f"no whole-curve test ({ct.reason})" if ct.pvalue is None else
+                     f"CPR vs {self.n_random} random rankings: p {ct.pvalue:.3g} (floor {ct.min_attainable_pvalue:.3g}),"
+                     f" {_said(ct.verdict)}")
+            lines.append(f"{c.method}: CPR {c.cpr:.3f} ({lv}% CI [{c.cpr_ci.low:.3f}, {c.cpr_ci.high:.3f}]), "
+                         f"CMD {c.cmd:.3f} ([{c.cmd_ci.low:.3f}, {c.cmd_ci.high:.3f}]); {whole}")
+            for t in c.tests:
+                where = f"{t.n_edges} edge{'s' * (t.n_edges > 1)} ({', '.join(f'{p:g}' for p in t.percents)}%)"
+                f = f"f {t.faithfulness:.3f} [{t.ci.low:.3f}, {t.ci.high:.3f}]"
+                if t.pvalue is None:
+                    lines.append(f"  {where}: {f}; no p-value: {t.reason}")
+                else:
+                    lines.append(f"  {where}: {f}, random {t.random_mean:.3f}; p {t.pvalue:.3g} (floor "
+                                 f"{t.min_attainable_pvalue:.3g}), Holm {t.pvalue_adjusted:.3g} (floor "
+                                 f"{t.adjusted_floor:.3g}): {_said(t.verdict)}")
+        return "\n".join(lines)
 
 
-def circuit_sizes(total: int, percents: Sequence[float]) -> list[int]:
-    """Edges kept at each percentage: ``round(p / 100 * total)``, at least 1 (all at 100 %)."""
-    return [total if p >= 100 else max(1, int(round(p / 100 * total))) for p in percents]
+def _said(v: Verdict | None) -> str:
+    if v is None:
+        return "not tested"
+    if v.outcome == "inconclusive":
+        return f"inconclusive by construction at alpha {v.alpha:g}"
+    return f"{'supported' if v.outcome == 'supported' else 'not supported'} at alpha {v.alpha:g}"
 
 
+# ------------------------------------------------------------------------------------------ evaluation
 def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: Sequence[float] = PERCENTS,
-                        n_random: int = 20, n_resamples: int = 1000, confidence_level: float = 0.95,
-                        rng: int | None = 0, metric=None, max_rows: int | None = None, progress: bool = True,
-                        prepared=None) -> Faithfulness:
-    """Faithfulness curves of one or more methods' edge scores, with bands and a random baseline.
+                        n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000, confidence_level: float = 0.95,
+                        alpha: float = 0.05, rng: int | np.random.Generator | None = 0, metric=None,
+                        max_rows: int | None = None, progress: bool = True, prepared=None) -> Faithfulness:
+    """Faithfulness curves of one or more methods' edge scores, with bands and tests against random rankings.
 
     Parameters
     ----------
     model, data
         The model and the prompt pairs the curves are measured on (may differ from those the scores
-        were computed on, e.g. held-out prompts).
+        were computed on, e.g. held-out prompts: see :func:`replicated_faithfulness`).
     scores
         :class:`EdgeScores` of one or more methods, all for this model; only their rankings are used.
     percents
         Circuit sizes in percent of all edges, increasing, in ``(0, 100]`` (default MIB's).
     n_random
-        Random edge sets per size for the baseline (0: no baseline).
+        Random edge rankings for the tests (0: no tests). The default (:data:`DEFAULT_N_RANDOM`) makes the
+        per-size floor after Holm reachable at ``alpha = 0.05``; a smaller one is reported as
+        "inconclusive by construction" where its floor exceeds ``alpha``.
     n_resamples, confidence_level
-        Bootstrap over prompts for the bands and the intervals of CPR and CMD.
+        Bootstrap over prompts for the bands and the intervals of CPR and CMD; ``confidence_level`` is also
+        the level of :func:`resolved_from_zero`.
+    alpha
+        Level of the verdicts (whole curve, and per size after Holm).
     rng
-        Seed of the random edge sets and of the bootstrap.
+        Seed of the run; each procedure draws from its own stream (:func:`procedure_rng`).
     metric
         The metric ``m`` of the curves (default: the first scores' metric).
 
     Returns
     -------
     Faithfulness
+
+    References
+    ----------
+    Mueller et al. (2025), MIB; Holm (1979); Davison & Hinkley (1997) sec. 4.2 and Phipson & Smyth (2010)
+    for the Monte Carlo p-value; Fieller (1954).
 
     Examples
     --------
@@ -129,11 +392,9 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
     >>> m = load_model("zoo:attn-only-2l"); d = make_task("induction", m, n_prompts=8)
     >>> fa = faithfulness_curves(m, d, [score_edges(m, d, method="eap", progress=False)], n_random=2,
     ...                          n_resamples=100, progress=False)
-    >>> fa.curves[0].faithfulness[-1]
-    1.0
+    >>> fa.curves[0].faithfulness[-1], fa.curves[0].test_at(100).reason.startswith("the circuit is the whole model")
+    (1.0, True)
     """
-    from scipy import stats
-
     from circuitry.discovery.runs import evaluate_circuits
     from circuitry.discovery.search import prepare
 
@@ -144,68 +405,180 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
     if not pct or any(not 0 < p <= 100 for p in pct) or sorted(set(pct)) != pct:
         raise bad_value("percents", percents, "increasing percentages in (0, 100]", "use the default (MIB's)")
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
-        raise bad_value("n_random", n_random, "an integer >= 0", "use n_random=20")
+        raise bad_value("n_random", n_random, "an integer >= 0", f"use n_random={DEFAULT_N_RANDOM}")
+    alpha = check_open_unit("alpha", alpha, "e.g. alpha=0.05")
     pr = prepared or prepare(model, data, metric=metric or scores[0].metric)
     E = len(pr.edges)
     for s in scores:
         if len(s.edges) != E:
             raise bad_value("scores", f"{s.method} with {len(s.edges)} edges", f"scores of this model ({E} edges)")
-    sizes = circuit_sizes(E, pct)
-    gen, seed = resolve_rng(rng)
-    masks = [np.zeros(E, bool), np.ones(E, bool)]
-    for s in scores:
-        masks += [s.top(k) for k in sizes]
-    draws = []
-    for k in sizes[:-1] if sizes[-1] == E else sizes:  # every set of all edges is the full model
-        for _ in range(n_random):
+    seed = run_seed(rng)
+    ks, groups, index = unique_sizes(E, pct)
+    part = [k for k in ks if k < E]  # the full size needs no run: every ranking gives the model
+    gen = procedure_rng(seed, "faithfulness/random-rankings")
+    perms = [gen.permutation(E) for _ in range(n_random)]
+    masks = [np.zeros(E, bool), np.ones(E, bool)] + [s.top(k) for s in scores for k in part]
+    for p in perms:
+        for k in part:
             m = np.zeros(E, bool)
-            m[gen.choice(E, size=k, replace=False)] = True
-            draws.append(m)
-    vals = evaluate_circuits(model, pr.edges, pr.ids, pr.clean, pr.corr, np.stack(masks + draws), pr.metric,
-                             pr.targets, max_rows=max_rows,
-                             progress="faithfulness: circuits" if progress else False).double().numpy()
-    empty, full = vals[0], vals[1]
-    method_vals = vals[2:2 + len(scores) * len(sizes)].reshape(len(scores), len(sizes), -1)
-    rand_vals = vals[2 + len(scores) * len(sizes):].reshape(-1, n_random, len(empty)) if n_random else None
-    if n_random and sizes[-1] == E:
-        rand_vals = np.concatenate([rand_vals, np.broadcast_to(full, (1, n_random, len(empty)))])
+            m[p[:k]] = True
+            masks.append(m)
+    vals = evaluate_circuits(model, pr.edges, pr.ids, pr.clean, pr.corr, np.stack(masks), pr.metric, pr.targets,
+                             max_rows=max_rows, progress="faithfulness: circuits" if progress else False)
+    vals = vals.double().numpy()
+    empty, full, n = vals[0], vals[1], vals.shape[1]
 
-    def f_of(v: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Faithfulness of per-prompt values ``v [..., n]`` on the prompts ``idx [B, n]``: ``[..., B]``."""
-        e, c = empty[idx].mean(-1), full[idx].mean(-1)
-        return (v[..., idx].mean(-1) - e) / (c - e)
+    def with_full(v: np.ndarray) -> np.ndarray:  # [..., part, n] -> [..., ks, n]
+        return np.concatenate([v, np.broadcast_to(full, (*v.shape[:-2], len(ks) - len(part), n))], axis=-2)
 
-    x = np.array(pct) / 100
-    every = np.arange(len(empty))[None]
-    rand_f = f_of(rand_vals, every)[..., 0] if n_random else np.full((len(sizes), 0), np.nan)
+    M, P = len(scores), len(part)
+    method_vals = with_full(vals[2:2 + M * P].reshape(M, P, n))
+    rand_vals = with_full(vals[2 + M * P:].reshape(n_random, P, n))  # [draw, size, n]
+    return _assemble(scores, method_vals, rand_vals, empty, full, ks=ks, groups=groups, index=index, percents=pct,
+                     total=E, n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, seed=seed,
+                     metric=pr.metric_name, provenance=make_provenance(model, dataset=data, seed=seed, task=data.task))
+
+
+def bootstrap_bands(method_vals: np.ndarray, empty: np.ndarray, full: np.ndarray, index: Sequence[int],
+                    percents: Sequence[float], *, n_resamples: int, confidence_level: float,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap over prompts (:func:`scipy.stats.bootstrap`) of ``f`` at each distinct size, CPR
+    and CMD of each method (``method_vals [method, size, n]``): ``low, high [method, size + 2]``. The
+    resamples depend only on ``n``, ``n_resamples`` and ``rng``."""
+    from scipy import stats
+
+    M, S, n = method_vals.shape
+    flat = method_vals.reshape(M * S, n)
+
+    def stat(idx, axis=-1):
+        idx = np.atleast_2d(np.asarray(idx, dtype=int))
+        W = np.zeros((idx.shape[0], n))
+        np.add.at(W, (np.arange(idx.shape[0])[:, None], idx), 1.0)
+        W /= n
+        e, c = empty @ W.T, full @ W.T  # [B]
+        fb = ((flat @ W.T - e) / (c - e)).reshape(M, S, -1)
+        fp = fb[:, index].transpose(0, 2, 1)  # [M, B, percent]
+        out = np.concatenate([fb, curve_area(fp, percents)[:, None], curve_area(np.abs(1 - fp), percents)[:, None]], 1)
+        return out.reshape(M * (S + 2), -1)
+
+    bs = stats.bootstrap((np.arange(n),), stat, vectorized=True, n_resamples=n_resamples,
+                         confidence_level=confidence_level, method="percentile", rng=rng)
+    lo, hi = (np.asarray(x).reshape(M, S + 2) for x in (bs.confidence_interval.low, bs.confidence_interval.high))
+    return lo, hi
+
+
+def _assemble(scores, method_vals, rand_vals, empty, full, *, ks, groups, index, percents, total, n_resamples,
+              confidence_level, alpha, seed, metric, provenance) -> Faithfulness:
+    """Every number of :class:`Faithfulness` from the per-prompt metrics of the circuits (no model needed)."""
+    R = rand_vals.shape[0]
+    gap = gap_summary(full, empty, confidence_level=confidence_level)
+    f_m, f_r = faithfulness_of(method_vals, empty, full), faithfulness_of(rand_vals, empty, full).T  # [M, S], [S, R]
+    res_m = resolved_from_zero(method_vals, empty, full, level=confidence_level)
+    res_r = resolved_from_zero(rand_vals, empty, full, level=confidence_level).T
+    lo, hi = bootstrap_bands(method_vals, empty, full, index, percents, n_resamples=n_resamples,
+                             confidence_level=confidence_level, rng=procedure_rng(seed, "faithfulness/bootstrap"))
+    S, lv = len(ks), int(round(confidence_level * 100))
     curves = []
     for j, s in enumerate(scores):
-        f = f_of(method_vals[j], every)[:, 0]
-
-        def stat(idx, axis=-1, mv=method_vals[j]):
-            idx = np.asarray(idx, dtype=int)
-            fb = f_of(mv, idx.reshape(-1, idx.shape[-1]))  # [size, B]
-            out = np.concatenate([fb, np.trapezoid(fb, x, axis=0)[None], np.trapezoid(np.abs(1 - fb), x, axis=0)[None]])
-            return out[:, 0] if idx.ndim == 1 else out
-
-        bs = stats.bootstrap((np.arange(len(empty)),), stat, vectorized=True, n_resamples=n_resamples,
-                             confidence_level=confidence_level, method="percentile", rng=gen)
-        lo, hi = np.asarray(bs.confidence_interval.low), np.asarray(bs.confidence_interval.high)
-        k = len(sizes)
-        pv = [monte_carlo_pvalue(float(f[i]), rand_f[i]) if n_random else float("nan") for i in range(k)]
+        t = random_ranking_tests(f_m[j], res_m[j], f_r, res_r, sizes=ks, total=total, index=index, percents=percents,
+                                 alpha=alpha, gap_resolved=gap.resolved)
+        tests = []
+        for i, k in enumerate(ks):
+            common = dict(n_edges=k, percents=groups[i], faithfulness=float(f_m[j, i]), resolved=bool(res_m[j, i]),
+                          ci=ConfidenceInterval(low=float(lo[j, i]), high=float(hi[j, i])),
+                          random_mean=float(f_r[i].mean()) if R else None)
+            if t.pvalue[i] is None:
+                tests.append(SizeTest(**common, reason=_why_untested(k, total, R, gap, float(f_m[j, i]), lv)))
+            else:
+                a, fl = t.pvalue_adjusted[i], t.adjusted_floor[i]
+                tests.append(SizeTest(**common, pvalue=t.pvalue[i], min_attainable_pvalue=1 / (1 + R),
+                                      pvalue_adjusted=a, adjusted_floor=fl,
+                                      verdict=decide(a, fl, alpha, f"{SIZE_NULL}; Holm over {t.n_tested} sizes", R)))
+        fp, cpr, p, rand_cpr = f_m[j, index], t.cpr, t.curve_pvalue, t.random_cpr
+        if p is not None:
+            ct = CurveTest(statistic=cpr, null_mean=float(rand_cpr.mean()), null_sd=float(rand_cpr.std(ddof=1)) if R > 1
+                           else None, pvalue=p, min_attainable_pvalue=1 / (1 + R),
+                           verdict=decide(p, 1 / (1 + R), alpha, CURVE_NULL, R))
+        else:
+            ct = CurveTest(statistic=cpr, reason="no random rankings (n_random=0)" if not R else _gap_reason(gap))
         curves.append(FaithfulnessCurve(
-            method=s.method, faithfulness=f.tolist(), ci_low=lo[:k].tolist(), ci_high=hi[:k].tolist(), pvalue=pv,
-            cpr=float(np.trapezoid(f, x)), cpr_ci=ConfidenceInterval(low=float(lo[k]), high=float(hi[k])),
-            cmd=float(np.trapezoid(np.abs(1 - f), x)),
-            cmd_ci=ConfidenceInterval(low=float(lo[k + 1]), high=float(hi[k + 1])),
-            per_prompt=NamedArray.from_array(method_vals[j], ("size", "prompt"))))
+            method=s.method, faithfulness=fp.tolist(), ci_low=lo[j, index].tolist(), ci_high=hi[j, index].tolist(),
+            tests=tests, curve_test=ct, cpr=cpr, cpr_ci=ConfidenceInterval(low=float(lo[j, S]), high=float(hi[j, S])),
+            cmd=float(curve_area(np.abs(1 - fp), percents)),
+            cmd_ci=ConfidenceInterval(low=float(lo[j, S + 1]), high=float(hi[j, S + 1])),
+            per_prompt=NamedArray.from_array(method_vals[j], ("size", "prompt"), coords={"size": list(ks)})))
     q = (1 - confidence_level) / 2
-    has = n_random > 0
+    fr = f_r[index]  # [percent, draw]
+    band = R >= MIN_INTERVAL_VALUES
     return Faithfulness(
-        metric=pr.metric_name, percents=pct, n_edges=sizes, total_edges=E, m_model=full.tolist(),
-        m_empty=empty.tolist(), curves=curves, random=NamedArray.from_array(rand_f, ("size", "draw")),
-        random_mean=(rand_f.mean(1) if has else np.full(len(sizes), np.nan)).tolist(),
-        random_low=(np.quantile(rand_f, q, axis=1) if has else np.full(len(sizes), np.nan)).tolist(),
-        random_high=(np.quantile(rand_f, 1 - q, axis=1) if has else np.full(len(sizes), np.nan)).tolist(),
-        n_random=n_random, n_resamples=n_resamples, confidence_level=confidence_level, seed=seed,
-        provenance=make_provenance(model, dataset=data, seed=seed, task=data.task))
+        metric=metric, percents=list(percents), n_edges=[ks[i] for i in index], total_edges=total,
+        m_model=full.tolist(), m_empty=empty.tolist(), gap=gap, curves=curves,
+        random=NamedArray.from_array(f_r, ("size", "draw"), coords={"size": list(ks)}),
+        random_cpr=curve_area(f_r.T[:, index], percents).tolist() if R else [],
+        random_mean=fr.mean(1).tolist() if R else None,
+        random_low=np.quantile(fr, q, axis=1).tolist() if band else None,
+        random_high=np.quantile(fr, 1 - q, axis=1).tolist() if band else None,
+        n_random=R, n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, seed=seed,
+        provenance=provenance)
+
+
+def _gap_reason(gap: GapSummary) -> str:
+    return (f"the clean-corrupted gap is unresolved (mean {gap.mean:.3g}, {int(round(gap.confidence_level * 100))}% "
+            f"t-interval [{gap.ci_low:.3g}, {gap.ci_high:.3g}]): f divides by noise")
+
+
+def _why_untested(k: int, total: int, R: int, gap: GapSummary, f: float, lv: int) -> str:
+    if k >= total:
+        return "the circuit is the whole model at this size: every ranking gives f = 1"
+    if not R:
+        return "no random rankings (n_random=0)"
+    if not gap.resolved:
+        return _gap_reason(gap)
+    return (f"neither this f ({f:.2g}) nor any of the {R} random circuits' f can be told from 0 (t-test of "
+            f"m(C) - m(empty) over prompts at {100 - lv}%, or |f| <= {F_TOLERANCE:g}): the comparison would rank noise")
+
+
+# ------------------------------------------------------------------------------------------ replication
+class ReplicatedFaithfulness(Frozen):
+    """Faithfulness with re-ranking: the edges ranked on one random half of the prompts (``ranked_on``),
+    the curves and tests measured on the other half (``evaluated_on``), indices into the dataset."""
+
+    ranked_on: list[int]
+    evaluated_on: list[int]
+    faithfulness: Faithfulness
+
+    def summary(self) -> str:
+        return (f"replication (ranked on {len(self.ranked_on)} prompts, evaluated on the other "
+                f"{len(self.evaluated_on)}):\n" + self.faithfulness.summary())
+
+
+def replicated_faithfulness(model, data, rescore: Callable, *, percents: Sequence[float] = PERCENTS,
+                            n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000,
+                            confidence_level: float = 0.95, alpha: float = 0.05,
+                            rng: int | np.random.Generator | None = 0, metric=None, max_rows: int | None = None,
+                            progress: bool = True) -> ReplicatedFaithfulness:
+    """Rank on one random half of the prompts, measure faithfulness on the other half.
+
+    The band of :func:`faithfulness_curves` covers one ranking's ``f`` over prompt samples; this is the
+    replication: a fresh ranking on prompts the evaluation never sees (the split from the stream
+    ``"faithfulness/replication"``; the curves' own streams as in :func:`faithfulness_curves`).
+
+    Parameters
+    ----------
+    rescore
+        ``rescore(half) -> list[EdgeScores]``: the methods run on the ranking half (e.g.
+        ``lambda d: [score_edges(model, d, method="eap-ig")]``).
+    Others
+        As in :func:`faithfulness_curves`; ``data`` needs at least 4 prompt pairs.
+    """
+    n = len(data)
+    if n < 4:
+        raise bad_value("data", f"{n} prompt pairs", "at least 4 (two per half)", "use more prompts")
+    seed = run_seed(rng)
+    perm = procedure_rng(seed, "faithfulness/replication").permutation(n)
+    a, b = sorted(perm[:n // 2].tolist()), sorted(perm[n // 2:].tolist())
+    scores = rescore(data.subset(a))
+    fa = faithfulness_curves(model, data.subset(b), scores, percents=percents, n_random=n_random,
+                             n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, rng=seed,
+                             metric=metric, max_rows=max_rows, progress=progress)
+    return ReplicatedFaithfulness(ranked_on=a, evaluated_on=b, faithfulness=fa)

@@ -3,8 +3,9 @@
 Files in the output folder:
 
 - ``discovery.json``: the :class:`DiscoveryReport` (every method's edge scores, faithfulness curves with
-  bands and the random baseline, ranking stability, provenance: seed, model id and weights hash,
-  dataset hash, library version);
+  bands and the tests against random rankings, split-half ranking stability, optionally the replicated
+  faithfulness (ranked on one half of the prompts, measured on the other), provenance: seed, model id and
+  weights hash, dataset hash, library version);
 - ``faithfulness.png``: every method's faithfulness curve on one plot;
 - ``{method}/graph.graphml``, ``.gexf``, ``.json``: the full scored edge graph (circuitry's schema,
   :mod:`circuitry.graph.export`); ``{method}/circuit.dot``, ``.mmd``, ``.png``, ``.svg``: the kept circuit only;
@@ -17,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from circuitry.discovery.faithfulness import Faithfulness, faithfulness_curves
+from circuitry.discovery.faithfulness import (DEFAULT_N_RANDOM, Faithfulness, ReplicatedFaithfulness,
+                                              faithfulness_curves, replicated_faithfulness)
 from circuitry.discovery.results import EdgeScores, check_method
 from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
 from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
@@ -38,6 +40,8 @@ class DiscoveryReport(Frozen):
     scores: list[EdgeScores] = []
     faithfulness: Faithfulness | None = None
     stability: list[RankingStability] = []
+    #: ``--replicate``: every method ranked on one random half of the prompts, faithfulness on the other half
+    replication: ReplicatedFaithfulness | None = None
     files: dict[str, str] = {}
     provenance: Provenance
 
@@ -53,6 +57,8 @@ class DiscoveryReport(Frozen):
             lines.append(f"{s.method}: {sum(s.in_circuit)} edges kept; " + s.summary(3).split("; ", 1)[1])
         lines.append(self.faithfulness.summary())
         lines += [st.summary() for st in self.stability]
+        if self.replication is not None:
+            lines.append(self.replication.summary())
         return "\n".join(lines)
 
 
@@ -65,20 +71,29 @@ def parse_methods(spec: str | Sequence[str]) -> list[str]:
 
 
 def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metric: str | None = None, steps: int = 5,
-                  tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01, n_random: int = 20, n_resamples: int = 1000,
-                  stability_resamples: int = 200, acdc_resamples: int = 3, seed: int = 0,
-                  progress: bool = True) -> DiscoveryReport:
+                  tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01,
+                  n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000, faithfulness_alpha: float = 0.05,
+                  stability_splits: int = 100, acdc_splits: int = 2, replicate: bool = False, seed: int = 0,
+                  progress: bool = True, stability_resamples: int | None = None,
+                  acdc_resamples: int | None = None) -> DiscoveryReport:
     """Score the edges with every method, measure faithfulness and stability, and write the files.
 
     ``metric``: the metric of every method and of the faithfulness curves; default the task's metric,
     except ACDC, which then uses the KL divergence (its curve is still measured in the task's metric).
-    Other options as in :func:`~circuitry.discovery.score_edges`,
-    :func:`~circuitry.discovery.faithfulness_curves` and :func:`~circuitry.discovery.stability.ranking_stability`
-    (``stability_resamples``; ``acdc_resamples`` reruns of ACDC, 0 to skip)."""
+    ``alpha`` decides the kept circuits; ``n_random``, ``n_resamples`` and ``faithfulness_alpha`` are
+    :func:`~circuitry.discovery.faithfulness_curves`'s ``n_random``, ``n_resamples`` and ``alpha``;
+    ``stability_splits`` the split-half splits of :func:`~circuitry.discovery.stability.ranking_stability`
+    (exact, EAP, EAP-IG); ``acdc_splits`` those of ACDC (two ACDC reruns on half the prompts per split; 0
+    skips); ``replicate`` adds :func:`~circuitry.discovery.faithfulness.replicated_faithfulness` (every method
+    rerun on one half of the prompts). ``stability_resamples`` and ``acdc_resamples`` are the older names of
+    ``stability_splits`` and ``acdc_splits``. Each random procedure draws from its own stream of ``seed``.
+    Other options as in :func:`~circuitry.discovery.score_edges`."""
     from circuitry.discovery.figures import plot_faithfulness
     from circuitry.graph import draw_graph, write_dot, write_gexf, write_graphml, write_mermaid, write_node_link_json
 
     methods = parse_methods(methods)
+    stability_splits = stability_splits if stability_resamples is None else stability_resamples
+    acdc_splits = acdc_splits if acdc_resamples is None else acdc_resamples
     out = Path(out)
     task_metric = metric or data.metric or "logit_diff"
     shared = prepare(model, data, metric=task_metric)
@@ -99,16 +114,27 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
         if m == "acdc":
             opts["checkpoint"] = out / "acdc" / "checkpoint.json"
         scores.append(score_edges(model, data, method=m, prepared=pr, **opts))
-    fa = faithfulness_curves(model, data, scores, n_random=n_random, n_resamples=n_resamples, rng=seed,
-                             prepared=shared, progress=progress)
+    fa = faithfulness_curves(model, data, scores, n_random=n_random, n_resamples=n_resamples, alpha=faithfulness_alpha,
+                             rng=seed, prepared=shared, progress=progress)
+
+    def rescore(method: str):
+        m_metric = metric or ("kl" if method == "acdc" else task_metric)
+        return lambda d: score_edges(model, d, method=method, metric=m_metric, steps=steps, tau=tau,
+                                     threshold=threshold, progress=False, seed=seed,
+                                     **({} if method == "acdc" else {"alpha": alpha}))
+
     stab = []
     for s in scores:
         if s.per_prompt is not None:
-            stab.append(ranking_stability(s, n_resamples=stability_resamples, rng=seed))
-        elif acdc_resamples:
-            stab.append(rerun_stability(s, data, lambda d: score_edges(model, d, method="acdc", tau=tau,
-                                                                      metric=metric or "kl", progress=False),
-                                        n_resamples=acdc_resamples, rng=seed, progress=progress))
+            stab.append(ranking_stability(s, n_splits=stability_splits, rng=seed))
+        elif acdc_splits:
+            stab.append(rerun_stability(s, data, rescore(s.method), n_splits=acdc_splits, rng=seed,
+                                        progress=progress))
+    rep = None
+    if replicate:
+        rep = replicated_faithfulness(model, data, lambda d: [rescore(m)(d) for m in methods], n_random=n_random,
+                                      n_resamples=n_resamples, alpha=faithfulness_alpha, rng=seed, metric=task_metric,
+                                      progress=progress)
     for s in scores:
         d = out / s.method
         G, C = s.to_graph(), s.to_graph(circuit_only=True)
@@ -123,6 +149,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     files["faithfulness.png"] = str(fig)
     files["discovery.json"] = str(out / "discovery.json")
     report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, scores=scores,
-                             faithfulness=fa, stability=stab, files=files, provenance=prov)
+                             faithfulness=fa, stability=stab, replication=rep, files=files,
+                             provenance=prov)
     atomic_write_json(out / "discovery.json", report)
     return report

@@ -1,12 +1,34 @@
-"""How much an edge ranking depends on the prompt sample.
+"""How much an edge ranking depends on the prompt sample: split-half replication.
 
-Found circuits shift with the prompts they were found on. Resample the prompts with replacement,
-re-rank the edges on each resample and compare with the ranking on all prompts: the Jaccard index of
-the top-``k`` edge sets (``|A & B| / |A | B|``) at several ``k`` and Spearman's rank correlation of
-``|score|`` over all edges (:func:`scipy.stats.spearmanr`). For exact patching, EAP and EAP-IG an
-edge's score is a mean over prompts, so a resample only re-averages the per-prompt scores already
-measured; ACDC has no per-prompt scores, and :func:`circuitry.discovery.search.score_edges` is rerun on
-each resample (:func:`rerun_stability`).
+Found circuits shift with the prompts they were found on. Comparing a bootstrap resample's ranking with
+the full-sample ranking overstates agreement (a resample shares about 63 % of its distinct prompts with
+the full sample, so the two rankings share much of their noise). Here the prompts are split at random
+into two **disjoint halves** of ``n // 2`` prompts (with odd ``n`` one prompt sits out of each split), the
+edges are ranked on each half, and the two rankings are compared; this is repeated over ``n_splits``
+random splits (Kalousis et al. 2007 and Nogueira et al. 2018 compare selections on pairs of subsamples the
+same way). Reported:
+
+- the **Jaccard index** ``|A & B| / |A | B|`` of the two halves' top-``k`` edge sets, at each distinct ``k``
+  of the faithfulness sizes (below 100 %), and **Spearman's correlation** of ``|score|`` between the two
+  halves over all edges: means over splits, with the central ``confidence_level`` share of the split
+  values as an interval only when there are at least :data:`MIN_INTERVAL_VALUES` splits (otherwise the
+  values alone);
+- each edge's **selection frequency**: the share of the ``2 n_splits`` half-sample rankings whose top
+  ``k`` holds it (Meinshausen & Bühlmann 2010 use subsamples of ``n / 2`` the same way).
+
+Two halves are two independent samples of ``n // 2`` prompts, so these numbers describe the stability
+of a ranking made on **half** as many prompts as the full-sample ranking; a ranking on all ``n`` prompts
+is more stable. For Spearman's correlation the Spearman-Brown formula ``2 r / (1 + r)`` (Spearman 1910,
+Brown 1910) predicts the correlation between two independent samples of ``n`` prompts
+(``spearman_brown``; a prediction under a classical additive-noise model, checked by simulation in
+``tests/discovery/test_stability.py``); there is no such formula for the Jaccard index.
+
+For exact patching, EAP and EAP-IG an edge's score is a mean over prompts, so a half-sample ranking
+re-averages the per-prompt scores already measured (:func:`ranking_stability`); ACDC has no per-prompt
+scores and is rerun on both halves of each split (:func:`rerun_stability`, two ACDC runs per split).
+The splits come from the stream ``"stability/splits"`` of the run's seed
+(:func:`circuitry.discovery.faithfulness.procedure_rng`): the ``i``-th split is the same for every method
+and whatever the number of splits.
 """
 
 from __future__ import annotations
@@ -15,65 +37,177 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from circuitry.discovery.faithfulness import PERCENTS, circuit_sizes
-from circuitry.discovery.results import EdgeScores, top_mask
+from circuitry.discovery.faithfulness import MIN_INTERVAL_VALUES, PERCENTS, procedure_rng, run_seed, unique_sizes
+from circuitry.discovery.results import EdgeScores
 from circuitry.errors import bad_value
-from circuitry.provenance import Frozen
+from circuitry.provenance import Frozen, NamedArray
 from circuitry.stats import ConfidenceInterval
-from circuitry.stats._common import resolve_rng
+
+SPLITS_STREAM = "stability/splits"
 
 
+# --------------------------------------------------------------------------------------- pure statistics
+def half_splits(n: int, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n_splits, 2, n // 2]`` prompt indices: each split's two disjoint halves (a random permutation of
+    ``range(n)`` cut in two; with odd ``n`` its last prompt sits out)."""
+    h = n // 2
+    return np.stack([rng.permutation(n)[:2 * h].reshape(2, h) for _ in range(n_splits)])
+
+
+def top_masks(scores: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """``[..., len(ks), E]`` masks of the ``k`` largest ``|score|`` of ``scores [..., E]`` (ties in edge order, NaN
+    last: :func:`circuitry.discovery.results.ranking` along the last axis)."""
+    order = np.argsort(-np.nan_to_num(np.abs(scores), nan=-1.0), axis=-1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(order.shape[-1]), axis=-1)
+    return rank[..., None, :] < np.asarray(ks)[:, None]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard index of boolean sets along the last axis (1 when both are empty)."""
+    union = (a | b).sum(-1)
+    return np.where(union > 0, (a & b).sum(-1) / np.maximum(union, 1), 1.0)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's correlation of ``|a|`` and ``|b|`` along the last axis (average ranks for ties, as
+    :func:`scipy.stats.spearmanr`; NaN scores rank last; NaN when one side is constant)."""
+    from scipy.stats import rankdata
+
+    ra, rb = (rankdata(np.nan_to_num(np.abs(x), nan=-1.0), axis=-1) for x in (a, b))
+    ra, rb = ra - ra.mean(-1, keepdims=True), rb - rb.mean(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
+
+
+def spearman_brown(r: float) -> float:
+    """``2 r / (1 + r)``: the correlation predicted for samples twice as large (Spearman 1910; Brown 1910)."""
+    return float(2 * r / (1 + r)) if r > -1 else float("nan")
+
+
+def compare_halves(halves: np.ndarray, ks: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From each split's two half-sample score vectors ``halves [split, 2, E]``: the Jaccard index of their
+    top-``k`` sets ``[split, k]``, Spearman's correlation ``[split]`` and each edge's selection frequency over
+    the ``2 * split`` rankings ``[k, E]``."""
+    tops = top_masks(halves, ks)  # [split, 2, k, E]
+    return jaccard(tops[:, 0], tops[:, 1]), spearman(halves[:, 0], halves[:, 1]), tops.mean((0, 1))
+
+
+# --------------------------------------------------------------------------------------------- result
 class RankingStability(Frozen):
-    """Agreement between the ranking on all prompts and the rankings on bootstrap resamples.
+    """Split-half replication of an edge ranking (see the module docstring for exactly what is compared).
 
-    ``k[i]`` edges (``percents[i]`` % of all), ``jaccard[i]`` the mean Jaccard index of the top-``k``
-    sets over resamples with ``jaccard_ci[i]`` its percentile interval; ``spearman`` the mean rank
-    correlation of ``|score|`` with its interval; ``per_resample_*`` the raw values."""
+    Each of ``n_splits`` random splits divides the ``n_prompts`` prompts into two disjoint halves of
+    ``half_size``; the method ranks the edges on each half and the two rankings are compared. The numbers
+    describe a ranking made on ``half_size`` prompts, not on all of them.
+
+    Attributes
+    ----------
+    k, percents
+        The distinct top-``k`` sizes compared and the percentages of all edges that give each.
+    jaccard, spearman
+        Means over splits of the two halves' top-``k`` Jaccard index and of Spearman's correlation of
+        ``|score|``.
+    jaccard_interval, spearman_interval
+        The central ``confidence_level`` share of the split values (the spread between random splits of
+        these prompts; not a confidence interval of a population quantity); ``None`` with fewer than
+        :data:`MIN_INTERVAL_VALUES` splits, when the values alone are the report.
+    spearman_brown
+        ``2 r / (1 + r)`` of the mean Spearman ``r``: predicted correlation of two independent samples of
+        ``2 * half_size`` prompts.
+    per_split_jaccard, per_split_spearman
+        The values of every split (``[split][k]`` and ``[split]``).
+    selection_frequency
+        ``[k, edge]``: the share of the ``2 * n_splits`` half-sample rankings whose top ``k`` holds the edge
+        (edges in the order of the scores' ``edges``).
+    """
 
     method: str
-    percents: list[float]
+    n_prompts: int
+    half_size: int
+    n_splits: int
     k: list[int]
+    percents: list[list[float]]
     jaccard: list[float]
-    jaccard_ci: list[ConfidenceInterval]
+    jaccard_interval: list[ConfidenceInterval] | None
     spearman: float
-    spearman_ci: ConfidenceInterval
-    per_resample_jaccard: list[list[float]]
-    per_resample_spearman: list[float]
-    n_resamples: int
+    spearman_interval: ConfidenceInterval | None
+    spearman_brown: float
+    per_split_jaccard: list[list[float]]
+    per_split_spearman: list[float]
+    selection_frequency: NamedArray
     confidence_level: float
-    seed: int | None
+    seed: int
+    compared: str = "two rankings on disjoint random halves of the prompts, per split"
 
     def summary(self) -> str:
-        seen = dict(zip(self.k, self.jaccard))  # small percentages can give the same k
-        js = ", ".join(f"top {k}: {j:.2f}" for k, j in seen.items())
-        return (f"{self.method}: Spearman {self.spearman:.2f} ([{self.spearman_ci.low:.2f}, {self.spearman_ci.high:.2f}])"
-                f" over {self.n_resamples} resamples; Jaccard {js}")
+        few = self.jaccard_interval is None
+        if few:
+            js = "; ".join(f"top {k}: " + ", ".join(f"{v:.2f}" for v in col)
+                           for k, col in zip(self.k, zip(*self.per_split_jaccard)))
+            rho = ", ".join(f"{v:.2f}" for v in self.per_split_spearman)
+            tail = f" (fewer than {MIN_INTERVAL_VALUES} splits: the values, no interval)"
+        else:
+            js = ", ".join(f"top {k}: {j:.2f} [{c.low:.2f}, {c.high:.2f}]"
+                           for k, j, c in zip(self.k, self.jaccard, self.jaccard_interval))
+            rho = f"{self.spearman:.2f} [{self.spearman_interval.low:.2f}, {self.spearman_interval.high:.2f}]"
+            tail = ""
+        return (f"{self.method}: split-half stability over {self.n_splits} splits of {self.n_prompts} prompts "
+                f"(rankings on {self.half_size} prompts each){tail}: Spearman {rho} (Spearman-Brown for "
+                f"{2 * self.half_size} prompts {self.spearman_brown:.2f}); Jaccard {js}")
 
 
-def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / max(1, (a | b).sum()))
-
-
-def compare_rankings(method: str, full: np.ndarray, resampled: Sequence[np.ndarray], *, percents: Sequence[float],
-                     confidence_level: float, seed: int | None) -> RankingStability:
-    """:class:`RankingStability` of the rankings ``resampled`` (one score vector each) against ``full``."""
-    from scipy.stats import spearmanr
-
-    ks = circuit_sizes(full.size, [p for p in percents if p < 100])
-    jac = np.array([[_jaccard(top_mask(full, k), top_mask(r, k)) for k in ks] for r in resampled])
-    rho = np.array([spearmanr(np.abs(full), np.abs(r)).statistic for r in resampled])
+def stability_result(method: str, halves: np.ndarray, n_prompts: int, *, percents: Sequence[float],
+                     confidence_level: float, seed: int) -> RankingStability:
+    """:class:`RankingStability` from each split's half-sample scores ``halves [split, 2, E]``."""
+    n_splits, _, E = halves.shape
+    ks, groups, _ = unique_sizes(E, [p for p in percents if p < 100])
+    jac, rho, freq = compare_halves(halves, ks)
     q = (1 - confidence_level) / 2
-    ci = lambda v: ConfidenceInterval(low=float(np.quantile(v, q)), high=float(np.quantile(v, 1 - q)))  # noqa: E731
+    wide = n_splits >= MIN_INTERVAL_VALUES
+
+    def ci(v):
+        v = v[np.isfinite(v)]
+        return ConfidenceInterval(low=float(np.quantile(v, q)), high=float(np.quantile(v, 1 - q))) if v.size else None
+
+    r = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
     return RankingStability(
-        method=method, percents=[p for p in percents if p < 100], k=ks, jaccard=jac.mean(0).tolist(),
-        jaccard_ci=[ci(jac[:, i]) for i in range(len(ks))], spearman=float(np.nanmean(rho)), spearman_ci=ci(rho),
-        per_resample_jaccard=jac.tolist(), per_resample_spearman=rho.tolist(), n_resamples=len(resampled),
+        method=method, n_prompts=n_prompts, half_size=n_prompts // 2, n_splits=n_splits, k=ks,
+        percents=groups, jaccard=jac.mean(0).tolist(), jaccard_interval=[ci(jac[:, i]) for i in range(len(ks))]
+        if wide else None, spearman=r, spearman_interval=ci(rho) if wide else None, spearman_brown=spearman_brown(r),
+        per_split_jaccard=jac.tolist(), per_split_spearman=[float(x) for x in rho],
+        selection_frequency=NamedArray.from_array(freq, ("k", "edge"), coords={"k": ks}),
         confidence_level=confidence_level, seed=seed)
 
 
-def ranking_stability(scores: EdgeScores, *, n_resamples: int = 200, percents: Sequence[float] = PERCENTS,
-                      confidence_level: float = 0.95, rng: int | None = 0) -> RankingStability:
-    """Stability of a per-prompt edge ranking (exact, EAP, EAP-IG) across bootstrap resamples of the prompts.
+def _check(n_splits: int, n: int, default: int) -> None:
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 1:
+        raise bad_value("n_splits", n_splits, "an integer >= 1", f"use n_splits={default}")
+    if n < 4:
+        raise bad_value("scores", f"{n} prompts", "at least 4 prompts (two per half)", "score more prompts")
+
+
+def ranking_stability(scores: EdgeScores, *, n_splits: int = 100, percents: Sequence[float] = PERCENTS,
+                      confidence_level: float = 0.95, rng: int | np.random.Generator | None = 0) -> RankingStability:
+    """Split-half stability of a per-prompt edge ranking (exact, EAP, EAP-IG).
+
+    Parameters
+    ----------
+    scores
+        Scores with per-prompt values (``scores.per_prompt``, ``[edge, prompt]``).
+    n_splits
+        Random splits into two halves; each gives one comparison and two half-sample rankings (the default
+        100 gives 200 for the selection frequencies). Intervals need at least :data:`MIN_INTERVAL_VALUES`.
+    percents
+        The top-``k`` sizes compared, as in the faithfulness curves (100 % is skipped).
+    confidence_level
+        Share of the split values inside the intervals.
+    rng
+        Seed of the run; the splits come from its stream ``"stability/splits"``.
+
+    Returns
+    -------
+    RankingStability
 
     Examples
     --------
@@ -82,37 +216,38 @@ def ranking_stability(scores: EdgeScores, *, n_resamples: int = 200, percents: S
     >>> from circuitry.discovery import score_edges
     >>> m = load_model("zoo:attn-only-2l")
     >>> st = ranking_stability(score_edges(m, make_task("induction", m, n_prompts=8), method="eap",
-    ...                                    progress=False), n_resamples=20)
-    >>> 0 < st.spearman <= 1
-    True
+    ...                                    progress=False), n_splits=20)
+    >>> st.half_size, 0 < st.spearman <= 1, st.spearman_interval is not None
+    (4, True, True)
     """
     if scores.per_prompt is None:
         raise bad_value("scores", scores.method, "scores with per-prompt values (exact, eap, eap-ig)",
                         "for ACDC use rerun_stability")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
-        raise bad_value("n_resamples", n_resamples, "an integer >= 2", "use n_resamples=200")
     pp = scores.per_prompt.numpy()
-    gen, seed = resolve_rng(rng)
-    n = pp.shape[1]
-    res = [pp[:, gen.integers(0, n, n)].mean(1) for _ in range(n_resamples)]
-    return compare_rankings(scores.method, pp.mean(1), res, percents=percents, confidence_level=confidence_level,
-                            seed=seed)
+    _check(n_splits, pp.shape[1], 100)
+    seed = run_seed(rng)
+    splits = half_splits(pp.shape[1], n_splits, procedure_rng(seed, SPLITS_STREAM))
+    halves = pp[:, splits].mean(-1).transpose(1, 2, 0)  # [edge, split, 2, h] -> [split, 2, edge]
+    return stability_result(scores.method, halves, pp.shape[1], percents=percents,
+                            confidence_level=confidence_level, seed=seed)
 
 
-def rerun_stability(scores: EdgeScores, data, rescore: Callable, *, n_resamples: int = 5,
+def rerun_stability(scores: EdgeScores, data, rescore: Callable, *, n_splits: int = 2,
                     percents: Sequence[float] = PERCENTS, confidence_level: float = 0.95,
-                    rng: int | None = 0, progress: bool = True) -> RankingStability:
-    """Stability by rerunning a method on bootstrap resamples of ``data``: ``rescore(subset) -> EdgeScores``
-    (ACDC: ``lambda d: score_edges(model, d, method="acdc", ...)``). Costs one full run per resample."""
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
-        raise bad_value("n_resamples", n_resamples, "an integer >= 2", "use n_resamples=5")
-    gen, seed = resolve_rng(rng)
+                    rng: int | np.random.Generator | None = 0, progress: bool = True) -> RankingStability:
+    """Split-half stability by rerunning a method on both halves of each split: ``rescore(half) ->
+    EdgeScores`` (ACDC: ``lambda d: score_edges(model, d, method="acdc", ...)``). Costs two runs per split, each
+    on half the prompts; with fewer than :data:`MIN_INTERVAL_VALUES` splits the values are reported without
+    an interval. The splits are the first ``n_splits`` of :func:`ranking_stability`'s (same seed)."""
     n = len(data)
-    draws = range(n_resamples)
+    _check(n_splits, n, 2)
+    seed = run_seed(rng)
+    splits = half_splits(n, n_splits, procedure_rng(seed, SPLITS_STREAM))
+    todo = [half for split in splits for half in split]
     if progress:
         from tqdm.auto import tqdm
 
-        draws = tqdm(draws, desc=f"{scores.method} stability: resamples", leave=False)
-    res = [np.asarray(rescore(data.subset(gen.integers(0, n, n).tolist())).score) for _ in draws]
-    return compare_rankings(scores.method, np.asarray(scores.score), res, percents=percents,
-                            confidence_level=confidence_level, seed=seed)
+        todo = tqdm(todo, desc=f"{scores.method} stability: half-sample reruns", leave=False)
+    runs = [np.asarray(rescore(data.subset(h.tolist())).score, dtype=float) for h in todo]
+    halves = np.stack(runs).reshape(n_splits, 2, -1)
+    return stability_result(scores.method, halves, n, percents=percents, confidence_level=confidence_level, seed=seed)
