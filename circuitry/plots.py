@@ -39,7 +39,9 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
     ``cbar_label`` names the quantity on the colour bar (required: a colour without a name is no
     evidence). ``center`` makes a diverging colour map symmetric around that value (use 0 for effects
     that can be negative, so negative heads stand out); ``limit`` fixes its half-width, so figures
-    that are compared side by side share one scale."""
+    that are compared side by side share one scale. Without ``center`` the scale is anchored at 0: it
+    runs from ``min(0, smallest value)`` to ``max(0, largest value)``, so a score of 0.3 is not drawn in
+    the colour of 0 just because it is the smallest on the map."""
     if not cbar_label:
         raise ValueError("heatmap needs cbar_label naming the quantity its colours show")
     plt = _plt()
@@ -48,6 +50,9 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
         raise ValueError(f"heatmap needs a 2-D array, got shape {arr.shape}")
     fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * arr.shape[1] + 2), max(2.5, 0.5 * arr.shape[0] + 1.5)))
     kw = {}
+    if center is None and np.isfinite(arr).any():
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        kw = {"vmin": min(lo, 0.0), "vmax": max(hi, 0.0) if max(hi, 0.0) > min(lo, 0.0) else 1.0}
     if center is not None:
         span = limit if limit is not None else (np.nanmax(np.abs(arr - center)) if np.isfinite(arr).any() else 1.0)
         span = span or 1.0
@@ -64,7 +69,8 @@ def heatmap(values, path: str | Path, *, title: str, xlabel: str = "head", ylabe
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
                         color=("white" if abs(v - center) > 0.6 * kw["vmax"] - 0.6 * center else "black")
-                        if center is not None else ("white" if v < np.nanmean(arr) else "black"))
+                        if center is not None else ("white" if v - kw["vmin"] < 0.5 * (kw["vmax"] - kw["vmin"])
+                                                    else "black"))
     import textwrap
 
     width = max(30, int(12 * (max(2.5, 0.5 * arr.shape[0] + 1.5))))  # characters that fit the bar's height
