@@ -9,7 +9,7 @@ import numpy as np
 
 from circuitry.analysis.results import AnalysisReport
 from circuitry.io import atomic_write_json, atomic_write_text
-from circuitry.labels import all_heads, describe_group, parse_head, receiver_text
+from circuitry.labels import all_heads, describe_group, is_group, parse_head, receiver_text
 
 CIRCUIT_THRESHOLD = 0.05  # drawn paths carry at least 5% of the metric gap (and have adjusted p <= alpha)
 
@@ -27,9 +27,17 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
     :func:`supported_edges`, or (``min_share``) the paths carrying at least that share; node scores
     (head scores, patching share with CI and p-values), provenance. With grouped-query attention the K and
     V paths enter key/value group nodes ``L{l}G{g}`` (one per group, with its ``query_heads``)."""
+    from circuitry.errors import InputError
     from circuitry.graph import build_graph
 
     info = model.info
+    stale = [e for e in report.edges if e.kind in ("k", "v") and not is_group(e.target)]
+    if info.n_kv_heads < info.n_heads and stale:
+        raise InputError(
+            f"the path patching of this run names a key/value path into query head {stale[0].target} of "
+            f"{model.model_id}, which has grouped-query attention: it was measured by a circuitry that repeated "
+            "each key/value group's measurement under every query head. Fix: delete stages/path_patching.json "
+            "in the output folder and run again (K and V are now measured once per key/value group, L{l}G{g})")
     node_scores: dict[str, dict[str, float]] = {}
     for name, attr in (("previous_token", "prev_token_score"), ("induction", "induction_score"),
                        ("duplicate_token", "duplicate_token_score")):
