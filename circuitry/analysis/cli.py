@@ -26,6 +26,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "circuit (Besag & Clifford 1991; raised so that stopping never changes a verdict at "
                         "--alpha); 0: every draw (default 20)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the findings (default 0.01)")
+    p.add_argument("--min-share", type=float, default=0.05,
+                   help="practical significance: a head or path belongs to the circuit only when it carries at least "
+                        "this share of the clean-corrupted gap, besides an adjusted p <= --alpha (default 0.05)")
     p.add_argument("--max-path-heads", type=int, default=32,
                    help="path-patch every head when the model has at most this many, else only the heads with the "
                         "largest activation-patching share (default 32)")
@@ -61,6 +64,8 @@ def _run(args: argparse.Namespace) -> int:
         raise bad_value("--stop-after", args.stop_after, "a non-negative integer (0: every draw)", "use --stop-after 20")
     if not 0 < args.alpha < 1:
         raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.01")
+    if not 0 <= args.min_share < 1:
+        raise bad_value("--min-share", args.min_share, "a share of the gap in [0, 1)", "use --min-share 0.05")
     if 1 / (args.draws + 1) > args.alpha:
         raise bad_value("--draws", args.draws, f"enough random sets that the smallest p-value, 1/(draws + 1), is at most "
                         f"--alpha {args.alpha}", f"use --draws {int(1 / args.alpha) * 10}")
@@ -73,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     check_executor(args.executor, args.workers)
     cfg = AnalysisConfig(model=args.model, task=args.task, n_prompts=args.n_prompts, seed=args.seed,
                          metric=args.metric, direction=args.direction, n_draws=args.draws,
-                         stop_after=args.stop_after or None, alpha=args.alpha,
+                         stop_after=args.stop_after or None, alpha=args.alpha, min_share=args.min_share,
                          max_path_heads=args.max_path_heads, executor=args.executor, workers=args.workers)
     model = load_model_from_args(args)
     report = run_analysis(model, cfg, args.out, quiet=args.quiet)

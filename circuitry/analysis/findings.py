@@ -63,6 +63,11 @@ def circuit_from_scores(scores, n_layers: int, n_heads: int) -> tuple[str | None
     return P, [h for h, v in later if v >= INDUCTION_MIN], cand, later
 
 
+def _ci(lo: float | None, hi: float | None) -> str:
+    """``[lo, hi]`` with an unbounded end written as -inf/inf."""
+    return f"[{'-inf' if lo is None else f'{lo:.2f}'}, {'inf' if hi is None else f'{hi:.2f}'}]"
+
+
 def _fmt_heads(items) -> str:
     return ", ".join(f"{h} {v:.2f}" for h, v in items)
 
@@ -92,13 +97,21 @@ def _unreachable(effects, alpha: float, holm: bool) -> str:
             f"alpha {alpha}; more prompt pairs are needed before any can be significant.")
 
 
-def _sig(e, alpha: float) -> bool:
-    return e.pvalue_adjusted is not None and e.pvalue_adjusted <= alpha
+def _member(e, share: float | None, alpha: float, min_share: float) -> bool:
+    """A circuit member: significant (adjusted p <= alpha) *and* positive and large enough (share >=
+    min_share), the two tests of :mod:`circuitry.stats.decide`."""
+    return e.pvalue_adjusted is not None and e.pvalue_adjusted <= alpha and (share or 0.0) >= min_share
+
+
+def _names(items: list[str], most: int = 12) -> str:
+    """Every name when there are at most ``most``, else the first ``most`` and how many more."""
+    return ", ".join(items) if len(items) <= most else f"{', '.join(items[:most])} and {len(items) - most} more"
 
 
 def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasurement], circuit_test,
-                   circuit: list[str], source: str, *, alpha: float) -> list[Finding]:
-    """Every finding of a run, in words true for its task (see the module docstring)."""
+                   circuit: list[str], source: str, *, alpha: float, min_share: float = 0.05) -> list[Finding]:
+    """Every finding of a run, in words true for its task (see the module docstring). A head or path counts
+    only when it is significant and carries at least ``min_share`` of the gap."""
     m = ctx.metric
     out = [Finding(
         claim=(f"The model separates the clean from the corrupted prompts on {m}: there is a gap to explain."
@@ -110,26 +123,33 @@ def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasur
                  "(one-sample t-test of no gap)" + (_sign_note(gap, m) if gap.resolved else
                  "; the interval contains 0, so every share of the gap would be a ratio over noise. The run "
                  "stopped after activation patching."))]
-    sig = sorted((e for e in head_effects if _sig(e, alpha) and e.share > 0), key=lambda e: -e.share)
+    sig = sorted((e for e in head_effects if _member(e, e.share, alpha, min_share)), key=lambda e: -e.share)
     out.append(Finding(
-        claim=(f"{len(sig)} head(s) carry a significant share of the {m} gap: {', '.join(e.site for e in sig[:8])}."
-               if sig else f"No head carries a significant share of the {m} gap (Holm-adjusted p <= {alpha})."
-               + _unreachable(head_effects, alpha, holm=True)),
+        claim=(f"{len(sig)} head(s) carry a significant share (>= {min_share:g}) of the {m} gap: "
+               f"{_names([e.site for e in sig])}."
+               if sig else f"No head carries a significant share (>= {min_share:g}) of the {m} gap (Holm-adjusted "
+               f"p <= {alpha})." + _unreachable(head_effects, alpha, holm=True)),
         holds=bool(sig) and gap.resolved,
-        evidence="activation patching per head (share of the gap, 95% CI, Holm-adjusted p): " + "; ".join(
-            f"{e.site} {e.share:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], p_adj={e.pvalue_adjusted:.2g}"
-            for e in sorted(head_effects, key=lambda e: -e.share)[:5]) + "."))
+        evidence="activation patching per head (share of the gap, 95% CI, Holm-adjusted p of Hall's t-test): "
+                 + "; ".join(f"{e.site} {e.share:.2f} {_ci(e.ci_low, e.ci_high)}, p_adj={e.pvalue_adjusted:.2g}"
+                             for e in sorted(head_effects, key=lambda e: -e.share)[:5]) + "."))
     if not gap.resolved:
         return out
-    sig_paths = sorted((e for e in edges if _sig(e, alpha) and (e.effect or 0) > 0), key=lambda e: -(e.effect or 0))
+    sig_paths = sorted((e for e in edges if _member(e, e.effect, alpha, min_share)), key=lambda e: -(e.effect or 0))
+    small = sum(1 for e in edges if e.pvalue_adjusted is not None and e.pvalue_adjusted <= alpha
+                and abs(e.effect or 0.0) < min_share)
     out.append(Finding(
-        claim=(f"{len(sig_paths)} path(s) carry a significant share of the gap (Benjamini-Hochberg-adjusted p <= "
-               f"{alpha}); the largest: " + ", ".join(f"{e.source}->{e.target}:{e.kind}" for e in sig_paths[:4]) + "."
-               if sig_paths else f"No path carries a significant share of the gap (BH-adjusted p <= {alpha})."),
+        claim=(f"{len(sig_paths)} path(s) carry a significant share (>= {min_share:g}) of the gap "
+               f"(Benjamini-Hochberg-adjusted p <= {alpha}); the largest: "
+               + ", ".join(f"{e.source}->{e.target}:{e.kind}" for e in sig_paths[:4]) + "."
+               if sig_paths else f"No path carries a significant share (>= {min_share:g}) of the gap "
+               f"(BH-adjusted p <= {alpha})."),
         holds=bool(sig_paths),
-        evidence="largest paths (share, 95% CI, BH-adjusted p): " + "; ".join(
-            f"{e.source}->{e.target}:{e.kind} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], "
-            f"p_adj={e.pvalue_adjusted:.2g}" for e in sorted(edges, key=lambda e: -(e.effect or 0))[:5]) + "."))
+        evidence="largest paths (share, 95% CI, BH-adjusted p of Hall's t-test): " + "; ".join(
+            f"{e.source}->{e.target}:{e.kind} {e.effect:.2f} {_ci(e.ci_low, e.ci_high)}, "
+            f"p_adj={e.pvalue_adjusted:.2g}" for e in sorted(edges, key=lambda e: -(e.effect or 0))[:5]) + "."
+            + (f" {small} more path(s) are significant but carry less than {min_share:g} of the gap: not counted."
+               if small else "")))
     if ctx.name == "induction" and ctx.source == "built-in":
         out += induction_findings(model, scores, edges, alpha=alpha)
     if circuit_test is not None:

@@ -26,6 +26,7 @@ from circuitry.analysis.results import AnalysisConfig, AnalysisReport, SiteEffec
 from circuitry.io import atomic_write_text
 from circuitry.labels import EMBED, all_heads, head_label
 from circuitry.provenance import make_provenance, sha256_json
+from circuitry.stats.decide import MIN_SHARE
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -53,21 +54,20 @@ def _stage(out: Path, name: str, cfg_hash: str, cls: type[T], fn: Callable[[], T
     return res
 
 
-def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *, direction: str,
-                  correction: str, n_resamples: int, seed: int, n_permutations: int = 9999) -> list[SiteEffect]:
-    """Per-site share of the clean-corrupted gap with bootstrap CI and corrected sign-flip p-values."""
-    from circuitry.stats import adjust_pvalues, prompt_effect
+def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *, direction: str, level: str,
+                  alpha: float, min_share: float) -> list[SiteEffect]:
+    """Per-site share of the clean-corrupted gap, decided by :func:`circuitry.stats.decide.decide_sites` (the
+    same test, interval, correction and practical-significance rule as ``discover``'s edges)."""
+    from circuitry.stats.decide import decide_sites
 
-    raw = [prompt_effect(per_prompt[i], clean, corrupted, direction=direction, n_resamples=n_resamples,
-                         n_permutations=n_permutations,
-                         rng=seed + i) for i in range(len(labels))]
-    adj = adjust_pvalues([r.pvalue for r in raw], method=correction)
-    out = []
-    for lab, r, a in zip(labels, raw, adj):
-        share, lo, hi = r.share(direction)
-        out.append(SiteEffect(site=lab, share=share, ci_low=lo, ci_high=hi, pvalue=r.pvalue,
-                              pvalue_adjusted=float(a), correction=correction, pvalue_floor=r.min_attainable_pvalue))
-    return out
+    p = np.asarray(per_prompt, dtype=float)
+    c, k = np.asarray(clean, dtype=float), np.asarray(corrupted, dtype=float)
+    changes = c - p if direction == "noising" else p - k
+    fam = decide_sites(changes, c - k, labels=labels, level=level, alpha=alpha, min_share=min_share)
+    return [SiteEffect(site=d.site, share=d.share, ci_low=d.ci_low, ci_high=d.ci_high, pvalue=d.pvalue,
+                       pvalue_adjusted=d.pvalue_adjusted, correction=fam.correction, pvalue_floor=fam.floor,
+                       significant=d.significant, matters=d.matters, test=fam.test)
+            for d in fam.sites]
 
 
 def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] | None:
@@ -85,11 +85,10 @@ def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] 
 #: executor resumes under another)
 RUN_ONLY = {"executor", "workers"}
 
-CIRCUIT_MIN_SHARE = 0.05  # a circuit head carries at least 5% of the gap (with adjusted p <= alpha)
 MAX_CIRCUIT_HEADS = 8
 
 
-def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = CIRCUIT_MIN_SHARE,
+def select_circuit_heads(effects: list[SiteEffect], *, alpha: float, min_share: float = MIN_SHARE,
                          max_heads: int = MAX_CIRCUIT_HEADS) -> list[str]:
     """Heads whose patching share is at least ``min_share`` with adjusted p <= ``alpha``, largest first (at
     most ``max_heads``). Empty when no head qualifies: circuitry never makes a circuit out of noise."""
@@ -152,8 +151,7 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     t = time.perf_counter()
     per_head = patch.per_prompt.numpy().reshape(info.n_layers * info.n_heads, -1)
     head_effects = share_effects(per_head, patch.clean, patch.corrupted, all_heads(info.n_layers, info.n_heads),
-                                 direction=cfg.direction, correction="holm", n_resamples=cfg.n_resamples,
-                                 seed=cfg.seed, n_permutations=cfg.n_permutations)
+                                 direction=cfg.direction, level="head", alpha=cfg.alpha, min_share=cfg.min_share)
     timings["statistics"] = round(time.perf_counter() - t, 2)
     common = dict(config=cfg, provenance=make_provenance(model, dataset=data, seed=cfg.seed, task=cfg.task),
                   task=ctx, gap=gap, head_scores=sc.head_scores, composition=sc.composition, icl=sc.icl,
@@ -161,7 +159,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     if not gap.resolved:
         _log(f"the clean-corrupted gap of {metric} is not resolved (mean {gap.mean:.3g}, 95% CI "
              f"[{gap.ci_low:.3g}, {gap.ci_high:.3g}]): nothing to explain; stopping after activation patching", quiet)
-        findings = check_findings(model, sc, ctx, gap, head_effects, [], None, [], "", alpha=cfg.alpha)
+        findings = check_findings(model, sc, ctx, gap, head_effects, [], None, [], "", alpha=cfg.alpha,
+                                  min_share=cfg.min_share)
         return write_outputs(AnalysisReport(**common, findings=findings), model, out, quiet=quiet)
 
     path_heads = path_patching_heads(head_effects, cfg.max_path_heads)
@@ -177,8 +176,7 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     t = time.perf_counter()
     labels = [f"{s}->{r}:{k}" for s, r, k in paths.paths]
     path_effects = share_effects(paths.per_prompt.numpy(), paths.clean, paths.corrupted, labels,
-                                 direction=cfg.direction, correction="bh", n_resamples=cfg.n_resamples,
-                                 seed=cfg.seed, n_permutations=cfg.n_permutations)
+                                 direction=cfg.direction, level="path", alpha=cfg.alpha, min_share=cfg.min_share)
     timings["statistics"] += round(time.perf_counter() - t, 2)
 
     induction = ctx.name == "induction" and ctx.source == "built-in"
@@ -188,8 +186,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
         source = ("read off the head scores: the previous-token head and the induction heads (Olsson et al.'s "
                   "repeated random sequences)")
     else:
-        circuit = select_circuit_heads(head_effects, alpha=cfg.alpha)
-        source = (f"picked by activation patching: the heads carrying at least {CIRCUIT_MIN_SHARE:.0%} of the gap "
+        circuit = select_circuit_heads(head_effects, alpha=cfg.alpha, min_share=cfg.min_share)
+        source = (f"picked by activation patching: the heads carrying at least {cfg.min_share:.0%} of the gap "
                   f"with Holm-adjusted p <= {cfg.alpha} (at most {MAX_CIRCUIT_HEADS})")
 
     def circuit_test() -> CircuitTests:
@@ -199,7 +197,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     if circuit:
         ctest = _stage(out, "circuit_test", cfg_hash + ",".join(circuit), CircuitTests, circuit_test, quiet, timings)
     edges = build_edges(paths, path_effects, sc.composition)
-    findings = check_findings(model, sc, ctx, gap, head_effects, edges, ctest, circuit, source, alpha=cfg.alpha)
+    findings = check_findings(model, sc, ctx, gap, head_effects, edges, ctest, circuit, source, alpha=cfg.alpha,
+                              min_share=cfg.min_share)
     report = AnalysisReport(**common, path_patching=paths, path_effects=path_effects, edges=edges,
                             circuit_heads=circuit, circuit_source=source, circuit_test=ctest, findings=findings)
     return write_outputs(report, model, out, quiet=quiet)

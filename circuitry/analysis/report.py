@@ -11,13 +11,12 @@ from circuitry.analysis.results import AnalysisReport
 from circuitry.io import atomic_write_json, atomic_write_text
 from circuitry.labels import all_heads, describe_group, is_group, parse_head, receiver_text
 
-CIRCUIT_THRESHOLD = 0.05  # drawn paths carry at least 5% of the metric gap (and have adjusted p <= alpha)
-
-
-def supported_edges(report: AnalysisReport, *, min_share: float = CIRCUIT_THRESHOLD) -> list:
+def supported_edges(report: AnalysisReport, *, min_share: float | None = None) -> list:
     """The paths the statistics support: BH-adjusted p <= the run's alpha and a share of at least
-    ``min_share``. Only these are drawn (``figures/circuit.*``) and written to ``graph.dot``/``graph.mmd``."""
+    ``min_share`` (default: the run's ``min_share``), the member rule of :mod:`circuitry.stats.decide`. Only
+    these are drawn (``figures/circuit.*``) and written to ``graph.dot``/``graph.mmd``."""
     a = report.config.alpha
+    min_share = report.config.min_share if min_share is None else min_share
     return [e for e in report.edges if e.pvalue_adjusted is not None and e.pvalue_adjusted <= a
             and (e.effect or 0) >= min_share]
 
@@ -61,7 +60,7 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
 def _circuit_title(report: AnalysisReport, model) -> str:
     c = report.config
     return (f"{model.model_id}, task {report.task.name}: paths with BH-adjusted p <= {c.alpha} carrying >= "
-            f"{CIRCUIT_THRESHOLD:.0%} of the {report.task.metric} gap ({c.direction})")
+            f"{c.min_share:.0%} of the {report.task.metric} gap ({c.direction})")
 
 
 def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = False) -> AnalysisReport:
@@ -99,7 +98,7 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
                             attr_label=f"share of the {report.task.metric} gap", node_label=words)
     else:
         why = ("the clean-corrupted gap is not resolved, so no path was measured" if drawn is None else
-               f"no path has a BH-adjusted p <= {report.config.alpha} and a share >= {CIRCUIT_THRESHOLD:.0%}")
+               f"no path has a BH-adjusted p <= {report.config.alpha} and a share >= {report.config.min_share:.0%}")
         paths += [message_figure(f, _circuit_title(report, model), f"Nothing to draw: {why}.") for f in circuit_files]
     report = report.model_copy(update={"figures": [str(Path(p).relative_to(out)) for p in paths]})
     atomic_write_json(out / "report.json", report)
@@ -123,9 +122,9 @@ def _group_note(r: AnalysisReport, info) -> str:
             "Q paths are per query head.")
 
 
-def _floor(effects) -> str:
-    floors = {e.pvalue_floor for e in effects if e.pvalue_floor is not None}
-    return ", ".join(f"{f:.2g}" for f in sorted(floors)) if floors else "not recorded"
+def _interval(lo: float | None, hi: float | None) -> str:
+    """``[lo, hi]`` with an unbounded end (the gap unresolved) written as -inf/inf."""
+    return f"[{'-inf' if lo is None else f'{lo:.3f}'}, {'inf' if hi is None else f'{hi:.3f}'}]"
 
 
 def _num(x, fmt: str) -> str:
@@ -163,7 +162,7 @@ def render_markdown(r: AnalysisReport, model) -> str:
     which = (f"The {supported} paths" if drawn == supported else
              f"The {drawn} largest of the {supported} paths (the figure draws at most {MAX_DRAWN_EDGES})")
     md += ["", "![circuit](figures/circuit.png)", "",
-           (f"*{which} with BH-adjusted p <= {c.alpha} that carry at least {CIRCUIT_THRESHOLD:.0%} of the "
+           (f"*{which} with BH-adjusted p <= {c.alpha} that carry at least {c.min_share:.0%} of the "
             f"{t.metric} gap; width = share, colour = kind (q, k, v, out). `graph.dot` and `graph.mmd` hold all "
             f"{supported} supported paths; `graph.graphml`, `graph.gexf` and `graph.json` hold every measured path "
             "with its statistics.*" + _group_note(r, info)
@@ -196,13 +195,14 @@ def render_markdown(r: AnalysisReport, model) -> str:
     g = r.gap
     md += [f"## Activation patching per head ({c.direction}, Zhang & Nanda 2024)", "",
            f"Clean {t.metric} {np.mean(r.patching.clean):.3f}, corrupted {np.mean(r.patching.corrupted):.3f}: gap "
-           f"{g.mean:.3f}, {g.confidence_level:.0%} t-interval [{g.ci_low:.3f}, {g.ci_high:.3f}] "
+           f"{g.mean:.3f}, {g.confidence_level:.0%} interval [{g.ci_low:.3f}, {g.ci_high:.3f}] "
            f"({'resolved' if g.resolved else 'NOT resolved: the shares below are ratios over noise'}). "
-           "Share with a 95% paired-bootstrap CI over prompts; p from a sign-flip permutation test of the per-prompt "
-           "change (null: the change is symmetric about 0 on every prompt), Holm-adjusted over heads; "
-           f"the test's floor before correction is {_floor(r.head_effects)}.", ""]
+           "Share with the 95% interval that inverts its test; p from Hall's skewness-corrected t-test of the "
+           "per-prompt change (null: its mean is 0; floor 0; docs/statistics.md), Holm-adjusted over heads. A head "
+           f"is a circuit member when its adjusted p <= {c.alpha} and its share >= {c.min_share:g} (`--min-share`).",
+           ""]
     top = sorted(r.head_effects, key=lambda e: -e.share)[:8]
-    md += [_table([[e.site, f"{e.share:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]", f"{e.pvalue_adjusted:.2g}"]
+    md += [_table([[e.site, f"{e.share:.3f}", _interval(e.ci_low, e.ci_high), f"{e.pvalue_adjusted:.2g}"]
                    for e in top], ["head", "share of the gap", "95% CI", "p (Holm)"]), "",
            f"![patching](figures/patching_{c.direction}_z.png)", ""]
     if r.path_patching is not None:
@@ -214,10 +214,11 @@ def render_markdown(r: AnalysisReport, model) -> str:
                   if info.n_layers * info.n_heads <= c.max_path_heads else
                   f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching "
                   "share, into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
-               + "). p-values from sign-flip tests (floor before correction "
-               + _floor(r.path_effects) + "), Benjamini-Hochberg-adjusted over all paths." + _group_note(r, info), ""]
+               + "). p-values from Hall's skewness-corrected t-test (floor 0), Benjamini-Hochberg-adjusted over all "
+               f"paths; a path counts when its adjusted p <= {c.alpha} and its share >= {c.min_share:g}."
+               + _group_note(r, info), ""]
         top = sorted(r.edges, key=lambda e: -(e.effect or 0))[:12]
-        md += [_table([[f"{e.source} -> {receiver_text(e.target, info.group_size)}", e.kind, f"{e.effect:.3f}", f"[{e.ci_low:.3f}, {e.ci_high:.3f}]",
+        md += [_table([[f"{e.source} -> {receiver_text(e.target, info.group_size)}", e.kind, f"{e.effect:.3f}", _interval(e.ci_low, e.ci_high),
                         f"{e.pvalue_adjusted:.2g}", "" if e.composition is None else f"{e.composition:+.3f}"]
                        for e in top], ["path", "kind", "share of the gap", "95% CI", "p (BH)",
                                        "composition score - baseline"]), ""]

@@ -26,8 +26,8 @@ class AnalysisConfig(Frozen):
     direction: str = "noising"
     n_score_samples: int = 10
     n_baseline: int = 1000
+    #: bootstrap resamples of the head scores' and the ICL score's intervals (its own random stream)
     n_resamples: int = 2000
-    n_permutations: int = 9999
     n_draws: int = 1000
     #: a circuit-test null stops drawing at its ``stop_after``-th random set at least as damaging as the circuit
     #: (Besag & Clifford 1991), raised to ``floor(alpha * (n_draws + 1))`` so that stopping never changes a
@@ -35,6 +35,9 @@ class AnalysisConfig(Frozen):
     stop_after: int | None = 20
     ablation: str = "mean"
     alpha: float = 0.01
+    #: practical significance: a head or path is a circuit member only when it carries at least this share
+    #: of the gap (and its adjusted p <= alpha); :data:`circuitry.stats.decide.MIN_SHARE`
+    min_share: float = 0.05
     max_path_heads: int = 32
     #: who evaluates the circuit test's random head sets (:mod:`circuitry.executors`); not part of the stage
     #: key: the draws are the same whichever runs them
@@ -53,13 +56,20 @@ class SiteEffect(Frozen):
 
     site: str
     share: float
-    ci_low: float
-    ci_high: float
+    #: the interval inverting the site's test (``None`` where unbounded: the gap is unresolved)
+    ci_low: float | None
+    ci_high: float | None
     pvalue: float
     pvalue_adjusted: float
     correction: str
-    #: the smallest p-value the sign-flip test could give (before correction); ``None`` in older reports
+    #: the smallest p-value the test could give (before correction): 0 for Hall's t-test
     pvalue_floor: float | None = None
+    #: adjusted p <= alpha (statistical significance)
+    significant: bool | None = None
+    #: ``|share| >= min_share`` (practical significance); a member of the circuit needs both
+    matters: bool | None = None
+    #: the test that gave ``pvalue`` (:mod:`circuitry.stats.decide`)
+    test: str | None = None
 
 
 class TaskContext(Frozen):

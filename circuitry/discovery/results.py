@@ -53,8 +53,14 @@ class EdgeScores(Frozen):
     per_prompt
         ``[edge, prompt]`` scores (``None`` for ACDC, whose scores depend on the whole sweep).
     in_circuit
-        The kept circuit: for ACDC its result; otherwise edges with ``|score| >= threshold * |gap|`` and a
-        BH-adjusted p <= ``alpha`` (``pvalue``, ``pvalue_adjusted``).
+        The kept circuit: for ACDC its result; otherwise the members decided by
+        :func:`circuitry.stats.decide.decide_sites`: a share ``|score / gap| >= threshold`` (practical
+        significance) *and* a BH-adjusted p <= ``alpha`` (``pvalue``, ``pvalue_adjusted``) of Hall's
+        skewness-corrected t-test over prompts, the same decision ``circuitry analyze`` makes for a path.
+    ci_low, ci_high
+        The interval of each edge's share that inverts the same test (``None`` where unbounded).
+    decision
+        The test, null, floor, correction, alpha and threshold of ``in_circuit``, in words.
     clean, corrupted
         Metric of the clean and corrupted runs per prompt.
     order
@@ -72,10 +78,13 @@ class EdgeScores(Frozen):
     score: list[float]
     per_prompt: Optional[NamedArray] = None
     in_circuit: list[bool]
-    #: per edge: two-sided one-sample t-test over prompts of the edge's score against 0, and its BH-adjusted
-    #: value (``None`` for ACDC, which keeps edges by its own sweep)
+    #: per edge: Hall's two-sided skewness-corrected t-test over prompts of the edge's score against 0, and its
+    #: BH-adjusted value (``None`` for ACDC, which keeps edges by its own sweep)
     pvalue: Optional[list[float]] = None
     pvalue_adjusted: Optional[list[float]] = None
+    ci_low: Optional[list[Optional[float]]] = None
+    ci_high: Optional[list[Optional[float]]] = None
+    decision: str = ""
     clean: list[float]
     corrupted: list[float]
     order: list[str] = []
@@ -162,6 +171,8 @@ class EdgeScores(Frozen):
             if circuit_only and not self.in_circuit[i]:
                 continue
             pv = {} if self.pvalue is None else {"pvalue": self.pvalue[i], "pvalue_adjusted": self.pvalue_adjusted[i]}
+            if self.ci_low is not None:
+                pv.update(ci_low=self.ci_low[i], ci_high=self.ci_high[i])
             ms.append(EdgeMeasurement(source=src, target=dst, kind=kind, effect=float(share[i]), **pv,
                                       extra={"score": self.score[i], "rank": float(rank[i]),
                                              "in_circuit": float(self.in_circuit[i])}))

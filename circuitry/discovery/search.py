@@ -89,10 +89,12 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     tau
         ACDC threshold, in metric units: an edge whose removal moves the metric by less stays removed.
     threshold, alpha
-        For the scoring methods, the kept circuit is the edges with ``|score| >= threshold * |m(clean) -
-        m(corrupted)|`` *and* a Benjamini-Hochberg-adjusted p <= ``alpha``: each edge's per-prompt scores are
-        tested against 0 (one-sample t-test over prompts, two-sided; null: the edge's mean score is 0), so
-        the drawn circuit holds only what the statistics support.
+        For the scoring methods, the kept circuit is decided by :func:`circuitry.stats.decide.decide_sites`:
+        edges whose share of the gap is large enough, ``|score| >= threshold * |m(clean) - m(corrupted)|``
+        (practical significance), *and* significant, a Benjamini-Hochberg-adjusted p <= ``alpha`` of Hall's
+        skewness-corrected t-test of the per-prompt scores against 0 (two-sided; null: the edge's mean score
+        is 0; floor 0), so the drawn circuit holds only what the statistics support. ``circuitry analyze``
+        decides a path by the same rule.
     checkpoint
         ACDC: a JSON file recording progress after every edge; a killed run resumes from it.
     max_rows
@@ -137,6 +139,8 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     pvalue = pvalue_adjusted = None
     order: list[str] = []
     per_prompt = None
+    ci: tuple[list | None, list | None] = (None, None)
+    decision = ""
     es = pr.edges
     if method == "acdc":
         from circuitry.discovery.acdc import run_acdc
@@ -164,22 +168,21 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
                 params["steps"] = steps
         score = pp.mean(1).numpy()
         per_prompt = NamedArray.from_array(pp, ("edge", "prompt"))
-        gap = abs(float(m_clean.mean() - m_corr.mean()))
-        from scipy import stats as sst
+        from circuitry.stats.decide import decide_sites
 
-        from circuitry.stats import adjust_pvalues
-
-        with np.errstate(all="ignore"):
-            pv = np.nan_to_num(sst.ttest_1samp(pp.numpy().astype(float), 0.0, axis=1).pvalue, nan=1.0)
-        pvalue = [float(x) for x in pv]
-        pvalue_adjusted = [float(x) for x in adjust_pvalues(pv, method="bh")]
-        keep = (np.abs(score) >= threshold * gap) & (np.asarray(pvalue_adjusted) <= alpha)
+        fam = decide_sites(-pp.numpy().astype(float), (m_clean - m_corr).numpy().astype(float), labels=es.names,
+                           level="edge", alpha=alpha, min_share=threshold)
+        pvalue = [d.pvalue for d in fam.sites]
+        pvalue_adjusted = [d.pvalue_adjusted for d in fam.sites]
+        ci = ([d.ci_low for d in fam.sites], [d.ci_high for d in fam.sites])
+        decision = fam.describe()
+        keep = np.array([d.member for d in fam.sites], dtype=bool)
         params["threshold"], params["alpha"] = float(threshold), float(alpha)
     info = model.info
     return EdgeScores(
         method=method, metric=pr.metric_name, edges=list(es.names), mib_edges=list(es.mib_names),
         score=[float(x) for x in score], per_prompt=per_prompt, in_circuit=[bool(x) for x in keep],
-        pvalue=pvalue, pvalue_adjusted=pvalue_adjusted,
+        pvalue=pvalue, pvalue_adjusted=pvalue_adjusted, ci_low=ci[0], ci_high=ci[1], decision=decision,
         clean=m_clean.tolist(), corrupted=m_corr.tolist(), order=order, params=params,
         shape={"n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads,
                "has_mlp": int(info.has_mlp), "parallel_residual": int(info.parallel_residual),

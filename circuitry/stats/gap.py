@@ -4,9 +4,11 @@ A share ``(M_clean - M_patched) / (M_clean - M_corrupted)`` divides by the gap b
 corrupted runs. When that gap is indistinguishable from 0 the model does not tell the two prompt sets apart
 on this metric, and every share is a ratio over noise: circuitry then says so instead of reporting shares.
 
-The test: per prompt ``d_i = M_clean,i - M_corrupted,i``; Student's one-sample t-test of ``mean(d) = 0``
-(two-sided) and its t confidence interval (``scipy.stats.ttest_1samp``). The gap is *resolved* when the
-interval excludes 0.
+The test: per prompt ``d_i = M_clean,i - M_corrupted,i``; Hall's skewness-corrected one-sample t-test of
+``mean(d) = 0`` (two-sided, :mod:`circuitry.stats.skew_t`, the test every per-site effect uses) and the
+interval that inverts it. The gap is *resolved* when the interval excludes 0, i.e. when the test rejects at
+``1 - confidence_level``; exactly then every share's interval (:func:`circuitry.stats.skew_t.ratio_interval`)
+is bounded.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats as sst
 
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
+from circuitry.stats.skew_t import SKEW_T_TEST, ratio_interval, skew_t_pvalue
 
 
 class GapSummary(Frozen):
-    """The clean-minus-corrupted gap of a metric over prompts, with its t interval and p-value."""
+    """The clean-minus-corrupted gap of a metric over prompts, with its interval and p-value."""
 
     mean: float
     ci_low: float
@@ -32,7 +34,7 @@ class GapSummary(Frozen):
     resolved: bool
     min_attainable_pvalue: float = 0.0
     null: str = "mean(M_clean - M_corrupted) = 0"
-    test: str = "one-sample Student t-test of mean(M_clean - M_corrupted) = 0, two-sided"
+    test: str = SKEW_T_TEST
 
 
 def gap_summary(clean: Any, corrupted: Any, *, confidence_level: float = 0.95) -> GapSummary:
@@ -49,8 +51,7 @@ def gap_summary(clean: Any, corrupted: Any, *, confidence_level: float = 0.95) -
         lo = hi = mean
         p = 0.0 if mean != 0 else 1.0
     else:
-        res = sst.ttest_1samp(d, 0.0)
-        ci = res.confidence_interval(confidence_level)
-        lo, hi, p = float(ci.low), float(ci.high), float(res.pvalue)
+        _, lo_, hi_ = ratio_interval(d[None], np.ones_like(d), confidence_level=confidence_level)
+        lo, hi, p = float(lo_[0]), float(hi_[0]), float(skew_t_pvalue(d))
     return GapSummary(mean=mean, ci_low=lo, ci_high=hi, pvalue=p, n=len(d), confidence_level=confidence_level,
                       resolved=bool(lo > 0 or hi < 0))

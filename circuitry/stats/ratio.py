@@ -24,8 +24,8 @@ from scipy import stats as sst
 
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
-from circuitry.stats._common import (SIGNFLIP_NULL, RngLike, check_int, check_open_unit, finite_1d, resolve_rng,
-                                     signflip_floor, signflip_pvalue)
+from circuitry.stats._common import RngLike, check_open_unit, finite_1d, resolve_rng
+from circuitry.stats.skew_t import SKEW_T_NULL, skew_t_pvalue
 from circuitry.stats.gap import GapSummary, gap_summary
 from circuitry.stats.intervals import MIN_PROMPTS, MeanTest, mean_test
 
@@ -105,7 +105,7 @@ class ShareTest(Frozen):
 
     ``pvalue`` is the intersection-union p-value of the three nulls that must all be rejected (Berger
     1982): the gap is 0 (``gap``), the share is at most ``min_share`` (``at_least``), the patched site
-    has no effect (sign-flip, ``effect_pvalue``); ``min_attainable_pvalue`` is the largest of their floors.
+    has no effect (Hall's skewness-corrected t-test, ``effect_pvalue``, floor 0); ``min_attainable_pvalue`` is the largest of their floors.
     ``outcome``/``reason`` apply the rules of ``docs/statistics.md`` at ``alpha``.
     """
 
@@ -119,7 +119,7 @@ class ShareTest(Frozen):
     below: MeanTest | None
     effect_pvalue: float
     effect_floor: float
-    effect_null: str = SIGNFLIP_NULL
+    effect_null: str = SKEW_T_NULL
     pvalue: float
     min_attainable_pvalue: float
     outcome: str
@@ -127,12 +127,11 @@ class ShareTest(Frozen):
     null: str
     seed: int | None
     test: str = ("share of a tested gap: t-test of the gap, Fieller interval of the share, one-sided studentized "
-                 "bootstrap test of s(a_i - m b_i), sign-flip test of the site's effect; intersection-union p")
+                 "bootstrap test of s(a_i - m b_i), Hall's skewness-corrected t-test of the site's effect; intersection-union p")
 
 
 def share_test(patched: Any, clean: Any, corrupted: Any, *, min_share: float, alpha: float = 0.05,
-               confidence_level: float = 0.95, n_resamples: int = 2000, n_permutations: int = 9999,
-               rng: RngLike = None) -> ShareTest:
+               confidence_level: float = 0.95, n_resamples: int = 2000, rng: RngLike = None) -> ShareTest:
     """Test "the patched site carries at least ``min_share`` of the clean-corrupted gap" (noising).
 
     Parameters
@@ -145,9 +144,9 @@ def share_test(patched: Any, clean: Any, corrupted: Any, *, min_share: float, al
         Significance level of the decision; every one-sided bound is at ``1 - alpha``.
     confidence_level : float
         Level of the reported two-sided Fieller interval.
-    n_resamples, n_permutations : int
-        Bootstrap resamples of the share test (floor ``1 / (n_resamples + 1)``) and random sign flips of the
-        effect test.
+    n_resamples : int
+        Bootstrap resamples of the share test (floor ``1 / (n_resamples + 1)``); the effect test
+        (:mod:`circuitry.stats.skew_t`) draws nothing.
     rng : None, int or numpy.random.Generator
         Randomness; the seed is recorded.
 
@@ -177,14 +176,13 @@ def share_test(patched: Any, clean: Any, corrupted: Any, *, min_share: float, al
                          "paired, one value of each per prompt")
     m = check_open_unit("min_share", min_share, "e.g. min_share=0.5")
     alpha = check_open_unit("alpha", alpha, "e.g. alpha=0.01")
-    n_permutations = check_int("n_permutations", n_permutations, 1)
     gen, seed = resolve_rng(rng)
     n = p.size
     a, b = c - p, c - k
     gap = gap_summary(c, k, confidence_level=1 - alpha)
     interval = fieller_interval(a, b, confidence_level=confidence_level)
-    eff_p = signflip_pvalue(p - c, n_permutations=n_permutations, rng=gen)
-    eff_floor = signflip_floor(n, n_permutations, "two-sided")
+    eff_p = float(skew_t_pvalue(p - c))
+    eff_floor = 0.0
     null = (f"share <= {m:g} of a nonzero gap (one-sided, studentized bootstrap of s(a_i - {m:g} b_i)), "
             "or a zero gap, or a site without effect")
     common = dict(min_share=m, alpha=alpha, n=n, gap=gap, interval=interval, effect_pvalue=eff_p,
@@ -212,8 +210,8 @@ def share_test(patched: Any, clean: Any, corrupted: Any, *, min_share: float, al
         outcome, reason = "inconclusive", (f"alpha={alpha:g} is below the smallest attainable p-value {floor:.3g} "
                                            "of these tests: no outcome could support the claim")
     elif pvalue <= alpha:
-        outcome, reason = "supported", (f"gap resolved (p = {gap.pvalue:.3g}), {bounds}, site effect sign-flip "
-                                        f"p = {eff_p:.3g}: all <= alpha={alpha:g}")
+        outcome, reason = "supported", (f"gap resolved (p = {gap.pvalue:.3g}), {bounds}, site effect "
+                                        f"p = {eff_p:.3g} (Hall's t): all <= alpha={alpha:g}")
     elif below.pvalue <= alpha:
         outcome, reason = "refuted", f"the share lies below min_share={m:g}: {bounds}"
     else:

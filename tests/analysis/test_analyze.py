@@ -120,7 +120,7 @@ def test_circuit_test_in_worker_processes_resumes_the_serial_run(analysis, tmp_p
 def test_large_models_path_patch_only_the_top_heads(tmp_path):
     model = load_model("zoo:llama-2l-gqa")  # 16 query heads; the gap must be resolved for paths to be measured
     cfg = AnalysisConfig(model="zoo:llama-2l-gqa", task="induction", n_prompts=8, seed=0, n_score_samples=3,
-                         n_baseline=50, n_resamples=200, n_permutations=199, n_draws=50, max_path_heads=5)
+                         n_baseline=50, n_resamples=200, n_draws=50, max_path_heads=5)
     report = run_analysis(model, cfg, tmp_path, quiet=True)
     shares = {e.site: abs(e.share) for e in report.head_effects}
     top = set(sorted(shares, key=shares.get, reverse=True)[:5])
