@@ -120,8 +120,8 @@ def kv_label(layer: int, kv_head: int, n_heads: int, n_kv_heads: int) -> str:
 
 def node_layer(node: str) -> float:
     """Layer of a graph node for drawing: ``embed`` is -1, ``logits`` is +inf, ``MLPl`` sits after
-    layer ``l``'s heads (``l + 0.5``), a key/value group ``LlGg`` just before layer ``l``'s query heads
-    (``l - 0.2``; it only receives)."""
+    layer ``l``'s heads (``l + 0.5``), a key/value group ``LlGg`` before layer ``l``'s query heads and
+    after ``MLP{l-1}`` (``l - 0.4``; it only receives)."""
     if node == EMBED:
         return -1.0
     if node == LOGITS:
@@ -134,7 +134,7 @@ def node_layer(node: str) -> float:
         return float(m.group(1)) + 0.5
     m = _GROUP_RE.match(node)
     if m:
-        return float(m.group(1)) - 0.2
+        return float(m.group(1)) - 0.4
     raise InputError(f"node {node!r} is not a circuitry node: expected 'embed', 'logits', 'L1H3', 'L1G0' "
                      "(a key/value group) or 'MLP0'")
 

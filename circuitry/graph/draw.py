@@ -30,8 +30,9 @@ MAX_DRAWN_EDGES = 30
 
 def layered_layout(G: nx.DiGraph) -> dict[str, tuple[float, float]]:
     """Positions ``{node: (x, y)}``: x is the layer (``embed`` at -1, ``MLP{l}`` at l + 0.5, a key/value
-    group ``L{l}G{g}`` at l - 0.2, ``logits`` one past the last layer), heads stacked top to bottom by head
-    index, a key/value group level with the middle of its query heads, other nodes centred."""
+    group ``L{l}G{g}`` at l - 0.4, ``logits`` one past the last layer), heads stacked top to bottom by head
+    index, a key/value group level with the middle of its query heads (moved 0.75 down when that middle
+    is the centre line and an ``MLP{l-1}`` node sits there), other nodes centred."""
     finite = [node_layer(n) for n in G if math.isfinite(node_layer(n))]
     right = math.floor(max(finite, default=0.0)) + 1.0
     heads = [int(G.nodes[n].get("head", -1)) for n in G]
@@ -45,6 +46,8 @@ def layered_layout(G: nx.DiGraph) -> dict[str, tuple[float, float]]:
         if d.get("type") == "kv_group" and members:
             h = sum(members) / len(members)
         y = (n_heads - 1) / 2 - h if h >= 0 else 0.0
+        if d.get("type") == "kv_group" and abs(y) < 0.5 and f"MLP{int(d.get('layer', 0)) - 1}" in G:
+            y -= 0.75
         pos[n] = (x, y)
     return pos
 

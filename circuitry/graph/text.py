@@ -183,7 +183,7 @@ def to_mermaid(
         sid = f"layer{layer:g}".replace(".", "_").replace("-", "m")
         kind = G.nodes[members[0]].get("type")
         title = (f"layer {layer:g}" if kind == "head" else f"MLP {int(layer)}" if kind == "mlp"
-                 else f"layer {round(layer + 0.2)} key/value groups")
+                 else f"layer {G.nodes[members[0]].get('layer')} key/value groups")
         lines.append(f'  subgraph {sid} ["{title}"]')
         lines += [f"    {node_line(n)}" for n in members]
         lines.append("  end")

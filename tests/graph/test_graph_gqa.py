@@ -90,8 +90,13 @@ def test_non_gqa_graph_is_unchanged():
 def test_layout_puts_a_group_beside_the_middle_of_its_heads():
     G = build_graph(n_layers=2, n_heads=8, n_kv_heads=2, edges=[])
     pos = layered_layout(G)
-    assert pos["L1G0"][0] == pytest.approx(node_layer("L1G0")) == pytest.approx(0.8)
+    assert pos["L1G0"][0] == pytest.approx(node_layer("L1G0")) == pytest.approx(0.6)
+    assert node_layer("MLP0") < node_layer("L1G0") < node_layer("L1H0")
     assert pos["L1G0"][1] == pytest.approx(sum(pos[f"L1H{h}"][1] for h in range(4)) / 4)
+    # one group (multi-query attention) sits on the centre line: moved off MLP0's box
+    M = build_graph(n_layers=2, n_heads=4, n_kv_heads=1, edges=[], mlp_layers=[0, 1])
+    pm = layered_layout(M)
+    assert pm["MLP0"] == (0.5, 0.0) and pm["L1G0"] == (pytest.approx(0.6), -0.75)
 
 
 def test_figure_draws_the_30_strongest_arrows_and_says_so(tmp_path):
