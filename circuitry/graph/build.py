@@ -95,6 +95,10 @@ def _check_edge(i: int, m: EdgeMeasurement, nodes: set[str], gqa: bool) -> None:
     where = f"edges[{i}] ({m.source} -> {m.target}, kind {m.kind!r})"
     for end in ("source", "target"):
         node = getattr(m, end)
+        if node not in nodes and is_group(node) and not gqa:
+            raise InputError(f"{where}: {end} {node!r} is a key/value group, but the graph has none: groups exist "
+                             "only with grouped-query attention. Fix: pass n_kv_heads (model.info.n_kv_heads) to "
+                             "build_graph")
         if node not in nodes:
             raise InputError(
                 f"{where}: {end} {node!r} is not a node of this graph; nodes are 'embed', 'logits', "
