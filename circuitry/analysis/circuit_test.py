@@ -63,7 +63,8 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
     """Run the tests on the ``test`` prompts (a :class:`~circuitry.prompts.PairDataset`)."""
     from circuitry.interventions import head_set_effect_fn
     from circuitry.metrics import Targets
-    from circuitry.stats import circuit_vs_random, mean_test, spawn_seeds
+    from circuitry.stats import circuit_vs_random, mean_test
+    from circuitry.stats._common import procedure_seed
 
     ids = test.clean_ids(model.device)
     kw = {"device": model.device}
@@ -71,8 +72,10 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
         kw.update(metric="kl", clean_logits=model.run(ids).logits)
     targets = Targets.of(test, **kw)
     heads = all_heads(model.info.n_layers, model.info.n_heads)
-    s_pool, s_beyond, s_mean = spawn_seeds(cfg.seed, 3)
-    fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric, seed=cfg.seed,
+    # each procedure its own named stream (the test prompts and a file task's split use others)
+    s_pool, s_beyond, s_mean = (procedure_seed(cfg.seed, f"circuit-test/{p}") for p in ("pool", "beyond", "mean"))
+    fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric,
+                            seed=procedure_seed(cfg.seed, "circuit-test/ablation"),
                             sign=ctx.test_sign)
     par = dict(executor=cfg.executor, max_workers=cfg.workers, stop_after=stop_rule(cfg.stop_after, cfg.n_draws, cfg.alpha))
     pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool, **par)

@@ -26,6 +26,7 @@ from circuitry.analysis.results import AnalysisConfig, AnalysisReport, SiteEffec
 from circuitry.io import atomic_write_text
 from circuitry.labels import EMBED, all_heads, head_label
 from circuitry.provenance import make_provenance, sha256_json
+from circuitry.stats._common import procedure_seed
 from circuitry.stats.decide import MIN_SHARE
 
 T = TypeVar("T", bound=BaseModel)
@@ -137,10 +138,14 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     def scores() -> ScoreReport:
         # Olsson et al.'s recipe (25 tokens x 4 repeats, BOS first), the block shortened to fit the context
         block = min(25, (info.n_ctx - 1) // 4)
+        # each procedure its own stream from the run's seed (changing one count never moves another's numbers)
         hs = score_heads(model, ["previous_token", "induction", "duplicate_token"], block_len=block, repeats=4,
-                         n_samples=cfg.n_score_samples, seed=cfg.seed, n_resamples=cfg.n_resamples)
-        comp = all_composition_scores(model, n_baseline=cfg.n_baseline, seed=cfg.seed)
-        icl = icl_score(model, n_samples=cfg.n_prompts or 32, seed=cfg.seed, n_resamples=cfg.n_resamples)
+                         n_samples=cfg.n_score_samples, seed=procedure_seed(cfg.seed, "head-scores"),
+                         n_resamples=cfg.n_resamples)
+        comp = all_composition_scores(model, n_baseline=cfg.n_baseline,
+                                      seed=procedure_seed(cfg.seed, "composition-baseline"))
+        icl = icl_score(model, n_samples=cfg.n_prompts or 32, seed=procedure_seed(cfg.seed, "icl"),
+                        n_resamples=cfg.n_resamples)
         return ScoreReport(head_scores=hs, composition=comp, icl=icl, provenance=make_provenance(model, seed=cfg.seed))
 
     sc = _stage(out, "scores", cfg_hash, ScoreReport, scores, quiet, timings)

@@ -25,9 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5, help="EAP-IG interpolation steps (default 5)")
     p.add_argument("--tau", type=float, default=0.02, help="ACDC threshold in metric units (default 0.02)")
     p.add_argument("--threshold", type=float, default=0.05,
-                   help="kept circuit of exact/EAP/EAP-IG: |score| >= THRESHOLD x |clean - corrupted| (default 0.05)")
+                   help="practical significance of the kept circuit of exact/EAP/EAP-IG: an edge's share of the gap, "
+                        "|score| / |clean - corrupted|, is at least THRESHOLD (default 0.05; analyze's --min-share)")
     p.add_argument("--alpha", type=float, default=0.01,
-                   help="the kept circuit of exact/EAP/EAP-IG needs a BH-adjusted per-edge p <= alpha (default 0.01)")
+                   help="statistical significance of the kept circuit of exact/EAP/EAP-IG: a BH-adjusted p <= alpha of "
+                        "Hall's skewness-corrected t-test over prompts, the test analyze uses for paths (default 0.01)")
     p.add_argument("--n-random", type=int, default=199,
                    help="random edge rankings for the faithfulness tests (default 199: the per-size floor after Holm, "
                         "at most 9/200, is reachable at --faithfulness-alpha 0.05)")

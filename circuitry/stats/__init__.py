@@ -21,8 +21,12 @@ from circuitry.stats.random_heads import NullName, RandomHeadTest, circuit_vs_ra
 from circuitry.stats.ratio import RatioInterval, ShareTest, fieller_interval, share_test
 from circuitry.stats._common import spawn_seeds
 from circuitry.stats.verdict import Outcome, Verdict, verdict
+from circuitry.stats.decide import MIN_SHARE, SiteDecision, SiteDecisions, decide_sites
+from circuitry.stats.skew_t import ratio_interval, skew_t_pvalue
+from circuitry.stats._common import procedure_seed
 
 __all__ = [
+    "MIN_SHARE", "SiteDecision", "SiteDecisions", "decide_sites", "ratio_interval", "skew_t_pvalue", "procedure_seed",
     "GapSummary", "MIN_PROMPTS", "MeanTest", "NullName", "RatioInterval", "ShareTest", "circuit_vs_random",
     "fieller_interval", "gap_summary", "mean_interval", "mean_test", "share_test", "spawn_seeds",
     "BootstrapMethod", "CircuitTest", "ConfidenceInterval", "CorrectedPValues", "Correction", "EdgeMinimality",

@@ -201,6 +201,25 @@ def spawn_seeds(seed: int, n: int) -> list[int]:
     return [int(c.generate_state(1, np.uint64)[0] % (2**63)) for c in np.random.SeedSequence(seed).spawn(n)]
 
 
+def procedure_seed(seed: int, procedure: str) -> int:
+    """The seed of one named random procedure of a run seeded with ``seed``: a 63-bit seed from
+    ``numpy.random.SeedSequence(seed, spawn_key=(crc32(procedure),))``.
+
+    Each procedure (``"head-scores"``, ``"composition-baseline"``, ``"icl"``, ...) gets its own stream, fixed by
+    the run's seed and the procedure's name alone: no procedure's draws depend on how many numbers another
+    one drew, so changing one resampling count never moves another procedure's numbers.
+
+    >>> a, b = procedure_seed(0, "head-scores"), procedure_seed(0, "icl")
+    >>> a != b and a == procedure_seed(0, "head-scores") and a != 0
+    True
+    """
+    import zlib
+
+    seed = check_int("seed", seed, 0)
+    ss = np.random.SeedSequence(seed, spawn_key=(zlib.crc32(procedure.encode()),))
+    return int(ss.generate_state(1, np.uint64)[0] % (2**63))
+
+
 SIGNFLIP_NULL = "each prompt's change is symmetric about 0 (sign-flip; exact for symmetry, approximate for a zero mean)"
 
 
