@@ -215,8 +215,10 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
     >>> model = load_model("zoo:llama-2l-gqa")  # 8 query heads, 2 key/value heads per layer
     >>> data = induction_pairs(4, block_len=8, vocab_size=model.info.d_vocab, seed=0)
     >>> res = path_patch(model, data, senders=["L0H1"], progress=False)
-    >>> len(res.paths), res.paths[8], res.groups["L1G0"]  # 8 q + 2 k + 2 v + logits
-    (13, ('L0H1', 'L1G0', 'k'), ['L1H0', 'L1H1', 'L1H2', 'L1H3'])
+    >>> len(res.paths), res.groups["L1G0"]  # 8 q + 2 k + 2 v + logits
+    (13, ['L1H0', 'L1H1', 'L1H2', 'L1H3'])
+    >>> res.paths[:5]  # head by head; a group's k and v come with its first query head
+    [('L0H1', 'L1H0', 'q'), ('L0H1', 'L1G0', 'k'), ('L0H1', 'L1G0', 'v'), ('L0H1', 'L1H1', 'q'), ('L0H1', 'L1H2', 'q')]
     """
     if direction not in ("denoising", "noising"):
         raise InputError(f"direction={direction!r}; expected 'denoising' or 'noising'")
@@ -254,7 +256,10 @@ def path_patch(model: ModelAdapter, data: PairDataset, *, senders: Sequence[str]
         sl = _sender(s)[0]
         if receivers is not None:
             return [(li, kd) for li, kd in receivers if li[0] > sl]
-        return [((l, h), kd) for l in range(sl + 1, L) for kd in kinds for h in range(H if kd == "q" else HK)]
+        # head by head, each head's kinds in order; a key/value group's k and v come with its first query head
+        # (without grouped-query attention: q, k, v of every head, the order of every earlier release)
+        return [((l, h if kd == "q" else h // (H // HK)), kd) for l in range(sl + 1, L) for h in range(H)
+                for kd in kinds if kd == "q" or h % (H // HK) == 0]
 
     # ---- step 2: one frozen run per sender, stacked; record receiver inputs (and the logits metric)
     recv_layers = sorted({l for s in senders for (l, _), _ in wanted(s)})

@@ -151,3 +151,19 @@ def test_discovery_edges_name_key_value_groups_like_path_patching(llama):
     assert sum(ref[es.lookup([f"L0H1->L1G{g}<k>" for g in range(NKV)])]) == 1
     with pytest.raises(InputError, match="not an edge"):
         es.lookup(["L0H1->L1G2<k>"])
+
+
+def test_models_without_gqa_keep_head_labels():
+    model = load_model("zoo:attn-only-2l")
+    i = model.info
+    assert i.n_kv_heads == i.n_heads
+    data = induction_pairs(4, block_len=8, vocab_size=i.d_vocab, seed=0)
+    res = path_patch(model, data, senders=["L0H3"], progress=False)
+    assert res.groups == {}
+    # the order of every earlier release: head by head, q, k, v (statistics seed each path by its position)
+    assert res.paths == [("L0H3", f"L1H{h}", kd) for h in range(i.n_heads) for kd in ("q", "k", "v")] + [
+        ("L0H3", "logits", "out")]
+    one = path_patch(model, data, senders=["L0H3"], receivers=[("L1H5", "k"), ("L1G5", "k")], progress=False)
+    assert one.paths[:1] == [("L0H3", "L1H5", "k")] and len(one.paths) == 2  # a group is its one head
+    assert one.metric_mean[0] == pytest.approx(res.metric_mean[res.paths.index(("L0H3", "L1H5", "k"))], abs=1e-5)
+    assert res.effect_of("L0H3", "L1H5", "k") == res.effect[res.paths.index(("L0H3", "L1H5", "k"))]
