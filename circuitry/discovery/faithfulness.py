@@ -534,8 +534,8 @@ def _why_untested(k: int, total: int, R: int, gap: GapSummary, f: float, lv: int
         return "no random rankings (n_random=0)"
     if not gap.resolved:
         return _gap_reason(gap)
-    return (f"neither this f ({f:.2g}) nor any of the {R} random circuits' f can be told from 0 (t-test of "
-            f"m(C) - m(empty) over prompts at {100 - lv}%, or |f| <= {F_TOLERANCE:g}): the comparison would rank noise")
+    return (f"this f ({f:.2g}) and all {R} random circuits' f are indistinguishable from 0 (t-test of m(C) - m(empty) "
+            f"at {100 - lv}%, or |f| <= {F_TOLERANCE:g}): nothing to compare")
 
 
 # ------------------------------------------------------------------------------------------ replication

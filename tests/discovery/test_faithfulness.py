@@ -79,7 +79,7 @@ def test_no_pvalue_where_f_is_rounding_noise(curves):
     # EAP-IG's 1-edge circuit does not reach the logits' behaviour: f is 1e-8 and so is every random circuit's
     t = curves.curve("eap-ig").tests[0]
     assert abs(t.faithfulness) < 1e-4 and not t.resolved
-    assert t.pvalue is None and t.pvalue_adjusted is None and "told from 0" in t.reason
+    assert t.pvalue is None and t.pvalue_adjusted is None and "indistinguishable from 0" in t.reason
     assert all(abs(v) < 1e-4 for v in curves.random.numpy()[0])
 
 
