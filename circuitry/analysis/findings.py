@@ -197,7 +197,7 @@ def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: fl
     gs = model.info.group_size
     gqa = model.info.n_kv_heads < model.info.n_heads
     kv_I = list(dict.fromkeys(group_of(h, gs) for h in I)) if gqa else list(I)
-    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: -(e.effect or 0))
+    k_edges = sorted((e for e in hh if e.kind == "k"), key=lambda e: (-round(e.effect or 0, 9), e.target not in kv_I))
     into_I: dict[str, float] = {}
     for e in {(e.source, e.target): e for e in k_edges if e.target in kv_I}.values():  # each (sender, group) once
         into_I[e.source] = into_I.get(e.source, 0.0) + (e.effect or 0.0)
@@ -216,7 +216,7 @@ def induction_findings(model, scores, edges: list[EdgeMeasurement], *, alpha: fl
               + (" (into the key/value groups that hold them)." if gqa else "."),
         holds=ok,
         evidence="largest K-edges (share of the metric gap, 95% CI, adjusted p): " + "; ".join(
-            f"{e.source}->{receiver_text(e.target, gs)} {e.effect:.2f} [{e.ci_low:.2f}, {e.ci_high:.2f}], "
+            f"{e.source}->{receiver_text(e.target, gs)} {e.effect:.2f} {_ci(e.ci_low, e.ci_high)}, "
             f"p_adj={e.pvalue_adjusted:.2g}" for e in k_edges[:max(4, len(kv_I))])
         + f". Summed K-share into the induction heads{' (each group once)' if gqa else ''} by sender: " + ", ".join(
             f"{s} {v:.2f}" for s, v in sorted(into_I.items(), key=lambda x: -x[1])[:4]) + "." + into_note))
