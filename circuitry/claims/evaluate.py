@@ -39,6 +39,13 @@ STREAMS = ("prompts", "ablation", "draws", "resampling")
 """The independent random streams spawned from a claim's seed, in this order."""
 
 SIGN = {"loss": 1.0, "icl_score": 1.0, "logit_diff": -1.0, "answer_prob": -1.0}
+OTHER_HEADS_REASON = (
+    "the other-heads rank (exclude_candidates: true) is descriptive, not a calibrated test: the candidate is "
+    "outside the population it is ranked in, and 12-19% of random head sets rank at 0.05 or below. Fix: for a "
+    "verdict drop exclude_candidates (pool null), or use match: layer or given: [...] (conditional null)")
+"""Why a claim ranked among the other heads only is "inconclusive" whatever its rank."""
+RANK_NAME = "rank among random sets of the other heads (descriptive, not a p-value)"
+
 DAMAGE_NAME = {"loss": "damage: rise in loss (nats)", "icl_score": "damage: rise in ICL score (nats)",
                "logit_diff": "damage: fall in logit difference", "answer_prob": "damage: fall in answer probability"}
 
@@ -165,7 +172,9 @@ def _ci(values, ctx: Context, seed: int, conf: float):
 
 
 def _random_heads(ctx: Context, claim, metric: str, n_prompts: int, seed: int, draws: int, conf: float):
-    """Random-head test of ``claim.heads`` on one metric under the claim's null, plus the table's rows."""
+    """Random-head test of ``claim.heads`` on one metric under the claim's null, its evidence and the table's
+    rows. Under the other-heads rank (``exclude_candidates``) the rank is reported as its own descriptive
+    evidence row and never as a p-value (:func:`judge`)."""
     from circuitry.interventions import head_set_effect_fn
 
     s = ctx.setup(metric, n_prompts, seed)
@@ -178,17 +187,21 @@ def _random_heads(ctx: Context, claim, metric: str, n_prompts: int, seed: int, d
                             rng=ctx.streams(seed)["draws"], executor=ctx.executor, max_workers=ctx.workers)
     ablated = _ablate(ctx, s, [list(test.candidate)], claim.ablation, seed)[0]
     damage = _ci((SIGN[metric] * (ablated - s.base)).numpy(), ctx, seed, conf)
-    ev = Evidence(metric=metric, effect=test.statistic, effect_name=DAMAGE_NAME[metric],
-                  ci_low=damage.confidence_interval.low, ci_high=damage.confidence_interval.high,
-                  confidence_level=conf, method=damage.method, null_mean=test.null_mean, null_std=test.null_std,
-                  n_null=test.n_draws, exact=test.exact, pvalue=test.pvalue,
-                  min_attainable_pvalue=test.min_attainable_pvalue, null=f"{test.null}: {test.null_hypothesis}")
+    p = test.pvalue if test.calibrated else None
+    null = f"{test.null}: {test.null_hypothesis}"
+    ev = [Evidence(metric=metric, effect=test.statistic, effect_name=DAMAGE_NAME[metric],
+                   ci_low=damage.confidence_interval.low, ci_high=damage.confidence_interval.high,
+                   confidence_level=conf, method=damage.method, null_mean=test.null_mean, null_std=test.null_std,
+                   n_null=test.n_draws, exact=test.exact, pvalue=p,
+                   min_attainable_pvalue=test.min_attainable_pvalue if test.calibrated else None, null=null)]
+    if not test.calibrated:
+        ev.append(Evidence(metric=metric, effect=test.pvalue, effect_name=RANK_NAME, n_null=test.n_draws, null=null))
     full, abl = _ci(s.base.numpy(), ctx, seed, conf), _ci(ablated.numpy(), ctx, seed, conf)
     rows = [
         TableRow(metric=metric, condition="full model", mean=full.statistic, ci_low=full.confidence_interval.low,
                  ci_high=full.confidence_interval.high),
         TableRow(metric=metric, condition="candidate heads ablated", mean=abl.statistic,
-                 ci_low=abl.confidence_interval.low, ci_high=abl.confidence_interval.high, pvalue=test.pvalue),
+                 ci_low=abl.confidence_interval.low, ci_high=abl.confidence_interval.high, pvalue=p),
         TableRow(metric=metric, condition="random heads ablated",
                  mean=float(s.base.mean()) + SIGN[metric] * test.null_mean, spread=test.null_std),
     ]
@@ -204,6 +217,16 @@ def _result(ctx: Context, claim, *, v: Verdict, evidence, test: str, n_prompts: 
                        raw=raw, warnings=list(warnings) + warnings_for(n_prompts, ctx, claim))
 
 
+def judge(test, alpha: float) -> Verdict:
+    """:func:`circuitry.stats.verdict` of a random-head result, except that the other-heads rank
+    (``calibrated`` False) is always "inconclusive" with :data:`OTHER_HEADS_REASON` and no p-value: it is
+    descriptive, so no rank can support a claim."""
+    if getattr(test, "calibrated", True):
+        return verdict(test, alpha)
+    return Verdict(outcome="inconclusive", reason=OTHER_HEADS_REASON, alpha=alpha, pvalue=None,
+                   min_attainable_pvalue=None, null=f"{test.null}: {test.null_hypothesis}")
+
+
 def _null_label(claim) -> str:
     given = f", given={claim.given}" if claim.given else ""
     return f"match={claim.match}{given}, exclude_candidates={claim.exclude_candidates}"
@@ -216,7 +239,7 @@ def ablation_vs_random(ctx: Context, claim: AblationVsRandom) -> ClaimResult:
     test, ev, rows, ds = _random_heads(ctx, claim, claim.metric, n, seed, draws, ctx.claim_file.confidence_level)
     name = (f"{test.test}; {test.null} null; {claim.ablation} ablation, damage on {claim.metric}, "
             f"{_null_label(claim)}, alternative={test.alternative}")
-    return _result(ctx, claim, v=verdict(test, alpha), evidence=[ev], table=rows, test=name,
+    return _result(ctx, claim, v=judge(test, alpha), evidence=ev, table=rows, test=name,
                    n_prompts=ctx.n_used(n, seed), draws=test.n_draws, seed=seed, ds=ds,
                    raw={claim.metric: _trim(test.model_dump())})
 
@@ -229,7 +252,7 @@ def ablation_table(ctx: Context, claim: AblationTable) -> ClaimResult:
     evidence, table, raw, dss, tests = [], [], {}, [], []
     for metric in dict.fromkeys(claim.metrics):
         test, ev, rows, ds = _random_heads(ctx, claim, metric, n, seed, draws, ctx.claim_file.confidence_level)
-        evidence.append(ev)
+        evidence += ev
         table += rows
         raw[metric] = _trim(test.model_dump())
         dss.append(ds)
@@ -237,10 +260,11 @@ def ablation_table(ctx: Context, claim: AblationTable) -> ClaimResult:
     worst = max(tests, key=lambda t: (t.pvalue, t.min_attainable_pvalue))
     joint = SimpleNamespace(pvalue=worst.pvalue, min_attainable_pvalue=max(t.min_attainable_pvalue for t in tests),
                             n_draws=worst.n_draws, exact=worst.exact, n_distinct_sets=worst.n_distinct_sets,
-                            null=worst.null, null_hypothesis=f"{worst.null_hypothesis}, on some metric")
+                            null=worst.null, null_hypothesis=f"{worst.null_hypothesis}, on some metric",
+                            calibrated=all(t.calibrated for t in tests))
     name = (f"ablation table: random-head baseline per metric, {worst.null} null ({claim.ablation} ablation, "
             f"{_null_label(claim)}); joint claim by intersection-union (largest p-value)")
-    return _result(ctx, claim, v=verdict(joint, alpha), evidence=evidence, table=table, test=name,
+    return _result(ctx, claim, v=judge(joint, alpha), evidence=evidence, table=table, test=name,
                    n_prompts=ctx.n_used(n, seed), draws=worst.n_draws, seed=seed, ds=sha256_json(dss), raw=raw)
 
 

@@ -81,8 +81,8 @@ class _RandomHeadsClaim(_Claim):
         "null: 'these heads matter beyond the given ones', e.g. beyond a bottleneck head)")
     exclude_candidates: bool = Field(
         default=False, description="rank the candidate among random sets of the other heads only (the 'other-heads' "
-        "null: the candidate is outside that population, so the p-value is a descriptive rank, not calibrated; "
-        "prefer `given`)")
+        "rank: the candidate is outside that population, so the rank is descriptive, not a calibrated p-value; "
+        "it is reported as evidence and the verdict is always inconclusive; prefer `given`)")
     draws: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="random head sets; default: the file's draws (all sets when there are fewer)")
 
@@ -103,7 +103,9 @@ class AblationVsRandom(_RandomHeadsClaim):
     """"Ablating these heads damages the metric more (less) than ablating random heads of the same count."
 
     Evaluated with :func:`circuitry.stats.random_head_test` under the null the fields name (pool, layer,
-    conditional on ``given``, or other-heads) and :func:`circuitry.stats.verdict`.
+    conditional on ``given``) and :func:`circuitry.stats.verdict`. With ``exclude_candidates`` the candidate is
+    only ranked among sets of the other heads: the rank is reported as descriptive evidence and the verdict is
+    always "inconclusive" (:data:`circuitry.claims.evaluate.OTHER_HEADS_REASON`).
     """
 
     type: Literal["ablation_vs_random"]

@@ -18,7 +18,7 @@ import torch
 from circuitry.errors import bad_value
 from circuitry.provenance import make_provenance, sha256_json
 from circuitry.scores.detectors import check_tokens
-from circuitry.scores.results import BootstrapInfo, ScalarScore
+from circuitry.scores.results import BootstrapInfo, ScalarScore, bootstrap_seed
 
 if TYPE_CHECKING:
     from circuitry.models import ModelAdapter
@@ -48,7 +48,9 @@ def icl_score(model: "ModelAdapter", tokens: torch.Tensor | None = None, *, earl
         Positions whose losses are compared (``1 <= early < late < pos``); default: the paper's 50 and
         500 scaled to the sequence length.
     seed, confidence_level, n_resamples
-        Token seed and the bootstrap over sequences (:func:`circuitry.stats.bootstrap_ci`).
+        Token seed and the bootstrap over sequences (:func:`circuitry.stats.bootstrap_ci`, ``method="auto"``:
+        studentized from 8 sequences, Student's t below), which draws from its own stream
+        (:func:`~circuitry.scores.results.bootstrap_seed`).
 
     Returns
     -------
@@ -99,14 +101,14 @@ def icl_score(model: "ModelAdapter", tokens: torch.Tensor | None = None, *, earl
     loss = lambda p: -logp[:, col[p]].gather(-1, tokens[:, p: p + 1]).squeeze(-1).numpy()  # noqa: E731
     l_early, l_late = loss(early), loss(late)
     diff = l_late - l_early
-    est = bootstrap_ci(diff, confidence_level=confidence_level, n_resamples=n_resamples, rng=seed)
+    est = bootstrap_ci(diff, confidence_level=confidence_level, n_resamples=n_resamples, rng=bootstrap_seed(seed))
     return ScalarScore(
         name="icl", description="loss at the late token minus loss at the early token (nats); "
                                 "negative = in-context learning (Olsson et al. 2022)",
         statistic=float(np.mean(diff)), ci_low=est.confidence_interval.low, ci_high=est.confidence_interval.high,
         per_sample=[float(x) for x in diff], n_samples=int(diff.size),
         bootstrap=BootstrapInfo(confidence_level=confidence_level, method=est.method, n_resamples=n_resamples,
-                                seed=seed),
+                                seed=est.seed),
         details={"early": early, "late": late, "seq_len": P, "loss_early": float(l_early.mean()),
                  "loss_late": float(l_late.mean()), "tokens": source},
         provenance=make_provenance(model, dataset=sha256_json(tokens.tolist()), seed=seed))

@@ -44,7 +44,9 @@ NullName = Literal["pool", "layer", "conditional", "other-heads"]
   the given ones".
 * ``"other-heads"``: draws only from heads outside the candidate (``exclude_candidates=True``). The
   candidate is outside the population it is ranked in, so no exchangeability argument makes the p-value
-  valid: it is a descriptive rank, never called exact, and anti-conservative for random candidates."""
+  valid: it is a descriptive rank, never called exact, and anti-conservative for random candidates (12-19%
+  of random candidates rank at p <= 0.05). Its result is ``calibrated=False`` with
+  ``min_attainable_pvalue = 1``, so :func:`~circuitry.stats.verdict` can never call it "supported"."""
 
 HeadSet = tuple[str, ...]
 
@@ -60,6 +62,12 @@ class RandomHeadTest(Frozen):
     population was enumerated *and* the candidate belongs to it (not for ``null="other-heads"``): then
     ``p = #{all sets >= observed} / N`` is the exact randomization p-value. ``null`` names the null
     (:data:`NullName`) and ``null_hypothesis`` states it; ``given`` lists heads ablated in every set.
+
+    ``calibrated`` is False only for ``null="other-heads"`` (``exclude_candidates=True``): ``pvalue`` is
+    then the candidate's descriptive rank ``(1 + #{others >= observed}) / (1 + n_draws)``, not a p-value
+    (12-19% of random candidates rank at 0.05 or below), and ``min_attainable_pvalue`` is 1 so that
+    :func:`~circuitry.stats.verdict` answers "inconclusive", never "supported"; ``rank_floor`` keeps the
+    smallest rank, ``1 / (1 + n_draws)``.
     """
 
     def describe(self) -> str:
@@ -71,10 +79,13 @@ class RandomHeadTest(Frozen):
                 f"up to {self.max_draws} (Besag & Clifford 1991)" if self.stopped else "")
         given = f" with {', '.join(self.given)} ablated in every set" if self.given else ""
         free = [h for h in self.candidate if h not in self.given]
+        p = (f"p = {self.pvalue:.3g}, floor {self.min_attainable_pvalue:.3g}" if self.calibrated else
+             f"descriptive rank {self.pvalue:.3g} (smallest possible {self.rank_floor:.3g}; not a calibrated "
+             "p-value, no verdict)")
         return (f"{', '.join(free)}{given}: damage {self.statistic:.3g} vs {self.null_mean:.3g} +- "
                 f"{self.null_std:.3g} for {sets} random sets of {_n_heads(k)} ({self.null} null: "
-                f"{self.null_hypothesis}); p = {self.pvalue:.3g}, floor {self.min_attainable_pvalue:.3g}"
-                f"{', exact' if self.exact else ''}, alternative {self.alternative}{stop}.")
+                f"{self.null_hypothesis}); {p}{', exact' if self.exact else ''}, alternative "
+                f"{self.alternative}{stop}.")
 
 
     test: str = "random-head baseline (Crosbie & Shutova 2024); Monte Carlo / exact randomization p-value"
@@ -105,6 +116,11 @@ class RandomHeadTest(Frozen):
     #: the draws planned (``n_draws`` counts those the p-value uses: fewer when ``stopped``)
     max_draws: int | None = None
     stopped: bool = False
+    #: False for the "other-heads" rank: ``pvalue`` is descriptive and ``min_attainable_pvalue`` is 1
+    calibrated: bool = True
+    #: the smallest value ``pvalue`` can take, ``1 / (1 + n_draws)`` (equals ``min_attainable_pvalue`` when
+    #: ``calibrated``)
+    rank_floor: float | None = None
 
 
 def random_head_test(
@@ -149,7 +165,10 @@ def random_head_test(
         (the papers' "compared with other heads"). That answers a different question and is
         anti-conservative under the random-candidate null when a few heads dominate: in circuitry's
         calibration test, a 16-head pool with one dominant head gives p < 0.05 in ~12% of random
-        candidates with True and ~5% with False (see ``docs/statistics.md``).
+        candidates with True and ~5% with False (see ``docs/statistics.md``). The result is therefore
+        descriptive only: ``calibrated=False`` and ``min_attainable_pvalue=1``, so
+        :func:`~circuitry.stats.verdict` never calls it "supported"; use ``given`` (the conditional null),
+        ``match="layer"`` or the pool null for a verdict.
     alternative : {"greater", "less", "two-sided"}
         See :data:`Alternative`. Two-sided compares ``|x - c|`` where ``c`` is the mean of the candidate
         and all null effects together (a symmetric function of the reference set, so exchangeability
@@ -304,8 +323,9 @@ def random_head_test(
                      hypothesis=_hypothesis(name, free, fixed_labels, len(draw_pool), match))
     if not sequential:
         return res
-    return res.model_copy(update=dict(stop_after=stop_after, max_draws=len(sets), stopped=stopped,
-                                      min_attainable_pvalue=1.0 / (1 + len(sets))))
+    floor = 1.0 / (1 + len(sets))
+    return res.model_copy(update=dict(stop_after=stop_after, max_draws=len(sets), stopped=stopped, rank_floor=floor,
+                                      min_attainable_pvalue=floor if res.calibrated else 1.0))
 
 
 def circuit_vs_random(
@@ -422,8 +442,9 @@ def _summarize(observed: float, null: np.ndarray, *, cand_labels: list[str], n_p
         alternative=alternative, statistic=observed, null_distribution=[float(v) for v in null],
         null_mean=mean, null_std=std, null_quantiles={"0.05": q05, "0.5": q50, "0.95": q95},
         effect_size=(observed - mean) / std if std > 0 else None, pvalue=pvalue, n_draws=n,
-        exact=enumerated and not exclude, n_distinct_sets=n_distinct, min_attainable_pvalue=1.0 / (1 + n),
-        seed=seed)
+        exact=enumerated and not exclude, n_distinct_sets=n_distinct,
+        min_attainable_pvalue=1.0 if exclude else 1.0 / (1 + n), calibrated=not exclude,
+        rank_floor=1.0 / (1 + n), seed=seed)
 
 
 def _parse_unique(name: str, items: Iterable[str | Head]) -> list[Head]:

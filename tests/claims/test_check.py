@@ -97,8 +97,9 @@ PATH = {"id": "p", "type": "path_share", "statement": "s", "sender": "L0H1", "re
 def test_path_share_on_few_prompts_is_inconclusive(random_2l, n):
     r = check_claims(_file({**PATH, "min_share": 0.01, "n_prompts": n}, alpha=0.1), model=random_2l).results[0]
     assert r.verdict.outcome == "inconclusive" and r.n_prompts == n
-    sign_flip = r.evidence[-1]
-    assert sign_flip.min_attainable_pvalue == pytest.approx(min(1.0, 2 / 2**n))  # the floor is reported
+    effect = r.evidence[-1]
+    # the site's effect test (Hall's t, circuitry.stats.skew_t) has floor 0: few prompts are refused by n
+    assert effect.min_attainable_pvalue == 0.0 and effect.pvalue is not None
     assert any("fewer than 16" in w for w in r.warnings)
 
 
@@ -113,7 +114,7 @@ def test_path_share_follows_the_share_test(random_2l):
     else:
         assert share.ci_low is not None and share.ci_low <= share.effect <= share.ci_high
         assert (r.verdict.outcome == "supported") == (st["pvalue"] <= 0.01 and st["min_attainable_pvalue"] <= 0.01)
-    assert effect.pvalue == pytest.approx(st["effect_pvalue"]) and effect.min_attainable_pvalue > 0
+    assert effect.pvalue == pytest.approx(st["effect_pvalue"]) and effect.min_attainable_pvalue == st["effect_floor"]
     assert type(r).model_validate_json(r.model_dump_json()) == r
 
 

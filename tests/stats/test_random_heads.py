@@ -105,7 +105,10 @@ def test_exact_enumeration_matches_brute_force(exclude, match):
     if not exclude:  # the candidate's own set is the observation, not part of the null
         expected_null.remove(sum(weights[h] for h in cand))
     assert sorted(res.null_distribution) == pytest.approx(expected_null)
-    assert res.min_attainable_pvalue == pytest.approx(1 / (1 + len(expected_null)))
+    assert res.rank_floor == pytest.approx(1 / (1 + len(expected_null)))
+    # the other-heads rank is descriptive: floor 1, so verdict() can never call it supported
+    assert res.calibrated is (not exclude)
+    assert res.min_attainable_pvalue == (1.0 if exclude else pytest.approx(1 / (1 + len(expected_null))))
 
 
 def test_set_counts_for_a_16_head_model():
@@ -122,7 +125,8 @@ def test_strong_effect_reaches_the_resolution_limit_and_no_further():
     weights.update({"L1H3": 5.0, "L2H7": 5.0, "L3H1": 5.0})
     fn = additive_effect_fn(weights, np.random.default_rng(0), sd=0.01)
     sampled = random_head_test(fn, ["L1H3", "L2H7", "L3H1"], heads, n_draws=99, exclude_candidates=True, rng=0)
-    assert not sampled.exact and sampled.pvalue == pytest.approx(1 / 100) == sampled.min_attainable_pvalue
+    assert not sampled.exact and sampled.pvalue == pytest.approx(1 / 100) == sampled.rank_floor
+    assert not sampled.calibrated and sampled.min_attainable_pvalue == 1.0
     assert sampled.effect_size > 50
     small = {h: 0.01 for h in all_heads(2, 8)} | {"L1H3": 5.0, "L1H5": 5.0}
     exact = random_head_test(additive_effect_fn(small), ["L1H3", "L1H5"], all_heads(2, 8), rng=0)
