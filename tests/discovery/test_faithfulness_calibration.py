@@ -95,3 +95,36 @@ def test_a_real_ranking_is_detected():
                              alpha=0.05)
     assert t.curve_pvalue == pytest.approx(1 / 200)
     assert t.pvalue_adjusted[ks.index(13)] == pytest.approx(t.n_tested / 200) and t.n_tested / 200 <= 0.05
+
+
+def _fake_run(gap: float, n_random: int, seed: int = 0):
+    """Faithfulness of one ranking from simulated per-prompt metrics (no model): the additive task above with
+    the clean-corrupted gap scaled to ``gap``."""
+    from types import SimpleNamespace
+
+    from circuitry.discovery.faithfulness import _assemble, procedure_rng
+
+    rng = np.random.default_rng(seed)
+    ks, groups, index = unique_sizes(E, PERCENTS)
+    c = np.zeros((E, N))
+    c[:17] = gap / 17 + 0.5 * rng.normal(size=(17, N))  # per-prompt gap: mean `gap`, sd 2
+    empty = rng.normal(0, 1, N)
+    order = np.vstack([np.arange(E), np.argsort(procedure_rng(seed, "t").random((n_random, E)), axis=1)])
+    vals = (np.argsort(order, axis=1)[:, None, :] < np.array(ks)[:, None]).astype(float) @ c + empty
+    return _assemble([SimpleNamespace(method="m")], vals[:1], vals[1:], empty, empty + c.sum(0), ks=ks, groups=groups,
+                     index=index, percents=list(PERCENTS), total=E, n_resamples=200, confidence_level=0.95, alpha=0.05,
+                     seed=seed, metric="logit_diff", provenance={})
+
+
+def test_unresolved_gap_and_no_random_rankings_give_no_pvalues():
+    fa = _fake_run(gap=0.001, n_random=19)  # a gap far below its noise
+    assert not fa.gap.resolved
+    c = fa.curves[0]
+    assert c.curve_test.pvalue is None and "gap is unresolved" in c.curve_test.reason
+    assert all(t.pvalue is None for t in c.tests) and "gap is unresolved" in c.tests[3].reason
+    none = _fake_run(gap=5.0, n_random=0)
+    assert none.gap.resolved and none.random_mean is None and none.random_low is None and none.random_cpr == []
+    assert none.curves[0].curve_test.reason == "no random rankings (n_random=0)"
+    assert "n_random=0" in none.curves[0].tests[3].reason
+    ok = _fake_run(gap=5.0, n_random=19)
+    assert ok.curves[0].curve_test.pvalue == pytest.approx(1 / 20) and ok.curves[0].test_at(5).pvalue == 1 / 20
