@@ -82,6 +82,10 @@ def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] 
     return [e.site for e in effects if e in top]
 
 
+#: version of the stage files' contents: a stage written by an older format (2: k/v paths of a grouped-query
+#: model measured once per key/value group; one decision rule for every site) is recomputed, not reused
+STAGE_FORMAT = 2
+
 #: configuration that says how to run, not what: left out of the stage key (a run interrupted under one
 #: executor resumes under another)
 RUN_ONLY = {"executor", "workers"}
@@ -126,7 +130,7 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     metric = ctx.metric
     # the prompts' hash is part of the key: an edited task file never reuses stages of the old one
     cfg_hash = sha256_json({"cfg": cfg.model_dump(exclude=RUN_ONLY), "weights": model.weights_sha256, "data": data.sha256(),
-                            "test": test.sha256()})
+                            "test": test.sha256(), "stage_format": STAGE_FORMAT})
     timings: dict[str, float] = {}
     info = model.info
     _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {ctx.name} ({ctx.source}), "

@@ -177,7 +177,7 @@ class EdgeScores(Frozen):
                                       extra={"score": self.score[i], "rank": float(rank[i]),
                                              "in_circuit": float(self.in_circuit[i])}))
         s = self.shape
-        G = build_graph(n_layers=s["n_layers"], n_heads=s["n_heads"], edges=ms,
+        G = build_graph(n_layers=s["n_layers"], n_heads=s["n_heads"], edges=ms, n_kv_heads=s["n_kv_heads"],
                         mlp_layers=range(s["n_layers"]) if s["has_mlp"] else (),
                         graph_attrs={"method": self.method, "metric": self.metric, "model_id": self.provenance.model_id,
                                      "provenance": self.provenance, "params": json.dumps(self.params, sort_keys=True),

@@ -71,6 +71,6 @@ def _run(args: argparse.Namespace) -> int:
         order = sorted(((float(share[l, h]), l, h) for l in range(share.shape[0]) for h in range(share.shape[1])
                         if np.isfinite(share[l, h])), reverse=True)[:5]
         print(f"largest {share_label(res.metric, args.direction)}:\n  " + ", ".join(
-            f"L{l}{'KV' if kv else 'H'}{h} {v:.2f}" for v, l, h in order))
+            f"L{l}{'G' if kv else 'H'}{h} {v:.2f}" for v, l, h in order))
     print(f"wrote {out / 'patching.json'}, {out / 'patching.csv'} and {fig}")
     return 0 if gap.resolved else 1

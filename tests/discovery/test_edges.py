@@ -31,7 +31,7 @@ def test_gqa_key_value_receivers_are_per_group():
     per_layer = i.n_heads + 2 * i.n_kv_heads + int(i.has_mlp)
     assert len(es.receivers) == i.n_layers * per_layer + 1
     k_recv = [r for r in es.receivers if r.kind == "k" and r.layer == 1]
-    assert [r.node for r in k_recv] == [f"L1H{g * i.group_size}" for g in range(i.n_kv_heads)]
+    assert [r.node for r in k_recv] == [f"L1G{g}" for g in range(i.n_kv_heads)]
 
 
 def test_mlp_reads_its_own_layers_heads_and_logits_read_everything():
