@@ -130,11 +130,11 @@ class RankingStability(Frozen):
     percents: list[list[float]]
     jaccard: list[float]
     jaccard_interval: list[ConfidenceInterval] | None
-    spearman: float
+    spearman: float | None
     spearman_interval: ConfidenceInterval | None
-    spearman_brown: float
+    spearman_brown: float | None
     per_split_jaccard: list[list[float]]
-    per_split_spearman: list[float]
+    per_split_spearman: list[float | None]
     selection_frequency: NamedArray
     confidence_level: float
     seed: int
@@ -145,16 +145,18 @@ class RankingStability(Frozen):
         if few:
             js = "; ".join(f"top {k}: " + ", ".join(f"{v:.2f}" for v in col)
                            for k, col in zip(self.k, zip(*self.per_split_jaccard)))
-            rho = ", ".join(f"{v:.2f}" for v in self.per_split_spearman)
+            rho = ", ".join("-" if v is None else f"{v:.2f}" for v in self.per_split_spearman)
             tail = f" (fewer than {MIN_INTERVAL_VALUES} splits: the values, no interval)"
         else:
             js = ", ".join(f"top {k}: {j:.2f} [{c.low:.2f}, {c.high:.2f}]"
                            for k, j, c in zip(self.k, self.jaccard, self.jaccard_interval))
-            rho = f"{self.spearman:.2f} [{self.spearman_interval.low:.2f}, {self.spearman_interval.high:.2f}]"
+            rho = ("undefined (constant scores)" if self.spearman is None else
+                   f"{self.spearman:.2f} [{self.spearman_interval.low:.2f}, {self.spearman_interval.high:.2f}]")
             tail = ""
+        sb = "" if self.spearman_brown is None else f" (Spearman-Brown for {2 * self.half_size} prompts " \
+                                                    f"{self.spearman_brown:.2f})"
         return (f"{self.method}: split-half stability over {self.n_splits} splits of {self.n_prompts} prompts "
-                f"(rankings on {self.half_size} prompts each){tail}: Spearman {rho} (Spearman-Brown for "
-                f"{2 * self.half_size} prompts {self.spearman_brown:.2f}); Jaccard {js}")
+                f"(rankings on {self.half_size} prompts each){tail}: Spearman {rho}{sb}; Jaccard {js}")
 
 
 def stability_result(method: str, halves: np.ndarray, n_prompts: int, *, percents: Sequence[float],
@@ -170,12 +172,13 @@ def stability_result(method: str, halves: np.ndarray, n_prompts: int, *, percent
         v = v[np.isfinite(v)]
         return ConfidenceInterval(low=float(np.quantile(v, q)), high=float(np.quantile(v, 1 - q))) if v.size else None
 
-    r = float(np.nanmean(rho)) if np.isfinite(rho).any() else float("nan")
+    r = float(np.nanmean(rho)) if np.isfinite(rho).any() else None  # None: every split ranked a constant
     return RankingStability(
         method=method, n_prompts=n_prompts, half_size=n_prompts // 2, n_splits=n_splits, k=ks,
         percents=groups, jaccard=jac.mean(0).tolist(), jaccard_interval=[ci(jac[:, i]) for i in range(len(ks))]
-        if wide else None, spearman=r, spearman_interval=ci(rho) if wide else None, spearman_brown=spearman_brown(r),
-        per_split_jaccard=jac.tolist(), per_split_spearman=[float(x) for x in rho],
+        if wide else None, spearman=r, spearman_interval=ci(rho) if wide else None,
+        spearman_brown=None if r is None else spearman_brown(r), per_split_jaccard=jac.tolist(),
+        per_split_spearman=[float(x) if np.isfinite(x) else None for x in rho],
         selection_frequency=NamedArray.from_array(freq, ("k", "edge"), coords={"k": ks}),
         confidence_level=confidence_level, seed=seed)
 

@@ -83,6 +83,10 @@ def test_identical_prompts_give_identical_halves(scored):
     same = s.model_copy(update={"per_prompt": NamedArray.from_array(pp, ("edge", "prompt"))})
     st = ranking_stability(same, n_splits=10, rng=0)
     assert st.spearman == pytest.approx(1.0) and st.jaccard == [1.0] * len(st.k) and st.half_size == 2
+    flat = s.model_copy(update={"per_prompt": NamedArray.from_array(np.zeros((len(s.edges), 4)), ("edge", "prompt"))})
+    st0 = ranking_stability(flat, n_splits=20, rng=0)  # every edge scores 0: no rank correlation exists
+    assert st0.spearman is None and st0.spearman_brown is None and "undefined" in st0.summary()
+    assert RankingStability.model_validate_json(st0.model_dump_json()) == st0
 
 
 def test_reruns_use_the_same_splits_and_report_values_without_interval(scored, induction):
