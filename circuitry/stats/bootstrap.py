@@ -4,7 +4,7 @@ The resampling unit is the prompt: an effect (patching, ablation, path patching,
 once per prompt and the prompts are resampled with replacement. The default ``method="auto"`` picks the
 interval by n (:mod:`circuitry.stats.intervals`): for a mean, Student's t below 8 prompts and the
 studentized bootstrap (bootstrap-t; Hall 1988, Efron & Tibshirani 1993 ch. 12.5) from 8 on, which covers
-0.94-0.95 at n = 10-32 on normal and exponential data where BCa covers 0.89-0.93 (measured,
+0.939-0.951 at n = 10-32 on normal and exponential data where BCa covers 0.875-0.941 (measured,
 ``docs/statistics.md``); BCa (Efron 1987, "Better bootstrap confidence intervals", JASA 82) through
 :func:`scipy.stats.bootstrap` for other statistics.
 """
@@ -29,7 +29,7 @@ the studentized bootstrap from 8 on; BCa for other statistics. ``"BCa"``: bias-c
 (Efron 1987). ``"percentile"``: the quantiles of the bootstrap distribution. ``"basic"``: the
 reverse-percentile interval. ``"studentized"``: bootstrap-t (means only). ``"t"``: Student's t (means only).
 ``"auto"`` is the default (claims, ``circuitry scores`` and every other caller use it); ask for ``"BCa"``
-explicitly to get the former default, which under-covers means at small n (0.89-0.91 at n = 10-16: see
+explicitly to get the former default, which under-covers means at small n (0.875-0.922 at n = 10-16: see
 ``docs/statistics.md``)."""
 
 StatisticName = Literal["mean", "median"]
