@@ -10,9 +10,9 @@
 The confidence intervals of means over sequences are those of :func:`circuitry.stats.bootstrap_ci`'s
 default ``method="auto"`` (the resampling unit is the sequence): the studentized bootstrap from 8 sequences
 (Hall 1988), Student's t below. At ``circuitry scores``' default of 10 sequences on the shipped model the
-head-score intervals of heads no more skewed than exponential data cover 0.929-0.944 per detector (BCa, the
-former default: 0.869-0.893), all heads 0.870-0.935; a head whose mean is carried by a few sequences covers
-~0.5 with any method (``tests/scores/test_interval_calibration.py``, ``docs/statistics.md``).
+head-score intervals of heads no more skewed than exponential data cover 0.929-0.960 per detector (BCa, the
+former default: 0.869-0.893), all heads 0.870-0.951; a head whose mean is carried by a few sequences covers
+~0.5 with any method (rare retrieval hits ~0) (``tests/scores/test_interval_calibration.py``, ``docs/statistics.md``).
 The bootstrap draws from its own random stream, a child of the token seed
 (:func:`bootstrap_seed`), so it never reuses the numbers that drew the tokens.
 """

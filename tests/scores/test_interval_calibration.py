@@ -1,9 +1,11 @@
 """Coverage of the intervals ``circuitry scores`` prints, at its default of 10 sequences, on the shipped model.
 
-The population: the per-sequence scores of the shipped zoo:attn-only-2l on 400 sequences of the default
-recipe (seed 123; the true mean of a head is their mean). An experiment draws 10 of them with replacement
-and computes the head scores' intervals exactly as ``score_heads`` does (``head_scores_from_samples``),
-or the ICL score's (``bootstrap_ci`` default, as ``icl_score``). Measured table: docs/statistics.md.
+The population: the per-sequence scores of the shipped zoo:attn-only-2l on 400 sequences of each
+detector's default sequences (seed 123; the true mean of a head is their mean), for every detector whose
+samples are sequences (``successor`` and ``copy_suppression`` score one sample per token of an order, not
+``n_samples`` sequences). An experiment draws 10 of them with replacement and computes the head scores'
+intervals exactly as ``score_heads`` does (``head_scores_from_samples``), or the ICL score's
+(``bootstrap_ci`` default, as ``icl_score``). Measured table: docs/statistics.md.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from scipy import stats
 
 from circuitry.provenance import Provenance
 from circuitry.scores import icl_score, score_heads
-from circuitry.scores.heads import DEFAULT_DETECTORS
+from circuitry.scores.heads import available_detectors
 from circuitry.scores.results import bootstrap_seed, head_scores_from_samples
 from circuitry.stats import bootstrap_ci, spawn_seeds
 
 N_POOL, N, E = 400, 10, 300
+PER_SEQUENCE = [d for d in available_detectors() if d not in ("successor", "copy_suppression")]
 
 
 @pytest.fixture(scope="module")
 def pools(zoo_model):
-    scores = score_heads(zoo_model, DEFAULT_DETECTORS, n_samples=N_POOL, seed=123, n_resamples=100)
+    scores = score_heads(zoo_model, PER_SEQUENCE, n_samples=N_POOL, seed=123, n_resamples=100)
     return {name: s.per_sample.numpy() for name, s in scores.items()}
 
 
@@ -48,12 +51,12 @@ def test_head_score_intervals_cover_at_the_default_ten_sequences(pools):
         skew = stats.skew(pool, axis=0)
         regular += list(cov[skew <= 2.0])   # no more skewed than the exponential data of tests/stats
         spiky += list(cov[skew > 4.0])      # a head whose mean is carried by < 5% of the sequences
-    assert len(regular) >= 30
+    assert len(pools) == 10 and len(regular) >= 130
     assert 0.93 <= np.mean(regular) <= 0.97, np.mean(regular)
     assert min(regular) >= 0.86  # every such head: 300 experiments, binomial sd 0.013
     # Documented limitation (docs/statistics.md): when ~95% of sequences score ~0 and the rest carry the mean,
-    # 10 sequences often contain none of the rest and no interval from them can cover (0.44-0.55 measured).
-    assert spiky and max(spiky) < 0.8
+    # 10 sequences often contain none of the rest and no interval from them can cover (0.0-0.55 measured).
+    assert len(spiky) >= 4 and max(spiky) < 0.8
 
 
 @pytest.mark.slow
