@@ -34,15 +34,14 @@ uniform ``k``-subsets and each random ranking also has a whole curve.
   ranking is one more random ranking) the selection cannot favour small p-values.
 - Where a floor after correction exceeds ``alpha`` the verdict is "inconclusive by construction".
 
-Randomness: each procedure draws from its own stream, :func:`procedure_rng` keyed by the procedure's
-name (``"faithfulness/random-rankings"``, ``"faithfulness/bootstrap"``, ``"faithfulness/replication"``)
+Randomness: each procedure draws from its own stream, :func:`circuitry.stats.procedure_seed` keyed by the
+procedure's name (``"faithfulness/random-rankings"``, ``"faithfulness/bootstrap"``, ``"faithfulness/replication"``)
 from the run's seed, so changing ``n_random`` never changes a band and changing ``n_resamples`` never
 changes a p-value.
 """
 
 from __future__ import annotations
 
-import zlib
 from types import SimpleNamespace
 from typing import Callable, Literal, NamedTuple, Sequence
 
@@ -51,7 +50,8 @@ import numpy as np
 from circuitry.discovery.results import EdgeScores
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
-from circuitry.stats import ConfidenceInterval, GapSummary, Verdict, correct_pvalues, gap_summary, monte_carlo_pvalue
+from circuitry.stats import (ConfidenceInterval, GapSummary, Verdict, correct_pvalues, gap_summary,
+                             monte_carlo_pvalue, procedure_seed)
 from circuitry.stats import verdict as judge
 from circuitry.stats._common import check_open_unit
 
@@ -76,19 +76,11 @@ CURVE_NULL = "the method's edge ranking is no better than a uniformly random ran
 SIZE_NULL = "the method's top-k edges are no better than k edges drawn uniformly at random (f at this size)"
 
 
-def procedure_rng(seed: int, procedure: str, *keys: int | str) -> np.random.Generator:
-    """The random stream of one procedure of a run: ``SeedSequence(seed, spawn_key=crc32(procedure, *keys))``.
-
-    Each procedure (random rankings, bootstrap, stability splits, ...) gets a child of the run's seed keyed
-    by its name (:class:`numpy.random.SeedSequence` children are independent by construction), so changing
-    how much one procedure draws never changes another's numbers.
-
-    >>> a = procedure_rng(0, "faithfulness/bootstrap").integers(1 << 30)
-    >>> a == procedure_rng(0, "faithfulness/bootstrap").integers(1 << 30) != procedure_rng(0, "x").integers(1 << 30)
-    True
-    """
-    key = tuple(zlib.crc32(str(k).encode()) for k in (procedure, *keys))
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
+def procedure_rng(seed: int, procedure: str) -> np.random.Generator:
+    """The generator of one named procedure of a run: seeded by :func:`circuitry.stats.procedure_seed`
+    (``SeedSequence(seed, spawn_key=(crc32(procedure),))``), so changing how much one procedure draws never
+    changes another's numbers."""
+    return np.random.default_rng(procedure_seed(seed, procedure))
 
 
 def run_seed(rng: int | np.random.Generator | None) -> int:

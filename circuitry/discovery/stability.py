@@ -27,7 +27,7 @@ For exact patching, EAP and EAP-IG an edge's score is a mean over prompts, so a 
 re-averages the per-prompt scores already measured (:func:`ranking_stability`); ACDC has no per-prompt
 scores and is rerun on both halves of each split (:func:`rerun_stability`, two ACDC runs per split).
 The splits come from the stream ``"stability/splits"`` of the run's seed
-(:func:`circuitry.discovery.faithfulness.procedure_rng`): the ``i``-th split is the same for every method
+(:func:`circuitry.stats.procedure_seed`): the ``i``-th split is the same for every method
 and whatever the number of splits.
 """
 

@@ -102,14 +102,14 @@ def _fake_run(gap: float, n_random: int, seed: int = 0):
     the clean-corrupted gap scaled to ``gap``."""
     from types import SimpleNamespace
 
-    from circuitry.discovery.faithfulness import _assemble, procedure_rng
+    from circuitry.discovery.faithfulness import _assemble
 
     rng = np.random.default_rng(seed)
     ks, groups, index = unique_sizes(E, PERCENTS)
     c = np.zeros((E, N))
     c[:17] = gap / 17 + 0.5 * rng.normal(size=(17, N))  # per-prompt gap: mean `gap`, sd 2
     empty = rng.normal(0, 1, N)
-    order = np.vstack([np.arange(E), np.argsort(procedure_rng(seed, "t").random((n_random, E)), axis=1)])
+    order = np.vstack([np.arange(E), np.argsort(rng.random((n_random, E)), axis=1)])
     vals = (np.argsort(order, axis=1)[:, None, :] < np.array(ks)[:, None]).astype(float) @ c + empty
     return _assemble([SimpleNamespace(method="m")], vals[:1], vals[1:], empty, empty + c.sum(0), ks=ks, groups=groups,
                      index=index, percents=list(PERCENTS), total=E, n_resamples=200, confidence_level=0.95, alpha=0.05,
