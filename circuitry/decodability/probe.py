@@ -96,9 +96,12 @@ def cv_accuracy(X: np.ndarray, y: np.ndarray, *, classifier: Classifier = "ridge
     if C < 2 or counts.min() < n_folds:
         raise bad_value("n_prompts", f"{counts.min()} prompts in the smallest task",
                         f"at least n_folds={n_folds} prompts in each of >= 2 tasks")
-    rng = np.random.default_rng(seed)
-    folds = stratified_folds(y, n_folds, rng)
-    perms = [rng.permutation(len(y)) for _ in range(n_permutations)]
+    from circuitry.stats._common import procedure_seed
+
+    # folds and label shuffles draw from their own streams, fixed by the seed and their names
+    folds = stratified_folds(y, n_folds, np.random.default_rng(procedure_seed(seed, "decodability/folds")))
+    shuffle = np.random.default_rng(procedure_seed(seed, "decodability/shuffles"))
+    perms = [shuffle.permutation(len(y)) for _ in range(n_permutations)]
     labels = np.stack([y] + [y[p] for p in perms])  # [1 + P, n]: observed, then shuffled
     pred = np.empty_like(labels)
     for test in folds:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from circuitry.errors import InputError, bad_value
+from circuitry.stats._common import procedure_seed
 from circuitry.scores.detectors import SequenceRecipe, check_tokens, function_detector, induction_target
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ def needle_tokens(model: "ModelAdapter", *, n: int, needle_len: int = 10, haysta
     needle = repeated_tokens(n, block_len=needle_len, repeats=1, vocab_size=model.info.d_vocab, bos=bos,
                              exclude=exclude, seed=seed)
     hay = repeated_tokens(n, block_len=haystack_len, repeats=1, vocab_size=model.info.d_vocab, bos=None,
-                          exclude=list(exclude) + ([bos] if bos is not None else []), seed=seed + 1)
+                          exclude=list(exclude) + ([bos] if bos is not None else []),
+                          seed=procedure_seed(seed, "retrieval/distractors"))
     return torch.cat([needle, hay, needle[:, (bos is not None):]], dim=1)
 
 

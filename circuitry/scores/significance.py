@@ -6,7 +6,8 @@ hypothesis "this head does not do this", ``e[s, h]`` (for pattern detectors: the
 keys placed at random, :func:`~circuitry.scores.detectors.placebo_null`; for the copying family:
 ``1 / d_vocab``, the share a uniform choice of token gets; for the successor and copy-suppression OV
 detectors: the chance of hitting one of ``m`` candidates, ``k / m``). The excess ``d = x - e`` is
-tested per head with a **one-sided one-sample t-test** (``scipy.stats.ttest_1samp``) of
+tested per head with a **one-sided skewness-corrected t-test** (Hall 1992, :mod:`circuitry.stats.skew_t`, the
+test circuitry uses for every mean over prompts) of
 
     H0: mean(d) <= min_effect   against   H1: mean(d) > min_effect,
 
@@ -23,26 +24,28 @@ scored. The p-values of all heads of a detector are corrected together (Holm by 
 ``"bh"`` for the false discovery rate; :func:`circuitry.stats.correct_pvalues`), and a head is
 *significant* when its adjusted p-value is at most ``alpha``.
 
-Assumptions: the sequences are independent draws (they are, from the seeded generator); the t-test's
-normal approximation of the mean needs a handful of sequences (10 by default; the OV detectors use one
-sample per token of the order). A head whose excess is identical on every sequence (zero variance, e.g.
-a hand-built head) gets ``p = 0`` if that excess is above ``min_effect`` and ``p = 1`` otherwise.
+Assumptions: the sequences are independent draws (they are, from the seeded generator); the test's
+approximation of the mean's distribution needs a handful of sequences (10 by default; the OV detectors use
+one sample per token of the order). Excess scores are often skewed (a head hits its target on a few
+sequences): at 10 sequences of exponential-shaped excess Student's one-sided t rejects 0.013 / 0.136 at a
+nominal 0.05 in the two directions, Hall's test 0.028 / 0.080 (measured; docs/statistics.md). A head whose
+excess is identical on every sequence (zero variance, e.g. a hand-built head) gets ``p = 0`` if that excess
+is above ``min_effect`` and ``p = 1`` otherwise.
 """
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
-from scipy import stats
 
 from circuitry.errors import InputError, bad_value
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray
 from circuitry.stats.multiple import Correction, correct_pvalues
+from circuitry.stats.skew_t import skew_t_pvalue, skew_t_statistic
 
-TEST = ("one-sided one-sample t-test per head of mean(score - null) > min_effect over sampled sequences "
-        "(scipy.stats.ttest_1samp), p-values corrected over the heads of the detector")
+TEST = ("one-sided skewness-corrected t-test (Hall 1992) per head of mean(score - null) > min_effect over sampled "
+        "sequences, p-values corrected over the heads of the detector")
 
 
 class HeadSignificance(Frozen):
@@ -53,7 +56,7 @@ class HeadSignificance(Frozen):
     null, excess
         ``NamedArray ("layer", "head")``: mean null score and mean excess ``score - null``.
     statistic, pvalue, adjusted_pvalue
-        ``NamedArray ("layer", "head")``: t statistic, one-sided p-value, p-value after ``method``.
+        ``NamedArray ("layer", "head")``: Hall's statistic, one-sided p-value, p-value after ``method``.
     significant
         Labels of the heads with ``adjusted_pvalue <= alpha``, highest excess first.
     min_effect, alpha, method, controls
@@ -116,10 +119,8 @@ def head_significance(scores, null, *, min_effect: float = 0.1, alpha: float = 0
         raise InputError("scores and null must be finite (drop sequences without a target first)")
     d = x - e
     mean, sd = d.mean(0), d.std(0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # zero-variance heads are handled below
-        res = stats.ttest_1samp(d, min_effect, axis=0, alternative="greater")
-    t, p = np.asarray(res.statistic, dtype=float), np.asarray(res.pvalue, dtype=float)
+    t = skew_t_statistic(d, min_effect, axis=0)
+    p = np.asarray(skew_t_pvalue(d, min_effect, alternative="greater", axis=0), dtype=float)
     flat = sd <= 1e-12 * np.maximum(1.0, np.abs(mean))
     p = np.where(flat, np.where(mean > min_effect, 0.0, 1.0), p)
     t = np.where(flat, np.where(mean > min_effect, np.inf, -np.inf), t)

@@ -69,6 +69,10 @@ def verdict(result: Any, alpha: float) -> Verdict:
         return Verdict(outcome="inconclusive", reason="the test's p-value is undefined", alpha=alpha,
                        pvalue=None, min_attainable_pvalue=floor, null=null)
     p = float(p)
+    if getattr(result, "calibrated", True) is False:
+        return Verdict(outcome="inconclusive", alpha=alpha, pvalue=p, min_attainable_pvalue=floor, null=null,
+                       reason="the other-heads rank is descriptive, not a calibrated test; use null='pool', 'layer' "
+                              "or 'conditional'")
     if alpha < floor:
         extra = ""
         if hasattr(result, "n_draws"):
