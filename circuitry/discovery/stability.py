@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from circuitry.discovery.faithfulness import MIN_INTERVAL_VALUES, PERCENTS, procedure_rng, run_seed, unique_sizes
+from circuitry.discovery.faithfulness_tests import MIN_INTERVAL_VALUES, PERCENTS, procedure_rng, run_seed, unique_sizes
 from circuitry.discovery.results import EdgeScores
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray
