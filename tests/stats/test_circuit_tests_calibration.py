@@ -47,3 +47,23 @@ def test_head_significance_holds_its_level_at_the_boundary(shape, n):
     rate = float((p <= 0.05).mean())
     lo, hi = (0.02, 0.09) if n == 10 else (0.03, 0.075)
     assert lo <= rate <= hi, rate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["normal", "exponential"])
+@pytest.mark.parametrize("n", [16, 32])
+def test_path_share_claim_holds_its_level_when_the_share_is_exactly_min_share(shape, n):
+    # the path_share claim (share_test): the true share is exactly min_share = 0.5 of a clearly resolved gap,
+    # the boundary of its null; the intersection-union p is then decided by the one-sided share test
+    from circuitry.stats import share_test
+
+    g = np.random.default_rng(n + len(shape))
+    runs, hits = 300, 0
+    for r in range(runs):
+        clean = 3 + 0.3 * g.standard_normal(n)
+        corrupted = 0.3 * g.standard_normal(n)
+        noise = g.standard_normal(n) if shape == "normal" else g.exponential(size=n) - 1
+        patched = clean - 0.5 * (clean - corrupted) + 0.4 * noise
+        hits += share_test(patched, clean, corrupted, min_share=0.5, alpha=0.05, n_resamples=999,
+                           rng=r).outcome == "supported"
+    assert 0.02 <= hits / runs <= 0.08, hits / runs  # 300 runs: binomial sd 0.013 around 0.05
