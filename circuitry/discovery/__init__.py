@@ -10,10 +10,12 @@ from circuitry._lazy import lazy_exports
 _EXPORTS = {
     "EdgeSet": "edges", "Receiver": "edges", "edge_set": "edges", "induction_reference": "edges",
     "PERCENTS": "faithfulness", "Faithfulness": "faithfulness", "FaithfulnessCurve": "faithfulness",
-    "faithfulness_curves": "faithfulness", "METHODS": "results", "EdgeScores": "results", "Method": "results",
+    "faithfulness_curves": "faithfulness", "replicated_faithfulness": "faithfulness",
+    "ReplicatedFaithfulness": "faithfulness", "SizeTest": "faithfulness_tests", "CurveTest": "faithfulness_tests",
+    "MIN_INTERVAL_VALUES": "faithfulness_tests", "METHODS": "results", "EdgeScores": "results", "Method": "results",
     "discover_acdc": "search", "discover_eap": "search", "discover_eap_ig": "search", "discover_exact": "search",
-    "prepare": "search", "roc_auc": "search", "score_edges": "search", "acdc_tau_sweep": "search", "TauSweep": "search", "RankingStability": "stability",
-    "ranking_stability": "stability", "DiscoveryReport": "report", "run_discovery": "report",
+    "prepare": "search", "roc_auc": "search", "score_edges": "search", "acdc_tau_sweep": "search", "TauSweep": "search",
+    "RankingStability": "stability", "ranking_stability": "stability", "DiscoveryReport": "report", "run_discovery": "report",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
