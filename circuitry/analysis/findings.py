@@ -118,9 +118,9 @@ def check_findings(model, scores, ctx, gap, head_effects, edges: list[EdgeMeasur
                if gap.resolved else f"The model does not separate the clean from the corrupted prompts on {m}: "
                "there is no gap to explain, so no circuit can be read off this run."),
         holds=gap.resolved,
-        evidence=f"{ctx.target}: clean minus corrupted {gap.mean:.3f}, {gap.confidence_level:.0%} t-interval "
+        evidence=f"{ctx.target}: clean minus corrupted {gap.mean:.3f}, {gap.confidence_level:.0%} interval "
                  f"[{gap.ci_low:.3f}, {gap.ci_high:.3f}] over {gap.n} prompt pairs, p = {gap.pvalue:.2g} "
-                 "(one-sample t-test of no gap)" + (_sign_note(gap, m) if gap.resolved else
+                 "(Hall's skewness-corrected t-test of no gap)" + (_sign_note(gap, m) if gap.resolved else
                  "; the interval contains 0, so every share of the gap would be a ratio over noise. The run "
                  "stopped after activation patching."))]
     sig = sorted((e for e in head_effects if _member(e, e.share, alpha, min_share)), key=lambda e: -e.share)

@@ -49,7 +49,7 @@ class DiscoveryReport(Frozen):
         g = self.gap
         if not g.resolved:
             return (f"{self.n_prompts} prompt pairs, task {self.task}: the clean-corrupted gap is not resolved "
-                    f"(mean {g.mean:.3g}, 95% t-interval [{g.ci_low:.3g}, {g.ci_high:.3g}]): the model does not "
+                    f"(mean {g.mean:.3g}, 95% interval [{g.ci_low:.3g}, {g.ci_high:.3g}]): the model does not "
                     "separate the two prompt sets, so there is no circuit to search for and none was drawn")
         lines = [f"{len(self.scores[0].edges)} edges, {self.n_prompts} prompt pairs, task {self.task}, gap "
                  f"{g.mean:.3g} [{g.ci_low:.3g}, {g.ci_high:.3g}]"]
