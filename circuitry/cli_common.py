@@ -64,10 +64,94 @@ def load_model_from_args(args: argparse.Namespace):
 
 def load_from_args(args: argparse.Namespace, *, metric: str | None = None):
     """The model and (if the command has ``--task``) the dataset named by the arguments, checked for ``metric``."""
-    from circuitry.prompts import make_task
-
     model = load_model_from_args(args)
     data = None
     if hasattr(args, "task"):
-        data = make_task(args.task, model, n_prompts=args.n_prompts, seed=args.seed, metric=metric)
+        data = load_task_from_args(args, model, metric=metric)
     return model, data
+
+
+def load_task_from_args(args: argparse.Namespace, model, *, metric: str | None = None):
+    """The dataset of ``--task``/``--n-prompts``/``--seed`` for ``model``, refused up front when its cached runs
+    would not fit in memory (:func:`check_prompt_memory`)."""
+    from circuitry.prompts import make_task
+
+    from circuitry.prompts.tasks import MAX_PROMPTS
+
+    if args.task in BUILTIN_TASKS and isinstance(args.n_prompts, int) and 2 < args.n_prompts <= MAX_PROMPTS:
+        probe = make_task(args.task, model, n_prompts=2, seed=args.seed, metric=metric)  # its prompt length
+        check_prompt_memory(model, args.n_prompts, probe.seq_len)
+    data = make_task(args.task, model, n_prompts=args.n_prompts, seed=args.seed, metric=metric)
+    check_prompt_memory(model, len(data), data.seq_len, "--task" if data.source else "--n-prompts")
+    return data
+
+
+# --- limits: every count is bounded before any work, by memory or by time (docs/errors/LimitError.md) -------
+
+#: a run of the command may use at most this share of the memory the OS reports available
+MEMORY_SHARE = 0.5
+
+
+def memory_budget() -> int:
+    """Bytes a command may plan to hold: :data:`MEMORY_SHARE` of ``MemAvailable`` (Linux), else of 8 GiB."""
+    try:
+        for line in open("/proc/meminfo", encoding="ascii"):
+            if line.startswith("MemAvailable:"):
+                return int(int(line.split()[1]) * 1024 * MEMORY_SHARE)
+    except (OSError, ValueError):
+        pass
+    return int(8 * 2**30 * MEMORY_SHARE)
+
+
+def check_range(param: str, value, low, high, why: str, fix: str | None = None) -> None:
+    """Refuse ``value`` outside ``[low, high]`` before any work: below ``low`` is an
+    :class:`~circuitry.errors.InputError`, above ``high`` a :class:`~circuitry.errors.LimitError` saying ``why``
+    (what the bound is derived from: memory or time)."""
+    from circuitry.errors import bad_value, too_large
+
+    if value is None:
+        return
+    if value < low:
+        raise bad_value(param, value, f"a number >= {low}", fix)
+    if value > high:
+        raise too_large(param, value, high, why, fix or f"use {param} {high} or less")
+
+
+def prompt_bytes(info, seq_len: int) -> int:
+    """Memory one prompt pair takes in a cached clean + corrupted run (float32): every layer's attention
+    pattern and residual-width activations, and the logits at every position."""
+    per_run = info.n_layers * (info.n_heads * seq_len * seq_len + 6 * seq_len * info.d_model) + seq_len * info.d_vocab
+    return 4 * 2 * per_run
+
+
+def check_prompt_memory(model, n: int, seq_len: int, param: str = "--n-prompts") -> None:
+    """Refuse ``n`` prompt pairs of ``seq_len`` tokens when their cached runs would not fit in
+    :func:`memory_budget` (a :class:`~circuitry.errors.LimitError` naming the largest count that fits)."""
+    from circuitry.errors import too_large
+
+    each, budget = prompt_bytes(model.info, seq_len), memory_budget()
+    if n * each > budget:
+        most = max(budget // each, 0)
+        raise too_large(param, n, most, f"memory: a pair of {seq_len} tokens holds ~{each / 2**20:.2f} MiB of "
+                        f"activations on {model.model_id}, and {MEMORY_SHARE:.0%} of the available memory is "
+                        f"{budget / 2**30:.1f} GiB", f"use {param} {min(most, 32) if most >= 2 else 2} (or a machine "
+                        "with more memory)")
+
+
+def options_of(args: argparse.Namespace) -> dict:
+    """The options of a parsed command (what its output depends on), for the output lock."""
+    skip = {"handler", "quiet", "threads", "workers", "executor"}
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip and not callable(v)}
+
+
+def staged_output(args: argparse.Namespace, *, resume: bool = False, carry: tuple[str, ...] = ()):
+    """The command's ``--out`` as a :class:`~circuitry.io.StagedOutput`: locked, written into a staging
+    sibling, swapped in whole when the command completes."""
+    import sys
+
+    from circuitry.io import StagedOutput
+
+    command = "circuitry " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("circuitry", "cli.py")) \
+        else f"circuitry {getattr(args, 'command', '')} --out {args.out}"
+    return StagedOutput(args.out, command=command, options={"command": getattr(args, "command", None),
+                                                            **options_of(args)}, resume=resume, carry=carry)

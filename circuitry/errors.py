@@ -38,3 +38,44 @@ def bad_value(param: str, value: object, expected: str, fix: str | None = None) 
     if fix:
         msg += f" Fix: {fix}"
     return InputError(msg)
+
+
+class LimitError(InputError):
+    """A count, size or file is beyond what this machine can hold in memory or finish in reasonable time; the
+    message names the limit, what it is derived from, and the largest accepted value."""
+
+
+class BusyError(InputError):
+    """Another run is writing the same output folder; the message names it (pid, command, start time)."""
+
+
+class OutputError(CircuitryError):
+    """An output could not be written (a full disk, a read-only or vanished folder). The previous result in
+    the output folder is left as it was; the command line exits with code 1."""
+
+
+def too_large(param: str, value: object, limit: object, why: str, fix: str | None = None) -> LimitError:
+    """Build a :class:`LimitError` in the house format.
+
+    >>> str(too_large("--steps", 10**6, 1000, "time: one forward and backward pass per step"))
+    '--steps=1000000 is beyond the limit 1000 (time: one forward and backward pass per step).'
+    """
+    msg = f"{param}={value!r} is beyond the limit {limit} ({why})."
+    if fix:
+        msg += f" Fix: {fix}"
+    return LimitError(msg)
+
+
+def field_error(where: str, exc: Exception, fix: str) -> InputError:
+    """A pydantic ``ValidationError`` met reading a file, as an :class:`InputError` naming ``where``
+    (``file:line``), the field, what it expected, the value it got and ``fix``."""
+    errs = exc.errors() if hasattr(exc, "errors") else []
+    if not errs:
+        return InputError(f"{where}: {exc}. Fix: {fix}")
+    err = errs[0]
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    got = err.get("input")
+    got = repr(got) if len(repr(got)) <= 60 else repr(got)[:57] + "..."
+    more = f" (and {len(errs) - 1} more problem(s))" if len(errs) > 1 else ""
+    return InputError(f"{where}: field '{loc}': {msg}, got {got}{more}. Fix: {fix}")

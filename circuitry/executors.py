@@ -137,6 +137,9 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
         except BrokenProcessPool:
             _POOLS.pop(workers, None)  # a dead worker: the next call starts afresh
             raise
+        except BaseException:  # an interrupt or a failed task: stop every worker now, none is left running
+            _kill_pool(workers)
+            raise
     return _run_ray(fn, tasks, seeds, max_workers)
 
 
@@ -149,12 +152,13 @@ def _pool(workers: int):
     if workers not in _POOLS:
         import atexit
         import multiprocessing
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
         threads = max(1, available_cpus() // workers)  # the workers share the cores instead of each taking all
-        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_limit_threads,
-                                              initargs=(threads,))
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                              initargs=(threads, os.getpid()))
         if len(_POOLS) == 1:
             atexit.register(shutdown_pools)
     return _POOLS[workers]
@@ -164,6 +168,41 @@ def shutdown_pools() -> None:
     """Stop the worker processes that ``executor="processes"`` keeps between calls."""
     while _POOLS:
         _POOLS.popitem()[1].shutdown(cancel_futures=True)
+
+
+def _kill_pool(workers: int) -> None:
+    """Terminate the pool of ``workers`` at once (its running tasks too) and forget it."""
+    pool = _POOLS.pop(workers, None)
+    if pool is None:
+        return
+    procs = list(getattr(pool, "_processes", {}).values())  # the executor has no public kill
+    for p in procs:
+        p.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for p in procs:
+        p.join(5)
+        if p.is_alive():  # pragma: no cover - a worker stuck in C code ignoring SIGTERM
+            p.kill()
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """A process-pool worker's initializer: Ctrl-C is the parent's to handle (it stops the pool; workers
+    print no tracebacks), the worker exits when its parent is gone (never an orphan), and BLAS threads are
+    limited (:func:`_limit_threads`)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="circuitry-parent-watch", daemon=True).start()
+    _limit_threads(threads)
 
 
 def available_cpus() -> int:

@@ -46,11 +46,15 @@ def _run(args: argparse.Namespace) -> int:
     from circuitry.cli_common import load_model_from_args
     from circuitry.errors import bad_value
 
+    from circuitry.cli_common import load_task_from_args, staged_output
+
     if args.reproduce:
-        from circuitry.analysis.reproduce import load_report, reproduce
+        from circuitry.analysis.reproduce import check_fresh_out, load_report, reproduce
 
         load_report(args.reproduce)
-        diffs = reproduce(args.reproduce, args.out, device=args.device, quiet=args.quiet)
+        check_fresh_out(args.out)
+        with staged_output(args) as stage:
+            diffs = reproduce(args.reproduce, stage, device=args.device, quiet=args.quiet)
         if diffs:
             print(f"circuitry analyze: the numbers of {args.reproduce} do NOT reproduce; first differences:\n  "
                   + "\n  ".join(diffs))
@@ -81,7 +85,11 @@ def _run(args: argparse.Namespace) -> int:
                          stop_after=args.stop_after or None, alpha=args.alpha, min_share=args.min_share,
                          max_path_heads=args.max_path_heads, executor=args.executor, workers=args.workers)
     model = load_model_from_args(args)
-    report = run_analysis(model, cfg, args.out, quiet=args.quiet)
+    load_task_from_args(args, model, metric=args.metric)  # the task's checks and its memory, before any stage
+    # finished stages live in the staging folder while the run goes on (an interrupted or killed run leaves them
+    # there for the next run to resume from) and move into --out with the report
+    with staged_output(args, resume=True, carry=("stages",)) as stage:
+        report = run_analysis(model, cfg, stage, quiet=args.quiet)
     if not report.gap.resolved:
         print(f"circuitry analyze: the model shows no clean-corrupted gap on task {report.task.name!r} "
               f"(metric {report.task.metric}); the report says so. exit 1")

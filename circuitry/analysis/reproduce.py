@@ -15,9 +15,36 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
 from circuitry.errors import InputError
 
 IGNORED = {"timings", "figures"}
+#: the largest report read back (a report of the largest analysis is a few MB)
+MAX_REPORT_BYTES = 256 * 2**20
+
+
+class _ReadBack(BaseModel):
+    """The parts of a report ``--reproduce`` reads, typed: the configuration (an :class:`AnalysisConfig`) and
+    the provenance's hashes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    class _Provenance(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        weights_sha256: str | None = None
+        dataset_sha256: str | None = None
+
+    config: dict[str, Any]
+    provenance: _Provenance
+    findings: Any
+
+    @model_validator(mode="after")
+    def _config(self) -> "_ReadBack":
+        from circuitry.analysis.results import AnalysisConfig
+
+        AnalysisConfig.model_validate(self.config)
+        return self
 IGNORED_PROVENANCE = {"created", "threads", "device", "python"}
 
 
@@ -47,13 +74,32 @@ def load_report(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--reproduce={str(p)!r} is not a file. Fix: the report.json of an earlier analyze run")
+    if p.stat().st_size > MAX_REPORT_BYTES:
+        raise InputError(f"--reproduce={str(p)!r} has {p.stat().st_size} bytes, beyond the limit {MAX_REPORT_BYTES} "
+                         "(memory: a report is read whole). Fix: the report.json of an earlier analyze run")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"--reproduce={str(p)!r} is not JSON ({str(exc)[:100]})") from None
     if not isinstance(data, dict) or not {"config", "provenance", "findings"} <= set(data):
         raise InputError(f"--reproduce={str(p)!r} is not a circuitry analyze report (no config/provenance/findings)")
+    try:
+        _ReadBack.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = "/".join(str(x) for x in err.get("loc", ()))
+        raise InputError(f"--reproduce={str(p)!r}: field /{where}: {err.get('msg')} (got "
+                         f"{str(err.get('input'))[:60]!r}). Fix: the unedited report.json of an earlier analyze run"
+                         ) from None
     return data
+
+
+def check_fresh_out(out: str | Path) -> None:
+    """Refuse an ``--out`` holding finished stages, which a re-run would reuse instead of recomputing."""
+    out = Path(out)
+    if (out / "stages").is_dir() and any((out / "stages").iterdir()):
+        raise InputError(f"--out={str(out)!r} holds finished stages, which a re-run would reuse. Fix: --out an empty "
+                         "folder")
 
 
 def reproduce(report_path: str | Path, out: str | Path, *, device: str = "cpu", quiet: bool = False) -> list[str]:
@@ -64,9 +110,7 @@ def reproduce(report_path: str | Path, out: str | Path, *, device: str = "cpu", 
 
     old = load_report(report_path)
     out = Path(out)
-    if (out / "stages").is_dir() and any((out / "stages").iterdir()):
-        raise InputError(f"--out={str(out)!r} holds finished stages, which a re-run would reuse. Fix: --out an empty "
-                         "folder")
+    check_fresh_out(out)
     cfg = AnalysisConfig.model_validate(old["config"])
     model = load_model(cfg.model, device=device)
     prov = old["provenance"]

@@ -19,16 +19,50 @@ model runs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from circuitry.errors import InputError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from circuitry.errors import InputError, field_error
 from circuitry.prompts.pairs import PairDataset, PromptPair
 
 _ID_KEYS = {"clean", "corrupted", "positions", "answers", "foils", "clean_text", "corrupted_text", "meta"}
 _TEXT_KEYS = {"clean", "corrupted", "positions", "answer", "foil", "answers", "foils", "meta"}
 MAX_LINE_CHARS = 1_000_000
+#: the most pairs a task file may hold: the built-in tasks' limit (:data:`circuitry.prompts.tasks.MAX_PROMPTS`),
+#: beyond which a file is refused at that line instead of being read whole
+MAX_FILE_PAIRS = 100_000
+_FIX = "one JSON object per line with 'clean' and 'corrupted' (docs/tasks.md)"
+
+Position = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Line(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskHeader(_Line):
+    """The optional first line of a task file, ``{"header": {...}}``."""
+
+    task: StrictStr | None = Field(default=None, min_length=1, max_length=200, description="the task's name")
+    params: dict[StrictStr, Any] = Field(default_factory=dict, description="how the pairs were made (kept as is)")
+    seed: Annotated[StrictInt, Field(ge=0)] | None = Field(default=None, description="the seed that made them")
+    metric: Literal["logit_diff", "answer_prob", "loss", "kl"] | None = Field(
+        default=None, description="the task's default metric")
+
+
+class TextPairLine(_Line):
+    """A text pair line: prompts as text, answers and foils as single-token strings."""
+
+    clean: StrictStr
+    corrupted: StrictStr
+    positions: list[Position] | None = None
+    answer: StrictStr | None = None
+    foil: StrictStr | None = None
+    answers: list[StrictStr] | None = None
+    foils: list[StrictStr] | None = None
+    meta: dict[StrictStr, Any] = Field(default_factory=dict)
 
 
 def _where(path: Path, n: int) -> str:
@@ -55,15 +89,21 @@ def _one_token(tokenizer, text: Any, *, where: str, what: str) -> int:
 
 
 def _text_pair(rec: dict, tokenizer, *, bos: int | None, where: str) -> PromptPair:
-    if tokenizer is None:
-        raise InputError(f"{where}: a text pair needs the model's tokenizer, and this model has none. Fix: load a "
-                         "Hugging Face directory that holds its tokenizer files, or write the pairs as token ids "
-                         "(docs/tasks.md)")
     extra = set(rec) - _TEXT_KEYS
     if extra:
         raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a text pair; expected {sorted(_TEXT_KEYS)}")
     if not isinstance(rec.get("corrupted"), str):
         raise InputError(f"{where}: 'corrupted' must be text like 'clean' (got {rec.get('corrupted')!r})")
+    try:
+        line = TextPairLine.model_validate(rec)
+    except ValidationError as exc:
+        raise field_error(where, exc, "in a text pair, answer/foil are strings, answers/foils lists of strings "
+                          "(one per position), positions a list of token positions >= 0 (docs/tasks.md)") from None
+    rec = line.model_dump(exclude_unset=True)
+    if tokenizer is None:
+        raise InputError(f"{where}: a text pair needs the model's tokenizer, and this model has none. Fix: load a "
+                         "Hugging Face directory that holds its tokenizer files, or write the pairs as token ids "
+                         "(docs/tasks.md)")
     clean = _tokenize(tokenizer, rec["clean"], bos=bos, where=where, what="clean prompt")
     corrupted = _tokenize(tokenizer, rec["corrupted"], bos=bos, where=where, what="corrupted prompt")
     if ("answer" in rec or "foil" in rec) and ("answers" in rec or "foils" in rec):
@@ -111,8 +151,21 @@ def _id_pair(rec: dict, *, where: str) -> PromptPair:
         raise InputError(f"{where}: {str(exc).removeprefix('PromptPair: ')}") from None
 
 
+def count_lines(path: Path) -> int:
+    """Non-empty lines of a file, counted in 1 MiB chunks (no line is held in memory)."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(2**20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
 def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> PairDataset:
     """Read a task file of token-id or text pairs (see the module docstring).
+
+    The file is read one line at a time; every line is validated by type (:class:`TaskHeader`,
+    :class:`TextPairLine`, or a token-id pair) before anything else uses it.
 
     Parameters
     ----------
@@ -126,40 +179,45 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
     Raises
     ------
     InputError
-        A missing or empty file, a line that is not JSON or not a pair (with its line number), text pairs
-        without a tokenizer, answers or foils that are not single tokens, unequal lengths.
+        A missing or empty file, a line that is not UTF-8, not JSON or not a pair (with its line number), a field
+        of the wrong type (a string where a list is expected, ...), text pairs without a tokenizer, answers or
+        foils that are not single tokens, unequal lengths. :class:`~circuitry.errors.LimitError` past
+        :data:`MAX_FILE_PAIRS` pairs.
     """
+    from circuitry.io import iter_jsonl
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"task file {str(path)!r} does not exist. Fix: check the path, or use a built-in task "
                          "(circuitry analyze --help lists them)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"task file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix: "
-                         "save it as UTF-8 JSONL") from None
-    head: dict[str, Any] = {"task": path.stem, "params": {}, "seed": None}
+    n_lines = count_lines(path)
+    if n_lines > MAX_FILE_PAIRS + 1:  # + the header: refused before any line is parsed
+        from circuitry.errors import LimitError
+
+        raise LimitError(f"task file {str(path)!r} has {n_lines} lines, beyond the limit of {MAX_FILE_PAIRS} pairs "
+                         "(memory and time, the limit of --n-prompts: every pair is held in memory and run through "
+                         "the model). Fix: split the file")
+    head = TaskHeader(task=path.stem)
     pairs: list[PromptPair] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = _where(path, n)
-        if len(line) > MAX_LINE_CHARS:
-            raise InputError(f"{where}: the line has {len(line)} characters (at most {MAX_LINE_CHARS}); one pair "
-                             "per line")
-        try:
-            rec = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            raise InputError(f"{where}: not valid JSON ({str(exc)[:120]}). Expected one JSON object per line with "
-                             "'clean' and 'corrupted' (docs/tasks.md)") from None
+    for where, rec in iter_jsonl(path, what="prompt pair", max_records=MAX_FILE_PAIRS + 1, fix=_FIX):
         if not isinstance(rec, dict):
             raise InputError(f"{where}: expected a JSON object with 'clean' and 'corrupted', got "
                              f"{type(rec).__name__}")
         if "header" in rec:
-            if pairs or not isinstance(rec["header"], dict):
-                raise InputError(f"{where}: a header line must come first and hold an object")
-            head.update(rec["header"])
+            if pairs or not isinstance(rec["header"], dict) or len(rec) != 1:
+                raise InputError(f"{where}: a header line must come first and hold only an object, "
+                                 '{"header": {"task": ..., "metric": ...}}')
+            try:
+                head = TaskHeader.model_validate({"task": path.stem, **rec["header"]})
+            except ValidationError as exc:
+                raise field_error(where, exc, "a header holds task (text), metric (logit_diff, answer_prob, loss or "
+                                  "kl), seed (an integer) and params (an object)") from None
             continue
+        if len(pairs) >= MAX_FILE_PAIRS:
+            from circuitry.errors import LimitError
+
+            raise LimitError(f"{where}: the task file holds more than {MAX_FILE_PAIRS} pairs, beyond the limit "
+                             f"{MAX_FILE_PAIRS} (memory and time, the limit of --n-prompts). Fix: split the file")
         missing = [k for k in ("clean", "corrupted") if k not in rec]
         if missing:
             raise InputError(f"{where}: missing field(s) {missing}; every pair needs 'clean' and 'corrupted'")
@@ -177,5 +235,5 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
     if not pairs:
         raise InputError(f"task file {str(path)!r} holds no prompt pairs. Fix: one JSON object per line with "
                          "'clean' and 'corrupted' (docs/tasks.md)")
-    return PairDataset(task=str(head.get("task") or path.stem), pairs=tuple(pairs), params=dict(head.get("params") or {}),
-                       seed=head.get("seed"), metric=head.get("metric"), source=str(path))
+    return PairDataset(task=head.task or path.stem, pairs=tuple(pairs), params=dict(head.params), seed=head.seed,
+                       metric=head.metric, source=str(path))

@@ -24,6 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "and the ICL score; write OUT/scores.json and heatmaps.")
     p.add_argument("--model", required=True, help="'zoo:attn-only-2l', a local HF directory or a cached hub id")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
+    p.add_argument("--bos", default="model",
+                   help="token prepended to every scored sequence: 'model' (the config's bos_token_id, default), "
+                        "'none', or a token id")
     p.add_argument("--n-samples", type=int, default=10, help="sequences per score (default 10, as Olsson et al.)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sequences, bootstrap and baseline (default 0)")
     p.add_argument("--block-len", type=int, default=None,
@@ -44,14 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from circuitry.errors import bad_value
-    from circuitry.io import atomic_write_json, atomic_write_text
     from circuitry.models import load_model
-    from circuitry.provenance import make_provenance
-    from circuitry.scores.composition import all_composition_scores
-    from circuitry.scores.copying import ov_eigenvalue_positivity
-    from circuitry.scores.heads import get_detector, score_heads
-    from circuitry.scores.icl import icl_score
-    from circuitry.scores.results import ScoreReport
+    from circuitry.scores.heads import get_detector
 
     names = [n.strip() for n in args.detectors.split(",") if n.strip()]
     if not names:
@@ -60,11 +57,58 @@ def run(args: argparse.Namespace) -> int:
         get_detector(n)
     if args.n_samples < 2:
         raise bad_value("--n-samples", args.n_samples, "an integer >= 2 (for the bootstrap interval)")
-    from circuitry.io import check_out_dir
+    check_options(args)
+    from circuitry.cli_common import staged_output
 
-    out = Path(args.out)
-    model = load_model(args.model)
-    check_out_dir(out)
+    model = load_model(args.model, bos=args.bos)
+    check_memory(args, model)
+    with staged_output(args) as out:
+        report = _write(args, model, names, out)
+    _summary(args, report, Path(args.out))
+    return 0
+
+
+#: time: each sequence is one forward pass per detector (12) plus the ICL score's; beyond 1,000 the bootstrap
+#: interval is narrower than the detectors' differences between seeds, so more buys nothing
+MAX_SAMPLES = 1000
+#: time: each random pair is one QK/OV product; 100,000 resolve a baseline quantile to ~0.3 %
+MAX_BASELINE = 100_000
+#: memory: the block is repeated inside the context; more copies than this repeat nothing new
+MAX_REPEATS = 64
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option of ``scores`` in range, before the model loads (:class:`~circuitry.errors.LimitError`
+    above a bound, which the constants above derive)."""
+    from circuitry.cli_common import check_range
+    from circuitry.errors import bad_value
+
+    check_range("--n-samples", args.n_samples, 2, MAX_SAMPLES, "time: a forward pass per sequence and detector; "
+                "the interval stops narrowing long before", "use --n-samples 10 (Olsson et al.) to 100")
+    check_range("--n-baseline", args.n_baseline, 1, MAX_BASELINE, "time: one random head pair each")
+    check_range("--repeats", args.repeats, 2, MAX_REPEATS, "the copies must fit in the context")
+    if args.block_len is not None:
+        check_range("--block-len", args.block_len, 1, 4096, "the block must fit in the context")
+    if not 0 < args.alpha < 1:
+        raise bad_value("--alpha", args.alpha, "a number in (0, 1)", "use --alpha 0.05")
+
+
+def check_memory(args: argparse.Namespace, model) -> None:
+    """The scored sequences' cached runs must fit in memory (:func:`circuitry.cli_common.check_prompt_memory`)."""
+    from circuitry.cli_common import check_prompt_memory
+
+    check_prompt_memory(model, args.n_samples, model.info.n_ctx, "--n-samples")
+
+
+def _write(args: argparse.Namespace, model, names: list[str], out):
+    from circuitry.io import atomic_write_json, atomic_write_text
+    from circuitry.provenance import make_provenance
+    from circuitry.scores.composition import all_composition_scores
+    from circuitry.scores.copying import ov_eigenvalue_positivity
+    from circuitry.scores.heads import score_heads
+    from circuitry.scores.icl import icl_score
+    from circuitry.scores.results import ScoreReport
+
     heads = score_heads(model, names, n_samples=args.n_samples, seed=args.seed, block_len=args.block_len,
                         repeats=args.repeats, alpha=args.alpha, correction=args.correction)
     heads["ov_positivity"] = ov_eigenvalue_positivity(model)
@@ -79,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from circuitry.scores.results import composition_heatmaps
 
     composition_heatmaps(comp, out)
+    return report
+
+
+def _summary(args: argparse.Namespace, report, out) -> None:
+    heads, comp, icl = report.head_scores, report.composition, report.icl
     for name, s in heads.items():
         print(f"{name:16s} top: " + ", ".join(f"{h}={v:.3f}" for h, v in s.top(3)))
     for kind, c in comp.items():
@@ -90,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"significant head types ({args.correction}, alpha {args.alpha}): "
           + ("; ".join(f"{h}: {', '.join(v)}" for h, v in cat.items()) or "none"))
     print(f"wrote {out / 'scores.json'} and {len(heads) + len(comp)} figures")
-    return 0
 
 
 def catalogue_markdown(report) -> str:
