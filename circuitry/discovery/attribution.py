@@ -11,8 +11,9 @@ choice), an integrated-gradients estimate that is less fooled by saturated nonli
 Per-receiver gradients through the adapter: every query/key/value gets a zero ``add`` edit that
 requires grad, so one backward pass gives ``d m / d q`` (etc.) per head; the input gradient of head
 ``h``'s query is then the layer norm's vector-Jacobian product of ``(d m / d q_h) W_Q[h]^T``. An MLP's
-input gradient is ``d m / d attn_out - d m / d resid_post`` of its layer (the stream it reads minus the
-skip connection), the logits' is ``d m / d resid_post`` of the last layer.
+input gradient is that of a zero ``add`` edit on the stream its norm reads (the adapter's ``mlp_in``; with
+a parallel residual the layer's input, seen through the MLP's path only), the logits' is
+``d m / d resid_post`` of the last layer.
 
 Sign convention: a score approximates ``m(edge fed from the corrupted run) - m(clean)``, in metric
 units, as exact patching measures it; with the logit difference an edge the behaviour needs scores
@@ -43,20 +44,16 @@ def receiver_gradients(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, m
     if embed is not None:
         edits.append(Edit("resid_pre", 0, embed.detach().clone().requires_grad_(True)))
     for l in range(L):
-        for k in "qkv":
+        for k in ("q", "k", "v", "mlp_in") if edges.has_mlp else "qkv":
             z = torch.zeros(model.site_shape(k, n, p), dtype=model.dtype, device=model.device, requires_grad=True)
             leaves[(k, l)] = z
             edits.append(Edit(k, l, z, op="add"))
     reads = [("resid_pre", l) for l in range(L)] + [("attn_in", l) for l in range(L)] + [("resid_post", L - 1)]
-    if edges.has_mlp:
-        reads += [("attn_out", l) for l in range(L)] + [("resid_post", l) for l in range(L)]
     out = model.run(ids, reads=reads, edits=edits, grad=True)
     m = metric(out.logits, targets)
     wrt = list(leaves.values()) + [out[("resid_post", L - 1)]]
-    if edges.has_mlp:
-        wrt += [out[("attn_out", l)] for l in range(L)] + [out[("resid_post", l)] for l in range(L)]
     grads = torch.autograd.grad(m.sum(), wrt, retain_graph=True)
-    g = dict(zip(list(leaves) + ["final"], grads[:len(leaves) + 1]))
+    g = dict(zip(list(leaves) + ["final"], grads))
     W = model.weights(fold_ln=False)
     G = info.group_size
     result: dict[int, torch.Tensor] = {}
@@ -70,8 +67,7 @@ def receiver_gradients(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, m
         gin = torch.autograd.grad(out[("attn_in", l)], out[("resid_pre", l)], grad_outputs=cot,
                                   is_grads_batched=True, retain_graph=True)[0]
         if edges.has_mlp:
-            g_attn, g_post = grads[len(leaves) + 1 + l], grads[len(leaves) + 1 + L + l]
-            gin = torch.cat([gin, (g_attn - g_post).unsqueeze(0)])
+            gin = torch.cat([gin, g[("mlp_in", l)].unsqueeze(0)])
         result[l] = gin.detach()
     result[L] = g["final"].detach().unsqueeze(0)
     return result, m.detach().float().cpu()

@@ -4,8 +4,9 @@ For an edge ``u -> v`` on the clean run, the receiver input ``v`` becomes ``resi
 a_u(clean)`` and everything downstream is recomputed; every other receiver keeps its clean input.
 Into a head's query, key or value, the input is first run through the layer on its own rows and the
 resulting query/key/value recorded (as step 2 of Wang et al.'s path patching); into an MLP, the
-difference is added to the attention output and subtracted after the MLP; into the logits, it is
-added to the final residual stream. Patches are stacked along the batch
+difference is added to the stream the MLP's norm reads (the adapter's ``mlp_in``: the layer's middle
+residual stream, or with a parallel residual its input); into the logits, it is added to the final
+residual stream. Patches are stacked along the batch
 (:func:`circuitry.interventions.batching.run_units`) and each pass starts at its earliest receiver's
 layer from the cached clean residual stream, so the layers before a patch are not recomputed. On an
 attention-only model an edge's number equals path patching's for the same sender and receiver (a
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from circuitry.discovery.edges import EdgeSet
-from circuitry.discovery.runs import RunCache, check_supported, receiver_inputs
+from circuitry.discovery.runs import RunCache, receiver_inputs
 from circuitry.interventions.batching import row_mask, rows_per_pass, run_units
 from circuitry.metrics import Targets
 from circuitry.models import Edit, ModelAdapter
@@ -30,7 +31,6 @@ def exact_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, cle
                      metric: Callable, targets: Targets, *, max_rows: int | None = None,
                      progress: bool = True) -> torch.Tensor:
     """``m(clean run with edge e fed from the corrupted run) - m(clean run)`` per edge and prompt: ``[E, n]``."""
-    check_supported(model)
     L = model.info.n_layers
     n, p = ids.shape
     max_rows = max_rows or rows_per_pass(model, p)
@@ -66,8 +66,7 @@ def exact_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, cle
             if rec.kind == "logits":
                 add("resid_post", L - 1, r, delta[s])
             elif rec.kind == "mlp":
-                add("attn_out", rec.layer, r, delta[s])
-                add("resid_post", rec.layer, r, -delta[s])
+                add("mlp_in", rec.layer, r, delta[s])
             else:
                 key = (rec.kind, rec.layer)
                 if key not in sets:

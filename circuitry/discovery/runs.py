@@ -8,9 +8,10 @@ clean run (ACDC, Conmy et al. 2023; MIB, Mueller et al. 2025). Every receiver in
 layer is run in three steps through the adapter (nnsight): (1) for each receiver with patched edges,
 run the layer on its own residual stream (one batch row group per receiver) and record its query,
 key or value; (2) run the circuit's rows from that layer with those inputs set, recording the head
-outputs; (3) with MLPs, run again adding the MLP input's correction to the attention output and
-subtracting it after the MLP, so only the MLP sees it. Layers before the first patched receiver are
-not recomputed (the adapter's ``start``).
+outputs; (3) with MLPs, run again adding the MLP input's correction to the stream its norm reads (the
+adapter's ``mlp_in``), so only the MLP sees it. With a parallel residual (GPT-NeoX/Pythia) the MLP reads
+the layer's input, as its heads do: it has no edges from the same layer's heads (:mod:`.edges`), and the
+same step patches it. Layers before the first patched receiver are not recomputed (the adapter's ``start``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import numpy as np
 import torch
 
 from circuitry.discovery.edges import EdgeSet
-from circuitry.errors import UnsupportedError
 from circuitry.interventions.batching import row_mask, rows_per_pass
 from circuitry.metrics import Targets
 from circuitry.models import Edit, ModelAdapter
@@ -76,15 +76,6 @@ def receiver_inputs(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: t
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def check_supported(model: ModelAdapter) -> None:
-    """Circuit evaluation patches an MLP's input through the sequential residual stream."""
-    if model.info.has_mlp and model.info.parallel_residual:
-        raise UnsupportedError(
-            f"{model.model_id} has a parallel residual (attention and MLP read the same stream); patching an "
-            "edge into one MLP alone is not available for it. Fix: use method='eap' or 'eap-ig', which need no "
-            "patched forward pass, or a sequential-residual model")
-
-
 def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache, corr: RunCache,
                       keep: np.ndarray, metric: Callable, targets: Targets, *,
                       max_rows: int | None = None, progress: bool | str = False,
@@ -96,7 +87,6 @@ def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, cl
     receiver every earlier activation is the clean one, so a receiver's query/key/value there depends only
     on its set of patched senders; they are remembered under that set (ACDC re-tests one receiver at a
     time, so the others come from the memo)."""
-    check_supported(model)
     keep = np.atleast_2d(np.asarray(keep, dtype=bool))
     n, p = ids.shape
     max_rows = max_rows or rows_per_pass(model, p)
@@ -143,7 +133,7 @@ def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_r
             r_mlp = next(i for i, r in enumerate(edges.receivers) if r.layer == l and r.kind == "mlp")
             upto = int((send_layer < l + 0.25).sum())
             corr_in = _correction(P[:, :upto, r_mlp], corr.acts[:upto].unsqueeze(0) - cur[:, :upto])
-            mlp_edits = [Edit("attn_out", l, corr_in, op="add"), Edit("resid_post", l, -corr_in, op="add")]
+            mlp_edits = [Edit("mlp_in", l, corr_in, op="add")]
             res = run_from(model, rows_ids, l, resid, reads=[("mlp_out", l), ("resid_post", l)],
                            edits=edits + mlp_edits, logits=last)
             cur[:, send_layer == l + 0.5] = res[("mlp_out", l)].view(C, 1, n, p, -1)

@@ -184,8 +184,8 @@ class ModelAdapter:
             if not 0 <= layer < self.info.n_layers:
                 raise InputError(f"layer={layer} is out of range for a {self.info.n_layers}-layer model. Fix: layers "
                                  f"count from 0 to {self.info.n_layers - 1}")
-            if site == "mlp_out" and not self.info.has_mlp:
-                raise InputError(f"site='mlp_out' requested, but {self.model_id} is attention-only")
+            if site in ("mlp_in", "mlp_out") and not self.info.has_mlp:
+                raise InputError(f"site={site!r} requested, but {self.model_id} is attention-only")
         for e in edits:
             if e.site == "pattern" and not self.spec.pattern:
                 raise UnsupportedError(
@@ -236,6 +236,11 @@ class ModelAdapter:
             plan.setdefault((e.layer, STAGES.index(stage_of(self.spec, e.site))), ([], []))[1].append(e)
         if any(s == "head_out" for s, _ in reads) or any(e.site == "head_out" for e in edits):
             self.weights(fold_ln=False)  # computed before the trace, outside nnsight's interleaving
+        # with a norm on the attention output, head outputs need z and the projection's output: kept from o_proj
+        stash = {l for s, l in reads + [(e.site, e.layer) for e in edits] if s == "head_out"} if self.spec.attn_post \
+            else set()
+        for l in stash:
+            plan.setdefault((l, STAGES.index("o_proj")), ([], []))
         out: dict = {}
         trim = self._trim_last_layer(logits, logits_at, reads, edits, input_ids.shape[1])
         if trim is not None:  # the last layer's output projection and MLP run at the metric's positions only
@@ -258,7 +263,7 @@ class ModelAdapter:
             last = self.info.n_layers - 1
             for key in sorted(plan):
                 self._stage(root, key[0], STAGES[key[1]], plan[key][0], plan[key][1], out,
-                            trim=trim if key[0] == last else None, bp=tuple(input_ids.shape))
+                            trim=trim if key[0] == last else None, bp=tuple(input_ids.shape), stash=key[0] in stash)
             if logits:
                 self._logits(root, cut_pos, cut_cols, unembed_cols, out)
             elif plan:
@@ -280,7 +285,7 @@ class ModelAdapter:
         if not logits or logits_at is None or self.tensor_parallel or len(logits_at.positions) >= seq:
             return None
         last = self.info.n_layers - 1
-        late = {"head_out", "attn_out", "mlp_out", "resid_post"}
+        late = {"head_out", "attn_out", "mlp_in", "mlp_out", "resid_post"}
         if any(l == last and s in late for s, l in reads) or any(e.layer == last and e.site in late for e in edits):
             return None
         return logits_at.positions
@@ -305,18 +310,19 @@ class ModelAdapter:
 
     def _logits(self, root, positions, columns, unembed_cols, out: dict) -> None:
         un = get_path(root, self.spec.unembed)
+        cap = self.info.logit_softcap  # applied by the model's forward after the unembedding (Gemma-2)
         if positions is None:
-            out["logits"] = un.output
-            return
-        h = un.input[:, positions]
-        if unembed_cols is None:
-            un.input = h
             lg = un.output
-            out["logits"] = lg if columns is None else lg[..., columns]
         else:
-            lg = torch.nn.functional.linear(h, *unembed_cols)
-            un.skip(lg)
-            out["logits"] = lg
+            h = un.input[:, positions]
+            if unembed_cols is None:
+                un.input = h
+                lg = un.output
+                lg = lg if columns is None else lg[..., columns]
+            else:
+                lg = torch.nn.functional.linear(h, *unembed_cols)
+                un.skip(lg)
+        out["logits"] = lg if cap is None else torch.tanh(lg / cap) * cap
 
     # ----------------------------------------------------------------- stages
     def _overwritten(self, edits: list[Edit], sites: list[str], bp: tuple[int, int]) -> list[torch.Tensor] | None:
@@ -332,11 +338,12 @@ class ModelAdapter:
         return None
 
     def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict,
-               trim: torch.Tensor | None = None, bp: tuple[int, int] = (0, 0)) -> None:
+               trim: torch.Tensor | None = None, bp: tuple[int, int] = (0, 0), stash: bool = False) -> None:
         """Apply ``edits`` and record ``reads`` at one stage of ``layer`` (``bp``: the batch's rows and
         positions); with ``trim`` (positions; last layer only, see :meth:`_trim_last_layer`) the output
         projection and the MLP run at those positions only. A projection whose output the edits set whole
-        is skipped (:meth:`_overwritten`)."""
+        is skipped (:meth:`_overwritten`). ``stash``: keep ``z`` and the output projection's result for the
+        ``attn_post`` stage (head outputs behind a norm)."""
         i, spec = self.info, self.spec
         lay = get_path(root, spec.layers)[layer]
         by = lambda s: [e for e in edits if e.site == s]  # noqa: E731
@@ -360,9 +367,17 @@ class ModelAdapter:
             seq = x.shape[1]
             env.input = x[:, trim]
             env.output = self._scatter(env.output, trim, seq)
+        elif stage == "mlp_in":
+            env = get_path(lay, spec.ln2)
+            raw = env.input
+            act = apply_edits(raw, edits) if edits else raw
+            if edits:
+                env.input = act
+            if reads:
+                out[("mlp_in", layer)] = act
         elif stage in ("ln1", "mlp", "pattern_hook"):
             site = {"ln1": "attn_in", "mlp": "mlp_out", "pattern_hook": "pattern"}[stage]
-            env = get_path(lay, {"ln1": spec.ln1, "mlp": spec.mlp, "pattern_hook": spec.pattern}[stage])
+            env = get_path(lay, {"ln1": spec.ln1, "mlp": spec.mlp_post or spec.mlp, "pattern_hook": spec.pattern}[stage])
             act = env.output
             if edits:
                 act = apply_edits(act, edits)
@@ -426,25 +441,46 @@ class ModelAdapter:
                 return
             if by("z"):
                 env.input = z.reshape(zin.shape)
+            if stash:
+                out[("_zo", layer)] = (z, env.output)
             if "attn_out" in reads or "head_out" in reads or edits and set(e.site for e in edits) - {"z"}:
-                act = env.output
-                if "head_out" in reads or by("head_out"):
-                    W_O = self.weights(fold_ln=False).W_O[layer].to(z.dtype)
-                    cur = torch.einsum("bphe,hed->bphd", z, W_O)
-                    if by("head_out"):
-                        new = apply_edits(cur, by("head_out"))
-                        act = act + (new - cur).sum(dim=2)
-                        cur = new
-                    if "head_out" in reads:
-                        out[("head_out", layer)] = cur
-                if by("attn_out"):
-                    act = apply_edits(act, by("attn_out"))
+                act = self._head_sites(env.output, z, layer, reads, edits, out)
                 if by("head_out") or by("attn_out"):
                     env.output = act
-                if "attn_out" in reads:
-                    out[("attn_out", layer)] = act
+        elif stage == "attn_post":
+            env = get_path(lay, spec.attn_post)
+            z, o = out.pop(("_zo", layer), (None, None))
+            act = self._head_sites(env.output, z, layer, reads, edits, out, normed=o)
+            if edits:
+                env.output = act
         elif stage == "attn_mod":
             out[("pattern", layer)] = get_path(lay, spec.attn).output[1]
+
+
+    def _head_sites(self, act, z, layer: int, reads: list[str], edits: list[Edit], out: dict, normed=None):
+        """Read and edit ``head_out`` and ``attn_out`` given the attention output ``act`` and ``z``; returns the
+        (edited) attention output. ``normed``: the output projection's result when ``act`` is a norm of it
+        (Gemma-2's ``post_attention_layernorm``); a head's output is then its share of ``act``,
+        ``z_h W_O^h * g / rms(o)`` (:func:`circuitry.models.weights.head_share`)."""
+        by = lambda s: [e for e in edits if e.site == s]  # noqa: E731
+        if "head_out" in reads or by("head_out"):
+            W_O = self.weights(fold_ln=False).W_O[layer].to(z.dtype)
+            cur = torch.einsum("bphe,hed->bphd", z, W_O)
+            if normed is not None:
+                from circuitry.models.weights import head_share
+
+                cur = head_share(cur, normed, get_path(self.module, self.spec.layers)[layer], self.spec)
+            if by("head_out"):
+                new = apply_edits(cur, by("head_out"))
+                act = act + (new - cur).sum(dim=2)
+                cur = new
+            if "head_out" in reads:
+                out[("head_out", layer)] = cur
+        if by("attn_out"):
+            act = apply_edits(act, by("attn_out"))
+        if "attn_out" in reads:
+            out[("attn_out", layer)] = act
+        return act
 
 
 def check_remote(remote) -> None:

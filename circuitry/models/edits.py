@@ -14,8 +14,8 @@ import torch
 from circuitry.models.families import FamilySpec
 
 # Stage order inside one layer: the order in which the model runs the modules that hold the sites.
-STAGES = ("layer_in", "ln1", "q", "k", "v", "qkv", "pattern_hook", "o_proj", "attn_mod", "mlp", "layer_out")
-
+STAGES = ("layer_in", "ln1", "q", "k", "v", "qkv", "pattern_hook", "o_proj", "attn_mod", "attn_post", "mlp_in", "mlp",
+          "layer_out")
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,12 @@ def stage_of(spec: FamilySpec, site: str) -> str:
         return site if spec.qkv_layout == "separate" else "qkv"
     if site == "pattern":
         return "pattern_hook" if spec.pattern else "attn_mod"
+    if site in ("head_out", "attn_out") and spec.attn_post:
+        return "attn_post"  # after the norm on the attention output (Gemma-2)
     if site in ("z", "head_out", "attn_out"):
         return "o_proj"
+    if site == "mlp_in":
+        return "mlp_in"
     if site == "mlp_out":
         return "mlp"
     return "layer_out"

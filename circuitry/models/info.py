@@ -29,6 +29,8 @@ class ArchInfo(Frozen):
     positional: Literal["shortformer", "absolute", "rotary"]
     parallel_residual: bool = False
     bos_token_id: int | None = None
+    #: ``c`` of a final logit soft-capping ``c * tanh(logits / c)`` (Gemma-2), applied by the adapter
+    logit_softcap: float | None = None
 
     @property
     def has_mlp(self) -> bool:
@@ -82,4 +84,5 @@ def arch_info(module, spec: FamilySpec) -> ArchInfo:
         d_mlp=d_mlp, normalization=spec.normalization, positional=spec.positional,
         parallel_residual=bool(getattr(c, "use_parallel_residual", False)),
         bos_token_id=getattr(c, "bos_token_id", None),
+        logit_softcap=getattr(c, "final_logit_softcapping", None) or None,
     )

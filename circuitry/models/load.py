@@ -238,8 +238,23 @@ def _load_hf(name: str, *, device, dtype, remote: bool | str, device_map, downlo
     if device_map is None and not tensor_parallel:
         module = module.to(device)
     check_finite(module, name)
+    return ModelAdapter(module, model_id=name, remote=remote, tokenizer=_tokenizer(name, download=download),
+                        tensor_parallel=bool(tensor_parallel))
+
+
+def _tokenizer(name: str, *, download: bool):
+    """The model's tokenizer, or ``None`` when it has none. transformers 5 builds an *empty* tokenizer for a
+    directory without tokenizer files (every text tokenizes to no tokens) instead of raising; that is no
+    tokenizer, so a text task then fails with "this model has no tokenizer" (give token ids or add the
+    tokenizer files) before any work, not with a message about empty prompts."""
+    from transformers import AutoTokenizer
+
     try:
         tok = AutoTokenizer.from_pretrained(name, local_files_only=not download)
     except (OSError, ValueError, TypeError):
-        tok = None
-    return ModelAdapter(module, model_id=name, remote=remote, tokenizer=tok, tensor_parallel=bool(tensor_parallel))
+        return None
+    try:
+        empty = not tok("a b c", add_special_tokens=False)["input_ids"]
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot tokenize is no tokenizer
+        empty = True
+    return None if empty else tok

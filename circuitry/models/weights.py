@@ -93,10 +93,11 @@ def _out(layer, spec: FamilySpec, info: ArchInfo):
     return w.reshape(h, dh, d), b
 
 
-def _norm_params(norm, d: int, like: torch.Tensor):
+def _norm_params(norm, d: int, like: torch.Tensor, offset: float = 0.0):
+    """``(gain, shift)`` of a norm; ``offset`` is added to the stored weight (Gemma's ``1 + weight``)."""
     gamma = getattr(norm, "weight", None)
     beta = getattr(norm, "bias", None)
-    gamma = torch.ones(d, dtype=like.dtype, device=like.device) if gamma is None else gamma
+    gamma = torch.ones(d, dtype=like.dtype, device=like.device) if gamma is None else gamma + offset
     beta = torch.zeros(d, dtype=like.dtype, device=like.device) if beta is None else beta
     return gamma, beta
 
@@ -112,19 +113,23 @@ def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool =
             g = info.group_size
             wk, wv, bk, bv = (t.repeat_interleave(g, dim=0) for t in (wk, wv, bk, bv))
         if fold_ln:
-            gamma, beta = _norm_params(get_path(layer, spec.ln1), info.d_model, wq)
+            gamma, beta = _norm_params(get_path(layer, spec.ln1), info.d_model, wq, spec.norm_offset)
             bq, bk, bv = (b + torch.einsum("d,hde->he", beta, w) for b, w in ((bq, wq), (bk, wk), (bv, wv)))
             wq, wk, wv = (gamma[None, :, None] * w for w in (wq, wk, wv))
             if info.normalization == "layernorm":  # fold the (linear) centering of LayerNorm
                 wq, wk, wv = (w - w.mean(dim=1, keepdim=True) for w in (wq, wk, wv))
         wo, bo = _out(layer, spec, info)
+        if fold_ln and spec.attn_post:  # the gain of the norm on the attention output is linear: fold it into W_O
+            g_post, _ = _norm_params(get_path(layer, spec.attn_post), info.d_model, wo, spec.norm_offset)
+            wo, bo = wo * g_post, bo * g_post
         for acc, t in zip((Q, K, V, O, bQ, bK, bV, bO), (wq, wk, wv, wo, bq, bk, bv, bo)):
             acc.append(t.detach().clone())
-    W_E = get_path(module, spec.embed).weight.detach().clone()
+    embed = get_path(module, spec.embed)
+    W_E = embed.weight.detach() * getattr(embed, "scalar_embed_scale", 1.0)  # Gemma scales by sqrt(d_model)
     unembed = get_path(module, spec.unembed)
     W_U = unembed.weight.detach().T.clone()
     if fold_ln:
-        gamma, _ = _norm_params(get_path(module, spec.ln_final), info.d_model, W_U)
+        gamma, _ = _norm_params(get_path(module, spec.ln_final), info.d_model, W_U, spec.norm_offset)
         W_U = gamma[:, None] * W_U
         if info.normalization == "layernorm":
             W_U = W_U - W_U.mean(dim=0, keepdim=True)
@@ -134,3 +139,19 @@ def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool =
         b_Q=torch.stack(bQ), b_K=torch.stack(bK), b_V=torch.stack(bV), b_O=torch.stack(bO),
         W_E=W_E, W_U=W_U, W_pos=W_pos, folded_ln=fold_ln,
     )
+
+
+def head_share(parts: torch.Tensor, normed: torch.Tensor, layer, spec: FamilySpec) -> torch.Tensor:
+    """Each head's share of an RMS-normed attention output (Gemma-2's ``post_attention_layernorm``).
+
+    ``parts [b, p, h, d]`` are the heads' ``z_h W_O^h``, ``normed [b, p, d]`` their sum (the output
+    projection's result) that the norm reads. The norm ``o * g / rms(o)`` is linear in ``o`` for a fixed
+    ``rms(o)``: with the scale taken from the whole layer's output, head ``h`` contributes
+    ``z_h W_O^h * g / rms(o)``, and the shares sum to the norm's output (to float rounding)."""
+    norm = get_path(layer, spec.attn_post)
+    eps = getattr(norm, "eps", None)
+    eps = getattr(norm, "variance_epsilon", 1e-6) if eps is None else eps
+    o = normed.float()
+    scale = torch.rsqrt(o.pow(2).mean(-1, keepdim=True) + eps).unsqueeze(2)  # [b, p, 1, 1]
+    gain = norm.weight.float() + spec.norm_offset
+    return (parts.float() * scale * gain).to(parts.dtype)
