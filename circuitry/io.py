@@ -102,12 +102,36 @@ def _alive(info: dict) -> bool:
     return started is None or info.get("proc_start") in (None, started)
 
 
+#: the file every staged output folder holds: which command wrote it, with which options, when
+MARKER = ".circuitry-output.json"
+#: files that mark a folder as an earlier circuitry result (folders written before the marker existed)
+_RESULT_NAMES = ("report.json", "scores.json", "dynamics.json", "discovery.json", "patching.json", "verdicts.json",
+                 "stages", "decodability_*.json", "*/verdicts.json")
+
+
+def _is_result_folder(out: Path) -> bool:
+    """Whether replacing ``out`` whole can lose nothing but an earlier circuitry result: it is empty, or holds
+    the marker or a result file of a circuitry command."""
+    if not any(out.iterdir()):
+        return True
+    return (out / MARKER).is_file() or any(any(out.glob(pat)) for pat in _RESULT_NAMES)
+
+
 def _check_target(out: Path, param: str) -> None:
     """``out`` is a folder or absent, and its parent can hold the staging sibling: checked before any work."""
     from circuitry.errors import InputError
 
     if out.exists() and not out.is_dir():
         raise InputError(f"{param}={str(out)!r} is a file; expected a folder. Fix: {param} another path")
+    here = Path.cwd().resolve()
+    if out.resolve() in (here, *here.parents, Path.home().resolve()):
+        raise InputError(f"{param}={str(out)!r} is the current folder, one of its parents or the home folder; a "
+                         "command replaces its output folder whole when it completes. Fix: a folder of its own, e.g. "
+                         f"{param} results")
+    if out.is_dir() and not _is_result_folder(out):
+        raise InputError(f"{param}={str(out)!r} holds files that circuitry did not write; a command replaces its "
+                         f"output folder whole when it completes, and would delete them. Fix: {param} a new or "
+                         "empty folder (or one an earlier circuitry command wrote)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".circuitry-write-check.", dir=out.parent)
@@ -256,6 +280,7 @@ class StagedOutput:
         self.staging, self.old, _ = _siblings(self.out)
         self.resume, self.carry, self.param = resume, carry, param
         self.lock = OutputLock(self.out, command=command, options=options, param=param)
+        self.command, self.options = command, options
 
     def __enter__(self) -> Path:
         import shutil
@@ -301,6 +326,10 @@ class StagedOutput:
     def _swap(self) -> None:
         import shutil
 
+        import datetime
+
+        atomic_write_json(self.staging / MARKER, {"command": self.command, "options": json.loads(json.dumps(
+            self.options or {}, default=str)), "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
         if self.out.exists():
             shutil.rmtree(self.old, ignore_errors=True)
             os.replace(self.out, self.old)

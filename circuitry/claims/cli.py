@@ -37,10 +37,14 @@ def handle(args: argparse.Namespace) -> int:
     from circuitry.claims.schema import ClaimFileError
     from circuitry.claims.verdicts import one_line
 
+    from circuitry.cli_common import staged_output
+
     printer = None if args.quiet else (lambda r: print(one_line(r), flush=True))
     try:
-        reports = validate_files(args.files, args.out, device=args.device, on_result=printer, executor=args.executor,
-                                 workers=args.workers)
+        # every file's verdicts go to the staging folder, which replaces --out only when all files are done
+        with staged_output(args) as stage:
+            reports = validate_files(args.files, stage, device=args.device, on_result=printer,
+                                     executor=args.executor, workers=args.workers)
     except ClaimFileError as exc:
         print(f"circuitry validate: error: {exc}", file=sys.stderr)
         return 2

@@ -57,6 +57,16 @@ Kind = Literal["q", "k", "v"]
 """The receiver's input the path enters: queries, keys or values."""
 
 
+#: Upper bounds of a claim file's counts, checked when the file is read (before any claim runs). Time: every
+#: random head set, random circuit or resample is a patched forward pass (or a mean) over all prompts; these
+#: match ``analyze --draws``, ``discover --n-random`` and the largest built-in task (``--n-prompts``).
+MAX_DRAWS = 1_000_000
+MAX_RANDOM = 10_000
+MAX_RESAMPLES = 100_000
+MAX_PROMPTS = 100_000
+MAX_CLAIMS = 1000
+
+
 class _Claim(Frozen):
     """Fields every claim has."""
 
@@ -65,7 +75,7 @@ class _Claim(Frozen):
     alpha: Alpha | None = Field(default=None, description="significance level; default: the file's alpha")
     seed: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="seed of the prompts and of every resampling; default: the file's seed")
-    n_prompts: Annotated[int, Field(ge=2)] | None = Field(
+    n_prompts: Annotated[int, Field(ge=2, le=MAX_PROMPTS)] | None = Field(
         default=None, description="number of prompts; default: the file's n_prompts")
 
 
@@ -83,7 +93,7 @@ class _RandomHeadsClaim(_Claim):
         default=False, description="rank the candidate among random sets of the other heads only (the 'other-heads' "
         "rank: the candidate is outside that population, so the rank is descriptive, not a calibrated p-value; "
         "it is reported as evidence and the verdict is always inconclusive; prefer `given`)")
-    draws: Annotated[int, Field(ge=1)] | None = Field(
+    draws: Annotated[int, Field(ge=1, le=MAX_DRAWS)] | None = Field(
         default=None, description="random head sets; default: the file's draws (all sets when there are fewer)")
 
     @model_validator(mode="after")
@@ -167,7 +177,8 @@ class CircuitClaim(_Claim):
     ablation: Ablation = Field(default="mean", description="how heads outside the kept set are ablated")
     metric: AblationMetric = Field(default="logit_diff", description="the metric faithfulness is measured on")
     q: Share = Field(default=0.9, description="share of random circuits the circuit must beat (paper: 0.9)")
-    n_random: Annotated[int, Field(ge=1)] = Field(default=100, description="random circuits (paper: 100)")
+    n_random: Annotated[int, Field(ge=1, le=MAX_RANDOM)] = Field(default=100, description="random circuits (paper: "
+                                                                 f"100; at most {MAX_RANDOM}: time)")
 
 
 Claim = Annotated[Union[AblationVsRandom, AblationTable, AblationEffect, PathShare, CircuitClaim],
@@ -184,17 +195,19 @@ class ClaimFile(Frozen):
                        description="'zoo:NAME', a local Hugging Face directory or a cached hub id")
     task: str = Field(default="induction", min_length=1,
                       description="'induction' or a .jsonl file of prompt pairs (relative to the claim file)")
-    n_prompts: Annotated[int, Field(ge=2)] = Field(
+    n_prompts: Annotated[int, Field(ge=2, le=MAX_PROMPTS)] = Field(
         default=32, description="prompts per claim (a .jsonl task uses all of its pairs and records that count)")
-    block_len: Annotated[int, Field(ge=2)] | None = Field(
+    block_len: Annotated[int, Field(ge=2, le=4096)] | None = Field(
         default=None, description="block length of the built-in induction task (successor: run length); default: "
         "the task's")
     seed: Annotated[int, Field(ge=0)] = Field(default=0, description="seed of prompts and resampling")
     alpha: Alpha = Field(default=0.01, description="default significance level of every claim")
-    draws: Annotated[int, Field(ge=1)] = Field(default=1000, description="default random head sets per test")
+    draws: Annotated[int, Field(ge=1, le=MAX_DRAWS)] = Field(default=1000, description="default random head sets per "
+                                                             f"test (at most {MAX_DRAWS}: time)")
     confidence_level: Share = Field(default=0.95, description="level of the bootstrap CIs reported")
-    n_resamples: Annotated[int, Field(ge=100)] = Field(default=2000, description="bootstrap resamples")
-    claims: list[Claim] = Field(min_length=1, description="the claims to check")
+    n_resamples: Annotated[int, Field(ge=100, le=MAX_RESAMPLES)] = Field(
+        default=2000, description=f"bootstrap resamples (at most {MAX_RESAMPLES}: time)")
+    claims: list[Claim] = Field(min_length=1, max_length=MAX_CLAIMS, description="the claims to check")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "ClaimFile":

@@ -39,38 +39,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``circuitry decodability``."""
-    from pathlib import Path
-
-    from circuitry.cli_common import load_model_from_args
+    """Handler of ``circuitry decodability``: every option and every task set checked, then each set decoded
+    into the staging folder, which replaces ``--out`` when all are done."""
+    from circuitry.cli_common import load_model_from_args, staged_output
     from circuitry.decodability.run import decodability
-    from circuitry.errors import bad_value
     from circuitry.io import atomic_write_json, atomic_write_text
 
-    try:
-        ks = [int(k) for k in args.n_examples.split(",")]
-    except ValueError:
-        raise bad_value("--n-examples", args.n_examples, "comma-separated integers, e.g. 0,1,2,4,8") from None
-    sets = []
-    for spec in args.tasks:
-        if spec.endswith(".jsonl"):
-            if not Path(spec).is_file():
-                raise bad_value("--tasks", spec, "an existing .jsonl file of prompts")
-            sets.append((Path(spec).stem, spec))
-        else:
-            names = FAMILIES.get(spec, spec).split(",")
-            sets.append((spec if spec in FAMILIES else "_".join(names), names))
-    from circuitry.io import check_out_dir
-
+    ks = check_options(args)
     model = load_model_from_args(args)
-    out = check_out_dir(args.out)
-    for label, tasks in sets:
-        r = decodability(model, tasks, n_examples=ks, n_prompts=args.n_prompts, query=args.query,
-                         classifier=args.classifier, n_permutations=args.n_permutations, seed=args.seed,
-                         progress=not args.quiet)
-        atomic_write_json(out / f"decodability_{label}.json", r)
-        atomic_write_text(out / f"decodability_{label}.md", r.to_markdown())
-        r.plot(out / f"decodability_{label}.png")
+    sets = task_sets(args, model, ks)
+    results = []
+    with staged_output(args) as out:
+        for label, tasks in sets:
+            r = decodability(model, tasks, n_examples=ks, n_prompts=args.n_prompts, query=args.query,
+                             classifier=args.classifier, n_permutations=args.n_permutations, seed=args.seed,
+                             progress=not args.quiet)
+            atomic_write_json(out / f"decodability_{label}.json", r)
+            atomic_write_text(out / f"decodability_{label}.md", r.to_markdown())
+            r.plot(out / f"decodability_{label}.png")
+            results.append((label, r))
+    for label, r in results:
         acc, adj = r.accuracy.numpy(), r.adjusted_pvalue.numpy()
         print(f"[{label}] tasks {', '.join(r.tasks)} (chance {r.chance:.2f})")
         for i, k in enumerate(r.n_examples):
@@ -79,5 +67,69 @@ def run(args: argparse.Namespace) -> int:
                   + ", ".join(f"{t} {a:.2f}" for t, a in zip(r.tasks, r.task_accuracy.numpy()[i])))
         unsolved = [t for t in r.tasks if not r.solved[t]]
         print(f"  not solved by the model: {', '.join(unsolved) or 'none'}")
-    print(f"wrote {out}")
+    print(f"wrote {args.out}")
     return 0
+
+
+#: time: every prompt is a forward pass per k, and the probe refits on all of them per permutation
+MAX_PROMPTS = 10_000
+#: time: a refit of the probe at every layer and k per permutation; 100,000 resolve p-values to 1e-5
+MAX_PERMUTATIONS = 100_000
+#: memory and time: k examples make a prompt of 2k + 2 tokens (it must also fit the model's context)
+MAX_EXAMPLES = 1024
+#: time: each k is a separate decoding at every layer
+MAX_KS = 32
+
+
+def check_options(args: argparse.Namespace) -> list[int]:
+    """The numbers of examples, and every count in range, before the model loads."""
+    from circuitry.cli_common import check_range
+    from circuitry.errors import bad_value, too_large
+
+    try:
+        ks = [int(k) for k in args.n_examples.split(",")]
+    except ValueError:
+        raise bad_value("--n-examples", args.n_examples, "comma-separated integers, e.g. 0,1,2,4,8") from None
+    if len(ks) > MAX_KS:
+        raise too_large("--n-examples", args.n_examples, f"{MAX_KS} values", "time: each is a decoding at every layer")
+    for k in ks:
+        check_range("--n-examples", k, 0, MAX_EXAMPLES, "memory and time: a prompt of 2k + 2 tokens",
+                    "use --n-examples 0,1,2,4,8,16")
+    check_range("--n-prompts", args.n_prompts, 2, MAX_PROMPTS, "time: a forward pass per prompt and k, and every "
+                "probe refit holds them all", "use --n-prompts 64")
+    check_range("--n-permutations", args.n_permutations, 0, MAX_PERMUTATIONS, "time: a probe refit per layer and k "
+                "for each permutation", "use --n-permutations 1000")
+    return ks
+
+
+def task_sets(args: argparse.Namespace, model, ks: list[int]) -> list[tuple[str, object]]:
+    """``[(label, tasks)]`` of ``--tasks``, each checked against ``model`` before any set is decoded: a file is
+    read and validated whole, names must be known (at least two distinct per set)."""
+    from pathlib import Path
+
+    from circuitry.decodability.tasks import SYNTHETIC_TASKS, TOPIC_TASKS, read_task_file, synthetic_prompts
+    from circuitry.errors import bad_value
+
+    sets, labels = [], set()
+    for spec in args.tasks:
+        if spec.endswith(".jsonl"):
+            if not Path(spec).is_file():
+                raise bad_value("--tasks", spec, "an existing .jsonl file of prompts")
+            read_task_file(spec, model, max_examples=max(ks))
+            label, tasks = Path(spec).stem, spec
+        else:
+            names = [n.strip() for n in FAMILIES.get(spec, spec).split(",")]
+            unknown = [n for n in names if n not in SYNTHETIC_TASKS + TOPIC_TASKS]
+            if unknown:
+                raise bad_value("--tasks", spec, "'mapping', 'topics', a comma-separated list of "
+                                f"{', '.join(SYNTHETIC_TASKS + TOPIC_TASKS)}, or a .jsonl file",
+                                f"{unknown[0]!r} is none of them")
+            if len(set(names)) < 2:
+                raise bad_value("--tasks", spec, "at least 2 distinct tasks in a set (the probe tells tasks apart)")
+            synthetic_prompts(model, tasks=names, n_per_task=2, max_examples=max(ks), query=args.query, seed=args.seed)
+            label, tasks = (spec if spec in FAMILIES else "_".join(names)), names
+        if label in labels:
+            raise bad_value("--tasks", spec, "task sets with distinct names (each writes decodability_NAME.*)")
+        labels.add(label)
+        sets.append((label, tasks))
+    return sets

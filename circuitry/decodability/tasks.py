@@ -32,7 +32,6 @@ examples, so give at least ``max(n_examples)`` pairs per line.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
@@ -145,6 +144,41 @@ def synthetic_prompts(model: "ModelAdapter", *, tasks: Sequence[str] = SYNTHETIC
     return out
 
 
+#: the most prompts a task file may hold (the limit of --n-prompts times a few tasks: memory and time, every
+#: prompt is a forward pass per k)
+MAX_FILE_PROMPTS = 100_000
+
+_FIX = ('one JSON object per line, {"task": "antonym", "pairs": [["hot", " cold"], ...], "query": "big", '
+        '"answer": " small"} (docs/tutorials/decodability.md)')
+
+
+def _line_model():
+    """The pydantic model of one task-file line (built on first use: pydantic stays out of the import)."""
+    global _LINE
+    if _LINE is None:
+        from typing import Annotated, Union
+
+        from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+        TokenIds = Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)]
+        Item = Union[Annotated[StrictStr, Field(min_length=1)], Annotated[StrictInt, Field(ge=0)], TokenIds]
+
+        class TaskLine(BaseModel):
+            """One prompt of a decodability task file: text or token ids for every x, y, query and answer."""
+
+            model_config = ConfigDict(extra="forbid", frozen=True)
+            task: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+            pairs: list[Annotated[list[Item], Field(min_length=2, max_length=2)]]
+            query: Item
+            answer: Union[Item, Annotated[list[Item], Field(min_length=1)]]
+
+        _LINE = TaskLine
+    return _LINE
+
+
+_LINE = None
+
+
 def _ids(value, tokenizer, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,)
@@ -163,38 +197,48 @@ def _ids(value, tokenizer, where: str) -> tuple[int, ...]:
 def read_task_file(path: str | Path, model: "ModelAdapter", *, max_examples: int) -> list[TaskPrompt]:
     """Prompts from a JSONL task file (module docstring), checked against the model before any work.
 
+    The file is read a line at a time (UTF-8, at most :data:`MAX_FILE_PROMPTS` prompts); each line is
+    validated by type before use.
+
     Raises
     ------
     InputError
-        Missing file, bad JSON, a missing field, fewer than ``max_examples`` pairs, ids outside the
-        vocabulary, a prompt longer than the context, or fewer than 2 tasks.
+        Missing file, a line that is not UTF-8, bad JSON (or nested too deep), a missing field or one of the
+        wrong type, fewer than ``max_examples`` pairs, ids outside the vocabulary, a prompt longer than the
+        context, or fewer than 2 tasks; :class:`~circuitry.errors.LimitError` past :data:`MAX_FILE_PROMPTS`.
     """
+    from pydantic import ValidationError
+
+    from circuitry.errors import field_error
+    from circuitry.io import iter_jsonl
+
     path = Path(path)
     if not path.is_file():
         raise bad_value("tasks", str(path), "a JSONL file of prompts, or built-in task names",
                         f"built-in tasks are {', '.join(SYNTHETIC_TASKS)}")
     out = []
     bos = model.info.bos_token_id
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{i}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
+    line_model = _line_model()
+    for where, rec in iter_jsonl(path, what="prompt", max_records=MAX_FILE_PROMPTS, fix=_FIX):
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: expected a JSON object with task, pairs, query and answer, got "
+                             f"{type(rec).__name__}. Fix: {_FIX}")
         missing = {"task", "pairs", "query", "answer"} - set(rec)
         if missing:
             raise InputError(f"{where}: missing field(s) {sorted(missing)}; each line needs task, pairs, query, answer")
-        pairs = rec["pairs"]
-        if not isinstance(pairs, list) or len(pairs) < max_examples or any(len(p) != 2 for p in pairs):
+        try:
+            line = line_model.model_validate(rec)
+        except ValidationError as exc:
+            raise field_error(where, exc, _FIX) from None
+        pairs = line.pairs
+        if len(pairs) < max_examples:
             raise InputError(f"{where}: 'pairs' must be a list of at least {max_examples} [x, y] pairs "
                              "(the largest number of examples asked for)")
-        ans = rec["answer"] if isinstance(rec["answer"], list) and rec["answer"] and not all(
-            isinstance(a, int) for a in rec["answer"]) else [rec["answer"]]
-        tp = TaskPrompt(task=str(rec["task"]),
+        ans = line.answer if isinstance(line.answer, list) and not all(
+            isinstance(a, int) for a in line.answer) else [line.answer]
+        tp = TaskPrompt(task=line.task,
                         pairs=tuple((_ids(x, model.tokenizer, where), _ids(y, model.tokenizer, where)) for x, y in pairs),
-                        query=_ids(rec["query"], model.tokenizer, where),
+                        query=_ids(line.query, model.tokenizer, where),
                         answers=tuple(_ids(a, model.tokenizer, where)[0] for a in ans))
         ids = tp.tokens(max_examples, bos) + list(tp.answers)
         if min(ids) < 0 or max(ids) >= model.info.d_vocab:

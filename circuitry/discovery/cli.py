@@ -53,16 +53,24 @@ def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from circuitry.discovery.report import parse_methods, run_discovery
-    from circuitry.io import check_out_dir
+    from circuitry.io import atomic_write_json
+
+    from circuitry.cli_common import staged_output
 
     methods = parse_methods(args.method)
+    check_options(args, methods)
     out = Path(args.out)
     model, data = load(args)
-    check_out_dir(out)
-    rep = run_discovery(model, data, out, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
-                        threshold=args.threshold, alpha=args.alpha, n_random=args.n_random, n_resamples=args.n_resamples,
-                        faithfulness_alpha=args.faithfulness_alpha, stability_splits=args.stability_splits,
-                        acdc_splits=args.acdc_splits, replicate=args.replicate, seed=args.seed, progress=not args.quiet)
+    check_data(args, methods, data)
+    with staged_output(args) as stage:
+        rep = run_discovery(model, data, stage, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
+                            threshold=args.threshold, alpha=args.alpha, n_random=args.n_random,
+                            n_resamples=args.n_resamples, faithfulness_alpha=args.faithfulness_alpha,
+                            stability_splits=args.stability_splits, acdc_splits=args.acdc_splits,
+                            replicate=args.replicate, seed=args.seed, progress=not args.quiet)
+        # the report names its files where they will be, in --out, not in the staging folder
+        rep = rep.model_copy(update={"files": {k: str(out / Path(v).relative_to(stage)) for k, v in rep.files.items()}})
+        atomic_write_json(stage / "discovery.json", rep)
     print(f"circuit search on {model.model_id}: " + rep.summary())
     if not rep.gap.resolved:
         print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")
@@ -76,3 +84,53 @@ def load(args: argparse.Namespace):
     from circuitry.cli_common import load_from_args
 
     return load_from_args(args, metric=args.metric)
+
+
+#: time: each EAP-IG step is a forward and a backward pass over every prompt; the integral's error at 1,000 steps
+#: is far below the prompts' sampling error (Hanna et al. use 5 to 100)
+MAX_STEPS = 1000
+#: time: each random ranking is a patched forward pass per curve size; 10,000 resolve p-values to 1e-4
+MAX_RANDOM = 10_000
+#: time: a bootstrap resample is a mean over prompts per size; 100,000 fix a 95 % band's ends to ~0.1 %
+MAX_RESAMPLES = 100_000
+#: time: a split-half split re-ranks every edge (cheap) ...
+MAX_STABILITY_SPLITS = 10_000
+#: ... but an ACDC split reruns the whole ACDC search twice
+MAX_ACDC_SPLITS = 100
+
+
+def check_options(args: argparse.Namespace, methods: list[str]) -> None:
+    """Every option of ``discover`` in range before the model loads, so no search runs to fail at its end
+    (:class:`~circuitry.errors.LimitError` above the bounds above, :class:`~circuitry.errors.InputError` below)."""
+    import math
+
+    from circuitry.cli_common import check_range
+    from circuitry.errors import bad_value
+
+    check_range("--steps", args.steps, 1, MAX_STEPS, "time: a forward and a backward pass over every prompt per step",
+                "use --steps 5 (to 100)")
+    check_range("--n-random", args.n_random, 0, MAX_RANDOM, "time: a patched forward pass per random ranking and "
+                "curve size; 10,000 resolve p-values to 1e-4", "use --n-random 199")
+    check_range("--n-resamples", args.n_resamples, 100, MAX_RESAMPLES, "time: a bootstrap mean per resample and size",
+                "use --n-resamples 1000")
+    check_range("--stability-splits", args.stability_splits, 1, MAX_STABILITY_SPLITS, "time: a re-ranking of every "
+                "edge per split", "use --stability-splits 100")
+    check_range("--acdc-splits", args.acdc_splits, 0, MAX_ACDC_SPLITS, "time: each split reruns ACDC twice",
+                "use --acdc-splits 2 (0 skips)")
+    for name, value in (("--alpha", args.alpha), ("--faithfulness-alpha", args.faithfulness_alpha)):
+        if not 0 < value < 1:
+            raise bad_value(name, value, "a number in (0, 1)", f"use {name} 0.05")
+    if not 0 <= args.threshold < 1:
+        raise bad_value("--threshold", args.threshold, "a share of the gap in [0, 1)", "use --threshold 0.05")
+    if not math.isfinite(args.tau) or args.tau < 0:
+        raise bad_value("--tau", args.tau, "a finite number >= 0 (metric units)", "use --tau 0.02")
+
+
+def check_data(args: argparse.Namespace, methods: list[str], data) -> None:
+    """What the stability and replication need of the prompts, checked before the search."""
+    from circuitry.errors import bad_value
+
+    needs = args.replicate or any(m != "acdc" for m in methods) or ("acdc" in methods and args.acdc_splits)
+    if needs and len(data) < 4:
+        raise bad_value("--n-prompts", len(data), "at least 4 prompt pairs (split-half stability and replication use "
+                        "two per half)", "use --n-prompts 32")

@@ -39,23 +39,23 @@ def _run(args: argparse.Namespace) -> int:
     from circuitry.metrics import share_label
     from circuitry.stats.gap import gap_summary
 
-    from circuitry.io import check_out_dir
+    from circuitry.cli_common import staged_output
 
     out = Path(args.out)
     model, data = load_from_args(args, metric=args.metric)
-    check_out_dir(out)
     metric = args.metric or data.metric or "logit_diff"
-    res = activation_patch(model, data, site=args.site, direction=args.direction, metric=metric,
-                           per_position=args.per_position, progress=not args.quiet, seed=args.seed)
-    gap = gap_summary(res.clean, res.corrupted)
-    atomic_write_json(out / "patching.json", res)
-    rows = res.to_records()
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "patching.csv", buf.getvalue())
-    fig = res.heatmap(out / "figures" / f"patching_{args.direction}_{args.site}.png")
+    with staged_output(args) as stage:
+        res = activation_patch(model, data, site=args.site, direction=args.direction, metric=metric,
+                               per_position=args.per_position, progress=not args.quiet, seed=args.seed)
+        gap = gap_summary(res.clean, res.corrupted)
+        atomic_write_json(stage / "patching.json", res)
+        rows = res.to_records()
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(stage / "patching.csv", buf.getvalue())
+        fig = out / Path(res.heatmap(stage / "figures" / f"patching_{args.direction}_{args.site}.png")).relative_to(stage)
     print(f"{args.direction} {args.site} on {model.model_id}, task {data.task} ({len(data)} prompt pairs), metric "
           f"{res.metric}: clean {res.clean_mean:.3f}, corrupted {res.corrupted_mean:.3f}, gap {gap.mean:.3f} "
           f"(95% CI [{gap.ci_low:.3f}, {gap.ci_high:.3f}])")

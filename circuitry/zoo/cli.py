@@ -63,18 +63,38 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
+    from pathlib import Path
 
     from circuitry.errors import bad_value
-    from circuitry.zoo.registry import list_zoo, zoo_manifest, zoo_recipes
-    from circuitry.zoo.train import train
-
     from circuitry.io import check_out_dir
+    from circuitry.zoo.registry import list_zoo, zoo_manifest, zoo_recipes
 
     recipes = zoo_recipes()
     if args.name not in recipes:
         zoo_manifest(args.name)  # the clear "not a zoo model" error, with the available names
+    recipe = zoo_manifest(args.name).recipe if args.name in list_zoo() else recipes[args.name]
+    if args.steps is not None and not 1 <= args.steps <= recipe.steps:
+        raise bad_value("--steps", args.steps, f"an integer in 1..{recipe.steps}", "omit it to train fully")
     check_out_dir(args.out)
+    # --out may hold other models, so it is not replaced whole: NAME.safetensors and NAME.json are each written
+    # atomically, under a lock on the folder (a second train into it refuses) and a full disk is a clean error
+    from circuitry.io import OutputLock, as_output_error
+
+    try:
+        with OutputLock(args.out, command=f"circuitry zoo train {args.name} --out {args.out}",
+                        options={"name": args.name, "steps": args.steps}):
+            return _train_locked(args)
+    except OSError as exc:
+        raise (as_output_error(exc, Path(args.out)) or exc) from None
+
+
+def _train_locked(args: argparse.Namespace) -> int:
+    import torch
+
+    from circuitry.zoo.registry import list_zoo, zoo_manifest, zoo_recipes
+    from circuitry.zoo.train import train
+
+    recipes = zoo_recipes()
     if args.name not in list_zoo() and args.name in recipes:
         # Not shipped (yet): build it from the recipe in circuitry.zoo.registry.zoo_recipes().
         new = train(recipes[args.name], args.out, stop_step=args.steps, progress=not args.no_progress)
@@ -82,8 +102,6 @@ def _train(args: argparse.Namespace) -> int:
         _compare(new.final_probes, None)
         return 0
     shipped = zoo_manifest(args.name)
-    if args.steps is not None and not 1 <= args.steps <= shipped.recipe.steps:
-        raise bad_value("--steps", args.steps, f"an integer in 1..{shipped.recipe.steps}", "omit it to train fully")
     new = train(shipped.recipe, args.out, stop_step=args.steps, progress=not args.no_progress)
     if new.steps == shipped.steps:
         ref_sha, what = shipped.weights_sha256, "final weights"
