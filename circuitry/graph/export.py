@@ -75,11 +75,64 @@ def _ours(G: nx.Graph, path: PathLike, fmt: str) -> nx.DiGraph:
     return G
 
 
+#: the largest graph file read back (memory: it is parsed whole; circuitry's largest graphs are a few MB)
+MAX_GRAPH_BYTES = 256 * 2**20
+
+
 def _read_file(path: PathLike) -> bytes:
+    from circuitry.errors import too_large
+
     p = Path(path)
     if not p.is_file():
         raise bad_value("path", str(path), "an existing file", "write it first or check the path")
+    if p.stat().st_size > MAX_GRAPH_BYTES:
+        raise too_large("path", str(path), f"{MAX_GRAPH_BYTES} bytes", f"memory: the file has {p.stat().st_size} "
+                        "bytes and is parsed whole", "read it with networkx directly")
     return p.read_bytes()
+
+
+def _node_link_model():
+    """The pydantic model of circuitry's node-link JSON: string node ids, edges between them, and attribute
+    values that are JSON scalars (built on first use)."""
+    global _NODE_LINK
+    if _NODE_LINK is None:
+        from typing import Literal
+
+        from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+
+        Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | None
+
+        class _Attrs(BaseModel):
+            model_config = ConfigDict(extra="allow", frozen=True)
+
+            @model_validator(mode="after")
+            def _scalars(self):
+                for k, v in (self.model_extra or {}).items():
+                    if not (v is None or isinstance(v, (bool, int, float, str))):
+                        raise ValueError(f"attribute {k!r} is a {type(v).__name__}; circuitry's graphs hold only "
+                                         "strings, numbers, booleans and null")
+                return self
+
+        class Node(_Attrs):
+            id: StrictStr
+
+        class Edge(_Attrs):
+            source: StrictStr
+            target: StrictStr
+
+        class NodeLink(BaseModel):
+            model_config = ConfigDict(extra="forbid", frozen=True)
+            directed: Literal[True]
+            multigraph: Literal[False] = False
+            graph: dict[StrictStr, Scalar] = {}
+            nodes: list[Node]
+            edges: list[Edge]
+
+        _NODE_LINK = NodeLink
+    return _NODE_LINK
+
+
+_NODE_LINK = None
 
 
 _GRAPHML_DOUBLE_KEY = re.compile(r'<key id="([^"]+)" for="\w+" attr.name="[^"]*" attr.type="double"')
@@ -105,7 +158,7 @@ def read_graphml(path: PathLike) -> nx.DiGraph:
     data = _read_file(path)
     try:
         G = nx.read_graphml(io.BytesIO(data), node_type=str)
-    except (ET.ParseError, nx.NetworkXError, ValueError) as exc:
+    except (ET.ParseError, nx.NetworkXError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise bad_value("path", str(path), "a GraphML file", f"the file does not parse ({exc})") from None
     return _clean(_ours(G, path, "graphml"))
 
@@ -129,7 +182,7 @@ def read_gexf(path: PathLike) -> nx.DiGraph:
     data = _read_file(path)
     try:
         raw = nx.read_gexf(io.BytesIO(data), node_type=str)
-    except (ET.ParseError, nx.NetworkXError, ValueError) as exc:
+    except (ET.ParseError, nx.NetworkXError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise bad_value("path", str(path), "a GEXF file", f"the file does not parse ({exc})") from None
     if not raw.is_directed():
         _ours(raw, path, "gexf")
@@ -140,7 +193,18 @@ def read_gexf(path: PathLike) -> nx.DiGraph:
         d.pop("id", None)
     for el in ET.fromstring(data).iter():
         if el.tag.endswith("description") and (el.text or "").startswith(_GEXF_META_PREFIX):
-            G.graph.update(json.loads(el.text[len(_GEXF_META_PREFIX):]))
+            text = el.text[len(_GEXF_META_PREFIX):]
+            try:
+                attrs = json.loads(text) if len(text) <= 1_000_000 else None
+            except (ValueError, RecursionError):
+                attrs = None
+            if not isinstance(attrs, dict) or not all(
+                    v is None or isinstance(v, (bool, int, float, str)) for v in attrs.values()):
+                raise InputError(f"path={str(path)!r}: its <description> starts as circuitry's but does not hold a "
+                                 "JSON object of graph attributes (strings, numbers, booleans). Fix: read foreign "
+                                 "graphs with networkx; circuitry's readers take the files circuitry writes "
+                                 "(docs/graph-formats.md)")
+            G.graph.update(attrs)
     return _ours(G, path, "gexf")
 
 
@@ -163,16 +227,30 @@ def write_node_link_json(G: nx.DiGraph, path: PathLike) -> Path:
 
 def read_node_link_json(path: PathLike) -> nx.DiGraph:
     """Read a graph written by :func:`write_node_link_json`; ``null`` values become NaN."""
+    from pydantic import ValidationError
+
+    from circuitry.errors import field_error
+    from circuitry.io import MAX_DEPTH, _depth
+
+    raw = _read_file(path)
+    if _depth(raw) > MAX_DEPTH:
+        raise bad_value("path", str(path), f"a node-link JSON file (nested at most {MAX_DEPTH} levels)",
+                        "write it with circuitry.graph.write_node_link_json")
     try:
-        data = json.loads(_read_file(path))
-    except json.JSONDecodeError as exc:
-        raise bad_value("path", str(path), "a node-link JSON file", f"the file is not JSON ({exc})") from exc
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_value("path", str(path), "a node-link JSON file", f"the file is not UTF-8 JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list) or not isinstance(data.get("edges"), list):
         raise bad_value("path", str(path), "a node-link JSON object with 'nodes' and 'edges' lists",
                         "write it with circuitry.graph.write_node_link_json")
     if data.get("directed") is not True:
         raise InputError(f"path={str(path)!r} holds an undirected node-link graph (directed={data.get('directed')!r}); "
                          "circuitry's graphs are directed. Fix: read it with networkx directly")
+    try:
+        _node_link_model().model_validate(data)
+    except ValidationError as exc:
+        raise field_error(str(path), exc, "read foreign graphs with networkx; circuitry's readers take the files "
+                          "circuitry writes (docs/graph-formats.md)") from None
     data["graph"] = _null_to_nan(data.get("graph", {}))
     data["nodes"] = [_null_to_nan(n) for n in data.get("nodes", [])]
     data["edges"] = [_null_to_nan(e) for e in data.get("edges", [])]
