@@ -14,18 +14,10 @@ from circuitry.models import load_model
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-output")
 out.mkdir(parents=True, exist_ok=True)
 
-# 1. A token-id task: "X Y ... X -> Y". The clean prompt shows the bigram X Y once, then X again at the end;
-#    the corrupted prompt shows X Z instead, so the model should predict Y on the clean prompt and Z on the
-#    corrupted one. Fillers are drawn at random; token 0 is the zoo models' BOS.
-g = torch.Generator().manual_seed(7)
-lines = []
-for _ in range(32):
-    x, y, z, *fill = (torch.randperm(64, generator=g)[:14] + 1).tolist()
-    clean = [0, *fill[:5], x, y, *fill[5:], x]
-    corrupted = [0, *fill[:5], x, z, *fill[5:], x]
-    lines.append(json.dumps({"clean": clean, "corrupted": corrupted, "answers": [y], "foils": [z]}))
-task_file = out / "bigram_recall.jsonl"
-task_file.write_text("\n".join(lines) + "\n")
+# 1. A token-id task: "X Y ... X -> Y" (examples/bigram_recall.jsonl, 32 pairs). The clean prompt shows the
+#    bigram X Y once, then X again at the end; the corrupted prompt shows X Z instead, so the model should
+#    predict Y on the clean prompt and Z on the corrupted one. Token 0 is the zoo models' BOS.
+task_file = Path(__file__).resolve().parent / "bigram_recall.jsonl"
 
 model = load_model("zoo:attn-only-2l")
 cfg = AnalysisConfig(model="zoo:attn-only-2l", task=str(task_file), seed=0, n_draws=300, n_resamples=999,
