@@ -133,7 +133,7 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
 
         workers = max_workers or available_cpus()
         try:
-            return list(_pool(workers).map(_call, [fn] * len(tasks), tasks, seeds))
+            return [f.result() for f in _submit(_pool(workers), fn, tasks, seeds)]
         except BrokenProcessPool:
             _POOLS.pop(workers, None)  # a dead worker: the next call starts afresh
             raise
@@ -141,6 +141,22 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
             _kill_pool(workers)
             raise
     return _run_ray(fn, tasks, seeds, max_workers)
+
+
+def _submit(pool, fn, tasks: list, seeds: list) -> list:
+    """Submit every task. Workers start during submission; SIGINT is ignored meanwhile so that they inherit
+    that (an ignored signal stays ignored across exec), and a Ctrl-C reaches only this process, which stops the
+    pool, instead of printing a traceback from every worker that was still starting up."""
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        return [pool.submit(_call, fn, t, s) for t, s in zip(tasks, seeds)]
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 _POOLS: dict = {}  # worker count -> a live process pool, kept for the next call (start-up is ~9 s here)

@@ -311,6 +311,8 @@ class StagedOutput:
                 try:
                     self._swap()
                 except OSError as err:
+                    if not self.resume:
+                        shutil.rmtree(self.staging, ignore_errors=True)
                     raise (as_output_error(err, self.out) or err) from None
                 return False
             if not self.resume or not any(self.staging.rglob("*.json")):

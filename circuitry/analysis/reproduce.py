@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from circuitry.errors import InputError
 
@@ -38,13 +38,6 @@ class _ReadBack(BaseModel):
     config: dict[str, Any]
     provenance: _Provenance
     findings: Any
-
-    @model_validator(mode="after")
-    def _config(self) -> "_ReadBack":
-        from circuitry.analysis.results import AnalysisConfig
-
-        AnalysisConfig.model_validate(self.config)
-        return self
 IGNORED_PROVENANCE = {"created", "threads", "device", "python"}
 
 
@@ -83,11 +76,15 @@ def load_report(path: str | Path) -> dict:
         raise InputError(f"--reproduce={str(p)!r} is not JSON ({str(exc)[:100]})") from None
     if not isinstance(data, dict) or not {"config", "provenance", "findings"} <= set(data):
         raise InputError(f"--reproduce={str(p)!r} is not a circuitry analyze report (no config/provenance/findings)")
+    from circuitry.analysis.results import AnalysisConfig
+
     try:
         _ReadBack.model_validate(data)
+        AnalysisConfig.model_validate(data["config"])
     except ValidationError as exc:
         err = exc.errors()[0]
         where = "/".join(str(x) for x in err.get("loc", ()))
+        where = where if exc.title == _ReadBack.__name__ else f"config/{where}"
         raise InputError(f"--reproduce={str(p)!r}: field /{where}: {err.get('msg')} (got "
                          f"{str(err.get('input'))[:60]!r}). Fix: the unedited report.json of an earlier analyze run"
                          ) from None

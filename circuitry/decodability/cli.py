@@ -95,7 +95,7 @@ def check_options(args: argparse.Namespace) -> list[int]:
     for k in ks:
         check_range("--n-examples", k, 0, MAX_EXAMPLES, "memory and time: a prompt of 2k + 2 tokens",
                     "use --n-examples 0,1,2,4,8,16")
-    check_range("--n-prompts", args.n_prompts, 2, MAX_PROMPTS, "time: a forward pass per prompt and k, and every "
+    check_range("--n-prompts", args.n_prompts, 5, MAX_PROMPTS, "time: a forward pass per prompt and k, and every "
                 "probe refit holds them all", "use --n-prompts 64")
     check_range("--n-permutations", args.n_permutations, 0, MAX_PERMUTATIONS, "time: a probe refit per layer and k "
                 "for each permutation", "use --n-permutations 1000")
@@ -126,7 +126,7 @@ def task_sets(args: argparse.Namespace, model, ks: list[int]) -> list[tuple[str,
                                 f"{unknown[0]!r} is none of them")
             if len(set(names)) < 2:
                 raise bad_value("--tasks", spec, "at least 2 distinct tasks in a set (the probe tells tasks apart)")
-            synthetic_prompts(model, tasks=names, n_per_task=2, max_examples=max(ks), query=args.query, seed=args.seed)
+            synthetic_prompts(model, tasks=names, n_per_task=5, max_examples=max(ks), query=args.query, seed=args.seed)
             label, tasks = (spec if spec in FAMILIES else "_".join(names)), names
         if label in labels:
             raise bad_value("--tasks", spec, "task sets with distinct names (each writes decodability_NAME.*)")

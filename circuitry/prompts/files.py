@@ -52,6 +52,19 @@ class TaskHeader(_Line):
         default=None, description="the task's default metric")
 
 
+class IdPairLine(_Line):
+    """A token-id pair line: prompts, positions, answers and foils as lists of integers."""
+
+    clean: list[StrictInt]
+    corrupted: list[StrictInt]
+    positions: list[StrictInt] | None = None
+    answers: list[StrictInt] = Field(default_factory=list)
+    foils: list[StrictInt] = Field(default_factory=list)
+    clean_text: StrictStr | None = None
+    corrupted_text: StrictStr | None = None
+    meta: dict[StrictStr, Any] = Field(default_factory=dict)
+
+
 class TextPairLine(_Line):
     """A text pair line: prompts as text, answers and foils as single-token strings."""
 
@@ -132,10 +145,13 @@ def _id_pair(rec: dict, *, where: str) -> PromptPair:
         raise InputError(f"{where}: unknown field(s) {sorted(extra)} in a token-id pair; expected {sorted(_ID_KEYS)}"
                          + (f". Did you mean {', '.join(hints)}? (token-id pairs take lists: answers/foils)"
                             if hints else ""))
+    try:
+        IdPairLine.model_validate(rec)
+    except ValidationError as exc:
+        raise field_error(where, exc, "in a token-id pair, clean, corrupted, positions, answers and foils are lists "
+                          "of integers (answers/foils one per position; docs/tasks.md)") from None
     for key in ("clean", "corrupted", "positions", "answers", "foils"):
         v = rec.get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-            raise InputError(f"{where}: '{key}' must be a list of integer token ids (or positions), got {v!r}")
         neg = [x for x in v if x < 0]
         if neg:
             raise InputError(f"{where}: '{key}' holds negative value(s) {neg[:5]}; token ids and positions are >= 0")
