@@ -3,15 +3,17 @@
 A command is the exact line a doc shows (``circuitry analyze --out circuitry-results``, ``python
 examples/own_task.py out``). It runs as a subprocess in its own temporary folder, in which ``examples`` and
 ``docs`` link to the repository's, so repository-relative paths work as they do from a checkout. No
-wall-clock timeout: the suite must pass on a slow, loaded machine. Results are cached per process (a
+wall-clock timeout: the suite must pass on a slow, loaded machine. Results are cached per process and their folders removed at exit (a
 module-level cache, so ``tests/test_examples.py`` and ``tests/docs/`` share a run of the same command).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ def argv(command: str) -> list[str]:
 def run(command: str) -> Run:
     """Run ``command`` once per process in a fresh folder; the same string returns the cached run."""
     cwd = Path(tempfile.mkdtemp(prefix="circuitry-docs-"))
+    atexit.register(shutil.rmtree, cwd, ignore_errors=True)
     for name in LINKED:
         (cwd / name).symlink_to(REPO / name, target_is_directory=True)
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
