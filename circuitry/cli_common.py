@@ -118,9 +118,12 @@ def check_range(param: str, value, low, high, why: str, fix: str | None = None) 
 
 
 def prompt_bytes(info, seq_len: int) -> int:
-    """Memory one prompt pair takes in a cached clean + corrupted run (float32): every layer's attention
-    pattern and residual-width activations, and the logits at every position."""
-    per_run = info.n_layers * (info.n_heads * seq_len * seq_len + 6 * seq_len * info.d_model) + seq_len * info.d_vocab
+    """Memory one prompt pair takes in the cached clean + corrupted runs that patching keeps for all prompts
+    (float32): every layer's attention pattern and four residual-width activations (the residual stream, the
+    heads' outputs, the attention and MLP outputs). Logits are not cached (the metrics slice the positions they
+    read), and forward passes are chunked to a fixed budget (:mod:`circuitry.interventions.batching`), so this
+    is what grows with the number of prompts."""
+    per_run = info.n_layers * (info.n_heads * seq_len * seq_len + 4 * seq_len * info.d_model)
     return 4 * 2 * per_run
 
 

@@ -90,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     # there for the next run to resume from) and move into --out with the report
     with staged_output(args, resume=True, carry=("stages",)) as stage:
         report = run_analysis(model, cfg, stage, quiet=args.quiet)
+    if not args.quiet:
+        print(f"[circuitry analyze] moved the finished results into {args.out}")
     if not report.gap.resolved:
         print(f"circuitry analyze: the model shows no clean-corrupted gap on task {report.task.name!r} "
               f"(metric {report.task.metric}); the report says so. exit 1")

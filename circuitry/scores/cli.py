@@ -97,7 +97,8 @@ def check_memory(args: argparse.Namespace, model) -> None:
     """The scored sequences' cached runs must fit in memory (:func:`circuitry.cli_common.check_prompt_memory`)."""
     from circuitry.cli_common import check_prompt_memory
 
-    check_prompt_memory(model, args.n_samples, model.info.n_ctx, "--n-samples")
+    seq = min(model.info.n_ctx, (args.block_len or 25) * args.repeats + 1)  # the repeated blocks and the BOS
+    check_prompt_memory(model, args.n_samples, seq, "--n-samples")
 
 
 def _write(args: argparse.Namespace, model, names: list[str], out):
