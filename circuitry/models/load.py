@@ -249,12 +249,19 @@ def _tokenizer(name: str, *, download: bool):
     tokenizer files) before any work, not with a message about empty prompts."""
     from transformers import AutoTokenizer
 
+    if os.path.isdir(name) and not any(os.path.isfile(os.path.join(name, f)) for f in _TOKENIZER_FILES):
+        return None
     try:
         tok = AutoTokenizer.from_pretrained(name, local_files_only=not download)
     except (OSError, ValueError, TypeError):
         return None
-    try:
-        empty = not tok("a b c", add_special_tokens=False)["input_ids"]
+    try:  # a tokenizer that knows only its special tokens, or turns text into nothing, is none
+        empty = len(tok) <= len(set(tok.all_special_ids)) or not tok("a b c", add_special_tokens=False)["input_ids"]
     except Exception:  # noqa: BLE001 - a tokenizer that cannot tokenize is no tokenizer
         empty = True
     return None if empty else tok
+
+
+#: files any Hugging Face tokenizer is saved as (``save_pretrained`` writes at least one of them)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                    "merges.txt", "spiece.model", "sentencepiece.bpe.model", "special_tokens_map.json")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import transformers as tf
 
-V, NL, H, HK, DH = 64, 2, 4, 2, 8
+V, NL, H, HK, DH = 100, 2, 4, 2, 8
 D = H * DH
 FAMILIES = ["gpt2", "gpt_neox", "llama3", "qwen2", "gemma2"]
 KV_HEADS = {"gpt2": H, "gpt_neox": H, "llama3": HK, "qwen2": HK, "gemma2": HK}
