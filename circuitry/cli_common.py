@@ -149,12 +149,13 @@ def options_of(args: argparse.Namespace) -> dict:
 
 def staged_output(args: argparse.Namespace, *, resume: bool = False, carry: tuple[str, ...] = ()):
     """The command's ``--out`` as a :class:`~circuitry.io.StagedOutput`: locked, written into a staging
-    sibling, swapped in whole when the command completes."""
+    sibling, its entries swapped in (replacing the previous run's of the same command) when it completes."""
     import sys
 
     from circuitry.io import StagedOutput
 
     command = "circuitry " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(("circuitry", "cli.py")) \
         else f"circuitry {getattr(args, 'command', '')} --out {args.out}"
-    return StagedOutput(args.out, command=command, options={"command": getattr(args, "command", None),
-                                                            **options_of(args)}, resume=resume, carry=carry)
+    name = getattr(args, "command", None) or "circuitry"
+    return StagedOutput(args.out, command=command, options={"command": name, **options_of(args)}, resume=resume,
+                        carry=carry, name=name)

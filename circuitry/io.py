@@ -102,19 +102,8 @@ def _alive(info: dict) -> bool:
     return started is None or info.get("proc_start") in (None, started)
 
 
-#: the file every staged output folder holds: which command wrote it, with which options, when
+#: the file in an output folder that records, per command, which entries its last completed run wrote
 MARKER = ".circuitry-output.json"
-#: files that mark a folder as an earlier circuitry result (folders written before the marker existed)
-_RESULT_NAMES = ("report.json", "scores.json", "dynamics.json", "discovery.json", "patching.json", "verdicts.json",
-                 "stages", "decodability_*.json", "*/verdicts.json")
-
-
-def _is_result_folder(out: Path) -> bool:
-    """Whether replacing ``out`` whole can lose nothing but an earlier circuitry result: it is empty, or holds
-    the marker or a result file of a circuitry command."""
-    if not any(out.iterdir()):
-        return True
-    return (out / MARKER).is_file() or any(any(out.glob(pat)) for pat in _RESULT_NAMES)
 
 
 def _check_target(out: Path, param: str) -> None:
@@ -123,15 +112,6 @@ def _check_target(out: Path, param: str) -> None:
 
     if out.exists() and not out.is_dir():
         raise InputError(f"{param}={str(out)!r} is a file; expected a folder. Fix: {param} another path")
-    here = Path.cwd().resolve()
-    if out.resolve() in (here, *here.parents, Path.home().resolve()):
-        raise InputError(f"{param}={str(out)!r} is the current folder, one of its parents or the home folder; a "
-                         "command replaces its output folder whole when it completes. Fix: a folder of its own, e.g. "
-                         f"{param} results")
-    if out.is_dir() and not _is_result_folder(out):
-        raise InputError(f"{param}={str(out)!r} holds files that circuitry did not write; a command replaces its "
-                         f"output folder whole when it completes, and would delete them. Fix: {param} a new or "
-                         "empty folder (or one an earlier circuitry command wrote)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".circuitry-write-check.", dir=out.parent)
@@ -224,15 +204,17 @@ class OutputLock:
 
 
 def _recover(out: Path) -> None:
-    """Finish a swap that a killed run left half done: ``out`` gone but its previous version in ``.NAME.old``."""
+    """Undo a swap that a killed run left half done: every entry still in ``.NAME.old`` that ``out`` lacks goes
+    back (the window is a few renames long; a completed swap leaves no ``.NAME.old``)."""
+    import shutil
+
     _, old, _ = _siblings(out)
     if old.is_dir():
-        if not out.exists():
-            os.replace(old, out)
-        else:
-            import shutil
-
-            shutil.rmtree(old, ignore_errors=True)
+        out.mkdir(exist_ok=True)
+        for entry in old.iterdir():
+            if not (out / entry.name).exists():
+                os.replace(entry, out / entry.name)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
@@ -265,8 +247,10 @@ def as_output_error(exc: OSError, out: Path):
 
 
 class StagedOutput:
-    """Write a command's whole output folder, or nothing: the command writes into the hidden sibling
-    ``.NAME.partial`` (under an :class:`OutputLock`), which replaces ``out`` only when the command completes.
+    """Write a command's whole output, or nothing: the command writes into the hidden sibling ``.NAME.partial``
+    (under an :class:`OutputLock`), whose entries replace those of the previous run of the same command (``name``)
+    in ``out`` only when the command completes (:meth:`_swap`; other commands' results and files of your own in
+    ``out`` are kept).
 
     So an old complete result stays in ``out`` until a new complete one replaces it; a full disk, an error or
     an interrupt leaves it untouched. With ``resume=True`` (``analyze``) the staging folder outlives a failed
@@ -275,8 +259,9 @@ class StagedOutput:
     them (hard links: no extra space)."""
 
     def __init__(self, out: str | os.PathLike, *, command: str, options: dict | None = None, resume: bool = False,
-                 carry: tuple[str, ...] = (), param: str = "--out"):
+                 carry: tuple[str, ...] = (), param: str = "--out", name: str | None = None):
         self.out = Path(out)
+        self.name = name or command.split()[0]
         self.staging, self.old, _ = _siblings(self.out)
         self.resume, self.carry, self.param = resume, carry, param
         self.lock = OutputLock(self.out, command=command, options=options, param=param)
@@ -326,114 +311,39 @@ class StagedOutput:
             self.lock.release()
 
     def _swap(self) -> None:
+        """Move every entry of the staging folder into ``out``, replacing the entries of the same name and those
+        the previous completed run of this command wrote that this one did not (recorded in :data:`MARKER`);
+        anything else in ``out`` (another command's results, your files) is left alone. Only renames: a full disk
+        cannot stop it half-way."""
+        import datetime
         import shutil
 
-        import datetime
-
-        atomic_write_json(self.staging / MARKER, {"command": self.command, "options": json.loads(json.dumps(
-            self.options or {}, default=str)), "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
-        if self.out.exists():
-            shutil.rmtree(self.old, ignore_errors=True)
-            os.replace(self.out, self.old)
+        new = sorted(e.name for e in self.staging.iterdir() if e.name != MARKER)
+        record = _read_marker(self.out)
+        mine = record.get(self.name, {})
+        record[self.name] = {"entries": new, "command": self.command, "options": json.loads(json.dumps(
+            self.options or {}, default=str)), "finished": datetime.datetime.now().astimezone().isoformat(
+            timespec="seconds")}
+        atomic_write_json(self.staging / MARKER, record)  # the one write: before anything in out is touched
+        if not self.out.exists():
             os.replace(self.staging, self.out)
-            shutil.rmtree(self.old, ignore_errors=True)
-        else:
-            os.replace(self.staging, self.out)
+            return
+        shutil.rmtree(self.old, ignore_errors=True)
+        self.old.mkdir()
+        stale = set(mine.get("entries", [])) - set(new) if isinstance(mine, dict) else set()
+        for name in sorted(stale | set(new) | {MARKER}):
+            if (self.out / name).exists() or (self.out / name).is_symlink():
+                os.replace(self.out / name, self.old / name)
+        for name in [*new, MARKER]:
+            os.replace(self.staging / name, self.out / name)
+        shutil.rmtree(self.old, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
-# --- reading JSONL input files: streamed, bounded, with file:line in every error ----------------------------
-
-#: the largest line of an input JSONL file (one prompt or pair; a million characters is far beyond any context)
-MAX_LINE_BYTES = 1_000_000
-#: how deeply JSON values may nest in an input line (circuitry's files nest 3 deep)
-MAX_DEPTH = 32
-
-
-def _depth(raw: bytes) -> int:
-    """The deepest bracket nesting of a JSON text (strings skipped), without parsing it."""
-    depth = deepest = 0
-    in_str = esc = False
-    for ch in raw.decode("latin-1"):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def iter_jsonl(path: str | os.PathLike, *, what: str, max_records: int, fix: str):
-    """Yield ``(where, record)`` for every non-blank line of a JSONL file, ``where`` being ``"path:line"``,
-    reading one line at a time (a file of any size costs one line of memory).
-
-    Raises :class:`~circuitry.errors.InputError` naming ``path:line`` for a line that is not UTF-8, longer than
-    :data:`MAX_LINE_BYTES`, nested deeper than :data:`MAX_DEPTH`, or not JSON, and
-    :class:`~circuitry.errors.LimitError` at record ``max_records + 1`` (``what`` names the records, ``fix``
-    says how to repair the file)."""
-    from circuitry.errors import InputError, LimitError
-
-    path = Path(path)
-    n_records = 0
-    with open(path, "rb") as fh:
-        n = 0
-        while True:
-            raw = fh.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                return
-            n += 1
-            where = f"{path}:{n}"
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                raise InputError(f"{where}: the line is longer than {MAX_LINE_BYTES} bytes; one {what} per line. Fix: "
-                                 f"{fix}")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{where}: the file is not UTF-8 text ({exc.reason} at byte {exc.start} of the line)."
-                                 " Fix: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-            if not line.strip():
-                continue
-            if _depth(raw) > MAX_DEPTH:
-                raise InputError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep; a {what} is a flat object "
-                                 f"of lists. Fix: {fix}")
-            try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError) as exc:
-                raise InputError(f"{where}: not valid JSON ({str(exc)[:120]}). Fix: {fix}") from None
-            bad = _surrogate(rec)
-            if bad is not None:
-                raise InputError(f"{where}: the text {bad!r} holds a lone surrogate escape (\\ud800-\\udfff), "
-                                 "which is not a character and cannot be tokenized or written out. Fix: write the "
-                                 "character itself, or a valid surrogate pair")
-            n_records += 1
-            if n_records > max_records:
-                raise LimitError(f"{where}: {str(path)!r} holds more than {max_records} {what}s, beyond the limit "
-                                 f"{max_records} (memory and time: every {what} is held in memory and run through "
-                                 f"the model). Fix: split the file, or keep its first {max_records} {what}s")
-            yield where, rec
-
-
-def _surrogate(value):
-    """The first string inside a parsed JSON value that is not valid Unicode text (``None`` if all are)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                return v[:40]
-        elif isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return None
+def _read_marker(out: Path) -> dict:
+    """The per-command record of ``out``'s :data:`MARKER` (empty when absent or unreadable)."""
+    try:
+        data = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}

@@ -217,8 +217,6 @@ PARTIAL = [
      r"--alpha=0.0 is invalid"),
     ("dynamics --heldout of floats", lambda t: ["dynamics", "--heldout", str(_floats(t)), "--out", str(t / "o")],
      r"holds a float64 array of shape \(2, 3\); expected integer token ids"),
-    ("--out holds someone else's files", lambda t: ["patch", "--out", str(_foreign(t))],
-     r"holds files that circuitry did not write"),
 ]
 
 
@@ -229,12 +227,6 @@ def _floats(t):
     return t / "h.npy"
 
 
-def _foreign(t):
-    (t / "mine").mkdir()
-    (t / "mine" / "thesis.tex").write_text("years of work")
-    return t / "mine"
-
-
 @pytest.mark.parametrize("case", PARTIAL, ids=[c[0] for c in PARTIAL])
 def test_options_and_files_are_checked_before_any_work(case, tmp_path, capsys):
     _, argv, pattern = case
@@ -242,8 +234,6 @@ def test_options_and_files_are_checked_before_any_work(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and re.search(pattern, err), err
     assert not (tmp_path / "o").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".o.")]
-    if (tmp_path / "mine").exists():
-        assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
 
 
 CLAIM = ("version: 1\nmodel: zoo:attn-only-2l\ntask: induction\nn_prompts: 8\nn_resamples: 200\nclaims:\n  - id: x\n"
@@ -263,7 +253,7 @@ def test_validate_several_files_with_a_blocked_output_writes_all_or_nothing(tmp_
     assert main(["validate", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--out", str(out), "--quiet"]) in (0, 1)
     assert "Traceback" not in capsys.readouterr().err
     assert (out / "a" / "verdicts.json").is_file() and (out / "b" / "verdicts.json").is_file()
-    assert not (out / "verdicts.json").exists() and not (tmp_path / ".out.partial").exists()
+    assert not (tmp_path / ".out.partial").exists() and not (tmp_path / ".out.old").exists()
 
 
 # --- full disk: OutputError, exit 1, no traceback, the old report intact -------------------------------------
@@ -343,20 +333,28 @@ def test_output_error_in_python(tmp_path):
     assert not (tmp_path / "o").exists() and not (tmp_path / ".o.partial").exists()
 
 
-def test_a_rerun_replaces_the_old_result_whole(tmp_path):
-    from circuitry.io import StagedOutput
+def test_a_rerun_replaces_its_previous_result_whole_and_keeps_everything_else(tmp_path):
+    from circuitry.io import MARKER, StagedOutput
 
     out = tmp_path / "o"
-    with StagedOutput(out, command="first") as stage:
-        (stage / "old.json").write_text("1")
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")  # not circuitry's: never touched
+    with StagedOutput(out, command="scores --out o", name="scores") as stage:
+        (stage / "scores.json").write_text("s")
+    with StagedOutput(out, command="patch --site z", name="patch") as stage:
+        (stage / "patching.json").write_text("1")
+        (stage / "figures").mkdir()
+        (stage / "figures" / "z.png").write_text("1")
     with pytest.raises(KeyError):
-        with StagedOutput(out, command="second") as stage:
-            (stage / "new.json").write_text("2")
+        with StagedOutput(out, command="patch --site v", name="patch") as stage:
+            (stage / "patching.json").write_text("2")
             raise KeyError("a failure mid-run")
-    assert [p.name for p in out.iterdir() if p.suffix == ".json" and p.name != ".circuitry-output.json"] == ["old.json"]
-    with StagedOutput(out, command="third") as stage:
-        (stage / "new.json").write_text("3")
-    assert sorted(p.name for p in out.iterdir()) == [".circuitry-output.json", "new.json"]
+    assert (out / "patching.json").read_text() == "1" and (out / "figures" / "z.png").exists()
+    with StagedOutput(out, command="patch --site q", name="patch") as stage:
+        (stage / "patching.json").write_text("3")  # this run draws no figure: the old one goes with its run
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "patching.json", "scores.json", "thesis.tex"]
+    assert (out / "patching.json").read_text() == "3" and (out / "scores.json").read_text() == "s"
+    assert not (tmp_path / ".o.partial").exists() and not (tmp_path / ".o.old").exists()
 
 
 # --- concurrent runs: the second refuses (BusyError, exit 2) and names the first; a stale lock is taken over ---
