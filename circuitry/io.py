@@ -104,6 +104,9 @@ def _alive(info: dict) -> bool:
 
 #: the file in an output folder that records, per command, which entries its last completed run wrote
 MARKER = ".circuitry-output.json"
+#: the file in a resumable staging folder that records the options of the run that started it: a run with
+#: other options starts afresh instead of resuming from it
+PARTIAL = ".circuitry-partial.json"
 
 
 def _check_target(out: Path, param: str) -> None:
@@ -274,9 +277,11 @@ class StagedOutput:
         self.lock.acquire()
         try:
             _recover(self.out)
-            if self.staging.exists() and not self.resume:
-                shutil.rmtree(self.staging)
+            if self.staging.exists() and (not self.resume or self._partial_options() != self._options_text()):
+                shutil.rmtree(self.staging)  # not resumable, or a killed run's with other options
             self.staging.mkdir(exist_ok=True)
+            if self.resume:
+                atomic_write_text(self.staging / PARTIAL, self._options_text())
             for sub in self.carry:
                 if (self.out / sub).is_dir():
                     _copy_tree(self.out / sub, self.staging / sub)
@@ -300,7 +305,7 @@ class StagedOutput:
                         shutil.rmtree(self.staging, ignore_errors=True)
                     raise (as_output_error(err, self.out) or err) from None
                 return False
-            if not self.resume or not any(self.staging.rglob("*.json")):
+            if not self.resume or not any(p.name != PARTIAL for p in self.staging.rglob("*.json")):
                 shutil.rmtree(self.staging, ignore_errors=True)
             if isinstance(exc, OSError):
                 mapped = as_output_error(exc, self.out)
@@ -310,6 +315,15 @@ class StagedOutput:
         finally:
             self.lock.release()
 
+    def _options_text(self) -> str:
+        return json.dumps(self.options or {}, sort_keys=True, default=str)
+
+    def _partial_options(self) -> str | None:
+        try:
+            return (self.staging / PARTIAL).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
     def _swap(self) -> None:
         """Move every entry of the staging folder into ``out``, replacing the entries of the same name and those
         the previous completed run of this command wrote that this one did not (recorded in :data:`MARKER`);
@@ -318,6 +332,7 @@ class StagedOutput:
         import datetime
         import shutil
 
+        (self.staging / PARTIAL).unlink(missing_ok=True)
         new = sorted(e.name for e in self.staging.iterdir() if e.name != MARKER)
         record = _read_marker(self.out)
         mine = record.get(self.name, {})

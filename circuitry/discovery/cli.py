@@ -62,7 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model, data = load(args)
     check_data(args, methods, data)
-    with staged_output(args) as stage:
+    # resumable: ACDC's checkpoint (acdc/checkpoint.json) stays in the staging folder when a run is interrupted
+    with staged_output(args, resume=True) as stage:
         rep = run_discovery(model, data, stage, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
                             threshold=args.threshold, alpha=args.alpha, n_random=args.n_random,
                             n_resamples=args.n_resamples, faithfulness_alpha=args.faithfulness_alpha,

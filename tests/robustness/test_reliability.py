@@ -537,3 +537,23 @@ def test_no_subprocess_has_a_wall_clock_timeout():
         if "subprocess" in text and re.search(r"\btimeout=", text):
             found.add(str(f.relative_to(ROOT)))
     assert found <= NOT_YET, sorted(found - NOT_YET)
+
+
+def test_a_resumable_run_resumes_only_with_the_same_options(tmp_path):
+    from circuitry.io import StagedOutput
+
+    out = tmp_path / "o"
+    with pytest.raises(KeyboardInterrupt):
+        with StagedOutput(out, command="analyze", options={"seed": 0}, resume=True) as stage:
+            (stage / "stages").mkdir()
+            (stage / "stages" / "scores.json").write_text("{}")
+            raise KeyboardInterrupt
+    assert not out.exists() and (tmp_path / ".o.partial" / "stages" / "scores.json").exists()
+    with pytest.raises(KeyboardInterrupt):
+        with StagedOutput(out, command="analyze", options={"seed": 0}, resume=True) as stage:
+            assert (stage / "stages" / "scores.json").exists()  # the same options: resumed
+            raise KeyboardInterrupt
+    with StagedOutput(out, command="analyze", options={"seed": 1}, resume=True) as stage:
+        assert not (stage / "stages").exists()  # other options: a fresh start
+        (stage / "report.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == [".circuitry-output.json", "report.json"]
