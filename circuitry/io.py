@@ -362,3 +362,101 @@ def _read_marker(out: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+# --- reading JSONL input files: streamed, bounded, with file:line in every error ----------------------------
+
+#: the largest line of an input JSONL file (one prompt or pair; a million characters is far beyond any context)
+MAX_LINE_BYTES = 1_000_000
+#: how deeply JSON values may nest in an input line (circuitry's files nest 3 deep)
+MAX_DEPTH = 32
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_str = esc = False
+    for ch in raw.decode("latin-1"):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def iter_jsonl(path: str | os.PathLike, *, what: str, max_records: int, fix: str):
+    """Yield ``(where, record)`` for every non-blank line of a JSONL file, ``where`` being ``"path:line"``,
+    reading one line at a time (a file of any size costs one line of memory).
+
+    Raises :class:`~circuitry.errors.InputError` naming ``path:line`` for a line that is not UTF-8, longer than
+    :data:`MAX_LINE_BYTES`, nested deeper than :data:`MAX_DEPTH`, or not JSON, and
+    :class:`~circuitry.errors.LimitError` at record ``max_records + 1`` (``what`` names the records, ``fix``
+    says how to repair the file)."""
+    from circuitry.errors import InputError, LimitError
+
+    path = Path(path)
+    n_records = 0
+    with open(path, "rb") as fh:
+        n = 0
+        while True:
+            raw = fh.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            n += 1
+            where = f"{path}:{n}"
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise InputError(f"{where}: the line is longer than {MAX_LINE_BYTES} bytes; one {what} per line. Fix: "
+                                 f"{fix}")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{where}: the file is not UTF-8 text ({exc.reason} at byte {exc.start} of the line)."
+                                 " Fix: save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+            if not line.strip():
+                continue
+            if _depth(raw) > MAX_DEPTH:
+                raise InputError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep; a {what} is a flat object "
+                                 f"of lists. Fix: {fix}")
+            try:
+                rec = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise InputError(f"{where}: not valid JSON ({str(exc)[:120]}). Fix: {fix}") from None
+            bad = _surrogate(rec)
+            if bad is not None:
+                raise InputError(f"{where}: the text {bad!r} holds a lone surrogate escape (\\ud800-\\udfff), "
+                                 "which is not a character and cannot be tokenized or written out. Fix: write the "
+                                 "character itself, or a valid surrogate pair")
+            n_records += 1
+            if n_records > max_records:
+                raise LimitError(f"{where}: {str(path)!r} holds more than {max_records} {what}s, beyond the limit "
+                                 f"{max_records} (memory and time: every {what} is held in memory and run through "
+                                 f"the model). Fix: split the file, or keep its first {max_records} {what}s")
+            yield where, rec
+
+
+def _surrogate(value):
+    """The first string inside a parsed JSON value that is not valid Unicode text (``None`` if all are)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return v[:40]
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
