@@ -18,6 +18,10 @@ V, L, H, D = 50, 2, 4, 32
 
 def _build(family: str) -> torch.nn.Module:
     torch.manual_seed(0)
+    if family in ("llama3", "qwen2", "gemma2"):  # the per-family models of tests/models/hf_families.py
+        from tests.models.hf_families import build
+
+        return build(family)
     if family == "zoo":
         m = ZooTransformer(ZooConfig(n_layers=L, n_heads=H, d_model=D, d_head=8, d_vocab=V, n_ctx=32, d_mlp=64))
         for p in m.parameters():  # larger than the 0.02 init so heads differ visibly
@@ -35,7 +39,8 @@ def _build(family: str) -> torch.nn.Module:
                                         max_position_embeddings=32, bos_token_id=0, eos_token_id=0))
 
 
-FAMILIES = ["zoo", "gpt2", "gpt_neox", "llama"]
+FAMILIES = ["zoo", "gpt2", "gpt_neox", "llama", "llama3", "qwen2", "gemma2"]
+ADAPTER_FAMILY = {"llama3": "llama", "qwen2": "llama"}  # Llama-layout models share the llama row
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -54,14 +59,14 @@ def _o_proj(module, family, layer):
     return {"zoo": lambda: module.blocks[layer].attn.o_proj,
             "gpt2": lambda: module.transformer.h[layer].attn.c_proj,
             "gpt_neox": lambda: module.gpt_neox.layers[layer].attention.dense,
-            "llama": lambda: module.model.layers[layer].self_attn.o_proj}[family]()
+            }.get(family, lambda: module.model.layers[layer].self_attn.o_proj)()
 
 
 def test_family_and_shapes(fam):
     family, module, m = fam
-    assert m.info.family == family
+    assert m.info.family == ADAPTER_FAMILY.get(family, family)
     assert (m.info.n_layers, m.info.n_heads, m.info.d_model) == (L, H, D)
-    assert m.info.n_kv_heads == (2 if family == "llama" else H)
+    assert m.info.n_kv_heads == (H if family in ("zoo", "gpt2", "gpt_neox") else 2)
 
 
 def test_logits_match_module(fam):
@@ -129,7 +134,7 @@ def test_pickled_adapter_runs_the_same_edits(fam):
 
 def _layer(module, family, layer):
     return {"zoo": lambda: module.blocks[layer], "gpt2": lambda: module.transformer.h[layer],
-            "gpt_neox": lambda: module.gpt_neox.layers[layer], "llama": lambda: module.model.layers[layer]}[family]()
+            "gpt_neox": lambda: module.gpt_neox.layers[layer]}.get(family, lambda: module.model.layers[layer])()
 
 
 def test_last_layer_runs_at_the_read_positions_only(fam):
@@ -166,8 +171,8 @@ def test_last_layer_runs_at_the_read_positions_only(fam):
 def _qkv_weights(module, family, layer) -> int:
     lay = _layer(module, family, layer)
     mods = {"zoo": ["attn.q_proj", "attn.k_proj", "attn.v_proj"], "gpt2": ["attn.c_attn"],
-            "gpt_neox": ["attention.query_key_value"],
-            "llama": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]}[family]
+            "gpt_neox": ["attention.query_key_value"]}.get(family, ["self_attn.q_proj", "self_attn.k_proj",
+                                                                   "self_attn.v_proj"])
     return sum(lay.get_submodule(m).weight.numel() for m in mods)
 
 
@@ -224,6 +229,8 @@ def _rotate(family, module, q, k, seq):
     cos, sin = inner.rotary_emb(q, position_ids=pos)
     if family == "gpt_neox":
         from transformers.models.gpt_neox.modeling_gpt_neox import apply_rotary_pos_emb
+    elif family == "gemma2":
+        from transformers.models.gemma2.modeling_gemma2 import apply_rotary_pos_emb
     else:
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
     return apply_rotary_pos_emb(q, k, cos, sin)
@@ -244,8 +251,15 @@ def test_head_weights_recompute_attention_scores(fam):
         q = torch.einsum("bpd,hde->bhpe", xq, W.W_Q[l]) + W.b_Q[l][None, :, None]
         k = torch.einsum("bpd,hde->bhpe", xq, W.W_K[l]) + W.b_K[l][None, :, None]
         q, k = _rotate(family, module, q, k, seq)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(m.info.d_head)
-        scores = scores.masked_fill(torch.ones(seq, seq, dtype=torch.bool).triu(1), float("-inf"))
+        cfg = getattr(module, "config", None)
+        scale = getattr(cfg, "query_pre_attn_scalar", None) or m.info.d_head  # Gemma-2 scales by its own scalar
+        scores = q @ k.transpose(-1, -2) / math.sqrt(scale)
+        if getattr(cfg, "attn_logit_softcapping", None):  # Gemma-2: c * tanh(scores / c)
+            scores = torch.tanh(scores / cfg.attn_logit_softcapping) * cfg.attn_logit_softcapping
+        mask = torch.ones(seq, seq, dtype=torch.bool).triu(1)
+        if family == "gemma2" and cfg.layer_types[l] == "sliding_attention":  # a query sees its last 4 keys only
+            mask |= torch.ones(seq, seq, dtype=torch.bool).tril(-cfg.sliding_window)
+        scores = scores.masked_fill(mask, float("-inf"))
         torch.testing.assert_close(scores.softmax(-1), r[("pattern", l)], rtol=0, atol=1e-5)
 
 
