@@ -49,7 +49,7 @@ class ModelAdapter:
     Parameters
     ----------
     module
-        A zoo model or a Hugging Face causal LM (GPT-2, GPT-NeoX/Pythia, Llama-layout).
+        A zoo model or a Hugging Face causal LM (GPT-2, GPT-NeoX/Pythia, Llama-layout incl. Qwen-2, Gemma-2).
     model_id
         How the model was named (``"zoo:attn-only-2l"``, a directory, a hub id); recorded in results.
     remote

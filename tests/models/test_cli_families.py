@@ -1,11 +1,12 @@
 """Every command on a random-init model of each family saved with ``save_pretrained``, as a user following
 the README's "your model" runs them: ``circuitry COMMAND --model DIR --task FILE.jsonl --out DIR``.
 
-``analyze`` and ``discover`` (all four methods, faithfulness, stability) run to the end on Gemma-2 and on
-Pythia (GPT-NeoX, parallel residual) with a token-id task a random model with tied embeddings does show a
-gap on (the last token repeated: ``answer`` = the clean prompt's last token, ``foil`` the corrupted one's);
-on the induction task a random model shows no gap and both exit 1 saying so. ``scores``, ``patch``,
-``validate``, ``dynamics`` (on three saved checkpoints) and ``decodability`` run on all five families. A
+``analyze`` and ``discover`` (all four methods, faithfulness, stability) run to the end on every family with a
+token-id task a random model with tied embeddings does show a gap on (the last token repeated: ``answer`` =
+the clean prompt's last token, ``foil`` the corrupted one's; weights ~ N(0, 0.05), Gemma-2's N(0, 0.3), so
+the direct path dominates); on the induction task a random model shows no gap and both exit 1 saying so
+(Gemma-2 and Pythia). ``scores``, ``patch``, ``validate``, ``dynamics`` (on three saved checkpoints) and
+``decodability`` run on all five families. A
 folder without tokenizer files given a text task is told it has no tokenizer."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("families")
     models, checkpoints = {}, {}
     for fam in ref.FAMILIES:
-        hf = ref.build(fam, std=0.05 if fam == "gpt_neox" else 0.3)
+        hf = ref.build(fam, std=0.3 if fam == "gemma2" else 0.05)
         with torch.no_grad():  # tie the unembedding to the embedding: the direct path echoes the last token
             hf.get_output_embeddings().weight.copy_(hf.get_input_embeddings().weight)
         models[fam] = root / fam
@@ -56,7 +57,7 @@ def _run(args, capsys) -> tuple[int, str]:
     return rc, out.out + out.err
 
 
-@pytest.mark.parametrize("family", ["gemma2", "gpt_neox"])
+@pytest.mark.parametrize("family", ref.FAMILIES)
 def test_analyze_and_discover_run_to_the_end(family, folders, capsys, tmp_path):
     models, _, echo, _, _ = folders
     rc, text = _run(["analyze", "--model", models[family], "--task", echo, "--out", tmp_path / "a", "--quiet",
@@ -89,7 +90,7 @@ def test_every_other_command(family, folders, capsys, tmp_path):
     rc, text = _run(["scores", "--model", m, "--out", tmp_path / "s", "--n-samples", 4, "--n-baseline", 50], capsys)
     assert rc == 0, text
     rc, text = _run(["patch", "--model", m, "--task", echo, "--site", "z", "--out", tmp_path / "p", "--quiet"], capsys)
-    assert rc in (0, 1) and (tmp_path / "p" / "patching.json").exists(), text  # 1: no resolved gap (it says so)
+    assert rc == 0 and (tmp_path / "p" / "patching.json").exists(), text
     claims = tmp_path / "claims.yaml"
     claims.write_text(f"version: 1\nmodel: {m}\ntask: {echo}\nalpha: 0.05\ndraws: 20\nn_resamples: 100\nclaims:\n"
                       "  - {id: heads, type: ablation_vs_random, statement: s, heads: [L0H1, L1H2]}\n"
