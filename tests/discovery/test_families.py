@@ -1,7 +1,7 @@
 """Every discovery method, path patching and activation patching on a tiny random model of each family
 (GPT-2, GPT-NeoX/Pythia with a parallel residual, Llama-3, Qwen-2, Gemma-2), against the plain-torch hook
 reference of ``tests/models/hf_families.py`` (forward hooks on the Hugging Face module, no circuitry code):
-exact edge patching and EAP into head, MLP and logit receivers, path patching into query heads and
+exact edge patching, EAP and EAP-IG into head, MLP and logit receivers, path patching into query heads and
 key/value groups, head activation patching, and the patched forward that ACDC and the faithfulness curves
 use (every edge patched = the corrupted run, none = the clean run). The largest differences measured are
 printed with ``-s`` and quoted in docs/adapter.md."""
@@ -80,6 +80,29 @@ def test_exact_and_eap_match_plain_torch(fam):
         assert eap.score[i] == pytest.approx(float(grad), abs=TOL, rel=TOL), _name(edge)
     assert np.abs(exact.score).max() > 0.05  # the random model reacts to the corruption
     print(f"\n{family}: exact max |diff| {worst_exact:.1e}, EAP max rel diff {worst_eap:.1e}")
+
+
+def test_eap_ig_matches_plain_torch(fam):
+    """EAP-IG (2 steps): the receiver gradient averaged over the first layer's input set to
+    ``e_corr + a (e_clean - e_corr)``, ``a`` in {0, 1/2}, with plain hooks."""
+    family, hf, model, data = fam
+    ids, cids = data.clean_ids(), data.corrupted_ids()
+    t = Targets(*data.targets())
+    a_clean, a_corr = ref.senders(hf, ids), ref.senders(hf, cids)
+    ig = score_edges(model, data, method="eap-ig", steps=2, progress=False)
+    wants = []
+    for edge in [("L0H1", "MLP1", "out"), ("embed", _kv(family, 1), "k"), ("MLP0", "logits", "out")]:
+        delta = a_corr[edge[0]] - a_clean[edge[0]]
+        want = 0.0
+        for a in (0.0, 0.5):
+            emb = a_corr["embed"] + a * (a_clean["embed"] - a_corr["embed"])
+            eps = torch.zeros((), requires_grad=True)
+            hooks = ref.receiver_hooks(hf, edge[1], edge[2], eps * delta) + ref.first_layer_input(hf, emb)
+            (grad,) = torch.autograd.grad(_metric(hf, ids, t, hooks), eps)
+            want += float(grad) / 2
+        assert ig.score[ig.edges.index(_name(edge))] == pytest.approx(want, abs=TOL, rel=TOL), _name(edge)
+        wants.append(abs(want))
+    assert max(wants) > 0.01
 
 
 def test_parallel_residual_edges(fam):

@@ -182,6 +182,16 @@ def receiver_hooks(hf, receiver: str, kind: str, shift) -> list:
     return [(ln1, "pre", lambda m, a: x_in.__setitem__("x", a[0])), (proj, "fwd", replace)]
 
 
+def first_layer_input(hf, value) -> list:
+    """A pre-hook making the first layer read ``value`` (``[n, p, d]``) instead of the embeddings."""
+    def fn(m, args, kwargs):
+        if args:
+            return (value, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": value}
+
+    return [(_layer(hf, 0), "prekw", fn)]
+
+
 def z_hooks(hf, l: int, fn) -> list:
     """A pre-hook on layer ``l``'s output projection replacing its input ``z`` by ``fn(z)``."""
     return [(_layer(hf, l).get_submodule(_names(hf)["o"]), "pre", lambda m, a: (fn(a[0]),))]
