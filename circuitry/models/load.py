@@ -198,7 +198,7 @@ def _check_architecture(name: str, *, download: bool) -> None:
 
 def _load_hf(name: str, *, device, dtype, remote: bool | str, device_map, download: bool = False,
              tensor_parallel: int | None = None) -> ModelAdapter:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     # safetensors only: never unpickle a file a user may have downloaded (a .bin-only directory is refused)
     kw: dict[str, Any] = {"attn_implementation": "eager", "use_safetensors": True}

@@ -82,7 +82,9 @@ def _senders(bridge, hf, ids) -> dict[str, torch.Tensor]:
 
 def _with_receiver_shift(bridge, ids, receiver: str, kind: str, shift):
     """Logits of ``ids`` with one receiver reading ``x + shift`` (bridge hooks only)."""
-    add = lambda x, hook: x + shift  # noqa: E731
+    def add(x, hook):
+        return x + shift
+
     if receiver == "logits":
         return bridge.run_with_hooks(ids, fwd_hooks=[("ln_final.hook_in", add)])
     if receiver.startswith("MLP"):
@@ -147,12 +149,12 @@ def test_edges_and_paths_match_transformer_lens(fam):
 
         hooks, rec = [(f"blocks.{k}.attn.hook_z", freeze) for k in range(ref.NL)], {}
         if r != "logits":
-            hooks.append((f"blocks.{l}.attn.hook_{kind}", lambda x, hook: rec.setdefault("x", x[:, :, i].clone())
-                          is None or x))
+            hooks.append((f"blocks.{l}.attn.hook_{kind}", lambda x, hook, i=i, rec=rec:
+                          rec.setdefault("x", x[:, :, i].clone()) is None or x))
         with torch.no_grad():
             logits = bridge.run_with_hooks(ids, fwd_hooks=hooks)
             if r != "logits":
-                def put(x, hook):
+                def put(x, hook, i=i, rec=rec):
                     x = x.clone()
                     x[:, :, i] = rec["x"]
                     return x

@@ -157,7 +157,7 @@ def test_head_activation_patching_matches_plain_torch(fam):
 def test_patched_forward_acdc_and_faithfulness_run(fam):
     """The patched forward of ACDC and the faithfulness curves: no edge kept = the corrupted run, all kept =
     the clean run (to 1e-4); ACDC and the curves then run on every family, none refused."""
-    family, hf, model, data = fam
+    _, _, model, data = fam
     prep = prepare(model, data)
     E = len(prep.edges)
     vals = evaluate_circuits(model, prep.edges, prep.ids, prep.clean, prep.corr,

@@ -1,4 +1,5 @@
-"""Path patching against an independent plain-torch implementation of Wang et al.'s Algorithm 1."""
+"""Path patching against an independent plain-torch implementation of Wang et al.'s Algorithm 1 (the hook
+reference of ``tests/models/hf_families.py``, shared with the per-family tests)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from circuitry.interventions.path_patching import path_patch
 from circuitry.metrics import Targets, logit_diff
 from circuitry.models import load_model
 from circuitry.prompts import induction_pairs
+from tests.models import hf_families as plain
 
 V, NL, NH, DH = 40, 3, 4, 8
 D = NH * DH
@@ -27,48 +29,6 @@ def gpt2():
     return m, load_model(m), data
 
 
-def _run(m, ids, pre=None, post=None):
-    """Forward with c_proj pre-hooks ``pre[l]`` and c_attn forward hooks ``post[l]``."""
-    hs = [m.transformer.h[l].attn.c_proj.register_forward_pre_hook(f) for l, f in (pre or {}).items()]
-    hs += [m.transformer.h[l].attn.c_attn.register_forward_hook(f) for l, f in (post or {}).items()]
-    try:
-        with torch.no_grad():
-            return m(ids).logits
-    finally:
-        for h in hs:
-            h.remove()
-
-
-def _reference(m, orig, new, sender, recv, kind, t):
-    """Algorithm 1 in plain torch for GPT-2: sender (l, h) -> receiver (l2, h2) through q/k/v."""
-    z = {"orig": {}, "new": {}}
-    for name, ids in (("orig", orig), ("new", new)):
-        _run(m, ids, pre={l: (lambda l, name=name: lambda mod, a: z[name].__setitem__(l, a[0].clone()))(l)
-                          for l in range(NL)})
-    sl, sh = sender
-
-    def freeze(l):
-        def fn(mod, a):
-            v = z["orig"][l].clone()
-            if l == sl:
-                v[..., sh * DH:(sh + 1) * DH] = z["new"][l][..., sh * DH:(sh + 1) * DH]
-            return (v,)
-        return fn
-
-    rec = {}
-    l2, h2 = recv
-    _run(m, orig, pre={l: freeze(l) for l in range(NL)},
-         post={l2: lambda mod, a, o: rec.__setitem__("qkv", o.clone())})
-    off = {"q": 0, "k": D, "v": 2 * D}[kind] + h2 * DH
-
-    def patch(mod, a, o):
-        o = o.clone()
-        o[..., off:off + DH] = rec["qkv"][..., off:off + DH]
-        return o
-
-    return logit_diff(_run(m, orig, post={l2: patch}), t).mean().item()
-
-
 @pytest.mark.parametrize("kind", ["q", "k", "v"])
 def test_path_patching_matches_plain_torch_algorithm_1(gpt2, kind):
     m, model, data = gpt2
@@ -79,9 +39,9 @@ def test_path_patching_matches_plain_torch_algorithm_1(gpt2, kind):
     for (s, r, kd), raw in zip(res.paths, res.metric_mean):
         if kd == "out":
             continue
-        from circuitry.labels import parse_head
-        ref = _reference(m, data.clean_ids(), data.corrupted_ids(), parse_head(s), parse_head(r), kd, t)
-        assert raw == pytest.approx(ref, abs=1e-4), (s, r, kd)
+        with torch.no_grad():
+            ref = logit_diff(plain.path_patch_reference(m, data.clean_ids(), data.corrupted_ids(), s, r, kd), t)
+        assert raw == pytest.approx(ref.mean().item(), abs=1e-4), (s, r, kd)
         checked += 1
     assert checked == NH * 2 + NH  # L0H1 -> layers 1, 2; L1H2 -> layer 2
     assert max(res.metric_mean) - min(res.metric_mean) > 1e-3  # paths differ
@@ -95,14 +55,15 @@ def test_logits_receiver_is_the_frozen_run(gpt2):
     assert res.paths == [("L2H0", "logits", "out")]
     # last-layer sender: freezing changes nothing else, so the path to the logits == patching the head
     z = {}
-    _run(m, data.corrupted_ids(), pre={2: lambda mod, a: z.__setitem__("z", a[0].clone())})
+    with torch.no_grad():
+        plain.forward(m, data.corrupted_ids(), plain.z_hooks(m, 2, lambda v: z.setdefault("z", v.clone())))
 
-    def fn(mod, a):
-        v = a[0].clone()
-        v[..., 0:DH] = z["z"][..., 0:DH]
-        return (v,)
+        def fn(v):
+            v = v.clone()
+            v[..., 0:DH] = z["z"][..., 0:DH]
+            return v
 
-    ref = logit_diff(_run(m, data.clean_ids(), pre={2: fn}), t).mean().item()
+        ref = logit_diff(plain.forward(m, data.clean_ids(), plain.z_hooks(m, 2, fn)), t).mean().item()
     assert res.metric_mean[0] == pytest.approx(ref, abs=1e-4)
 
 

@@ -25,9 +25,9 @@ KV_HEADS = {"gpt2": H, "gpt_neox": H, "llama3": HK, "qwen2": HK, "gemma2": HK}
 
 def config(family: str):
     """The Hugging Face config of ``family``'s tiny model."""
-    common = dict(vocab_size=V, bos_token_id=0, eos_token_id=0, pad_token_id=0)
-    sizes = dict(num_hidden_layers=NL, num_attention_heads=H, hidden_size=D, intermediate_size=2 * D,
-                 max_position_embeddings=64)
+    common = {"vocab_size": V, "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0}
+    sizes = {"num_hidden_layers": NL, "num_attention_heads": H, "hidden_size": D, "intermediate_size": 2 * D,
+             "max_position_embeddings": 64}
     if family == "gpt2":
         return tf.GPT2Config(n_layer=NL, n_head=H, n_embd=D, n_positions=64, **common)
     if family == "gpt_neox":
@@ -67,16 +67,16 @@ def build(family: str, *, seed: int = 0, std: float = 0.3) -> torch.nn.Module:
 # ----------------------------------------------------------------- the plain-torch reference
 # module names per family, written out independently of circuitry.models.families
 _NAMES = {
-    "gpt2": dict(layers="transformer.h", ln1="ln_1", o="attn.c_proj", ln2="ln_2", final="transformer.ln_f",
-                 mlp="mlp", proj="attn.c_attn"),
-    "gpt_neox": dict(layers="gpt_neox.layers", ln1="input_layernorm", o="attention.dense",
-                     ln2="post_attention_layernorm", final="gpt_neox.final_layer_norm", mlp="mlp",
-                     proj="attention.query_key_value"),
-    "llama": dict(layers="model.layers", ln1="input_layernorm", o="self_attn.o_proj", ln2="post_attention_layernorm",
-                  final="model.norm", mlp="mlp", proj="self_attn.{}_proj"),
-    "gemma2": dict(layers="model.layers", ln1="input_layernorm", o="self_attn.o_proj", ln2="pre_feedforward_layernorm",
-                   final="model.norm", mlp="post_feedforward_layernorm", proj="self_attn.{}_proj",
-                   post="post_attention_layernorm"),
+    "gpt2": {"layers": "transformer.h", "ln1": "ln_1", "o": "attn.c_proj", "ln2": "ln_2",
+             "final": "transformer.ln_f", "mlp": "mlp", "proj": "attn.c_attn"},
+    "gpt_neox": {"layers": "gpt_neox.layers", "ln1": "input_layernorm", "o": "attention.dense",
+                 "ln2": "post_attention_layernorm", "final": "gpt_neox.final_layer_norm", "mlp": "mlp",
+                 "proj": "attention.query_key_value"},
+    "llama": {"layers": "model.layers", "ln1": "input_layernorm", "o": "self_attn.o_proj",
+              "ln2": "post_attention_layernorm", "final": "model.norm", "mlp": "mlp", "proj": "self_attn.{}_proj"},
+    "gemma2": {"layers": "model.layers", "ln1": "input_layernorm", "o": "self_attn.o_proj",
+               "ln2": "pre_feedforward_layernorm", "final": "model.norm", "mlp": "post_feedforward_layernorm",
+               "proj": "self_attn.{}_proj", "post": "post_attention_layernorm"},
 }
 
 
@@ -109,7 +109,7 @@ def _proj(hf, l, kind):
     """``(module, offset)``: the projection computing ``kind`` of layer ``l`` and where head/group ``i``'s
     slice starts (``offset(i)``)."""
     n, t = _names(hf), hf.config.model_type
-    H, DH, D = _dims(hf)
+    _, DH, D = _dims(hf)
     lay = _layer(hf, l)
     if t == "gpt2":
         return lay.get_submodule(n["proj"]), lambda i: "qkv".index(kind) * D + i * DH

@@ -85,7 +85,7 @@ def test_no_gap_exits_1_with_the_reason(folders, capsys, tmp_path):
 
 @pytest.mark.parametrize("family", ref.FAMILIES)
 def test_every_other_command(family, folders, capsys, tmp_path):
-    models, checkpoints, echo, _, root = folders
+    models, checkpoints, echo, _, _ = folders
     m = models[family]
     rc, text = _run(["scores", "--model", m, "--out", tmp_path / "s", "--n-samples", 4, "--n-baseline", 50], capsys)
     assert rc == 0, text
