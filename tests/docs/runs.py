@@ -38,9 +38,13 @@ class Run:
         return self.stdout if file is None else (self.cwd / file).read_text()
 
 
-def argv(command: str) -> list[str]:
-    """``command`` as a subprocess argument list: ``circuitry`` -> this interpreter's CLI, ``python`` -> it."""
-    words = shlex.split(command)
+def argv(command: str, cwd: Path) -> list[str]:
+    """``command`` as a subprocess argument list: ``circuitry`` -> this interpreter's CLI, ``python`` -> it;
+    a word with ``*`` expands to the sorted paths it matches in ``cwd``, as a shell would."""
+    words = []
+    for word in shlex.split(command):
+        matches = sorted(str(p.relative_to(cwd)) for p in cwd.glob(word)) if "*" in word else []
+        words += matches or [word]
     if words[0] == "circuitry":
         return CLI + words[1:]
     if words[0] in ("python", "python3"):
@@ -57,5 +61,5 @@ def run(command: str) -> Run:
         (cwd / name).symlink_to(REPO / name, target_is_directory=True)
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
-    res = subprocess.run(argv(command), cwd=cwd, capture_output=True, text=True, env=env)
+    res = subprocess.run(argv(command, cwd), cwd=cwd, capture_output=True, text=True, env=env)
     return Run(command, cwd, res.returncode, res.stdout, res.stderr)
