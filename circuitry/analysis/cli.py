@@ -62,8 +62,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"circuitry analyze: every number of {args.reproduce} reproduced exactly (timings and run "
               f"details aside); the new run is in {args.out}")
         return 0
-    if not 10 <= args.draws <= 1_000_000:
-        raise bad_value("--draws", args.draws, "an integer in [10, 1000000]", "use --draws 1000")
+    from circuitry.limits import MAX_DRAWS
+
+    if not 10 <= args.draws <= MAX_DRAWS:
+        raise bad_value("--draws", args.draws, f"an integer in [10, {MAX_DRAWS}]", "use --draws 1000")
     if args.stop_after < 0:
         raise bad_value("--stop-after", args.stop_after, "a non-negative integer (0: every draw)", "use --stop-after 20")
     if not 0 < args.alpha < 1:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, ValidationError, model_validator
 
 from circuitry.errors import InputError
+from circuitry.limits import MAX_DRAWS, MAX_PROMPTS, MAX_RANDOM, MAX_RESAMPLES
 from circuitry.provenance import Frozen
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "claim-file.schema.json"
@@ -60,10 +61,6 @@ Kind = Literal["q", "k", "v"]
 #: Upper bounds of a claim file's counts, checked when the file is read (before any claim runs). Time: every
 #: random head set, random circuit or resample is a patched forward pass (or a mean) over all prompts; these
 #: match ``analyze --draws``, ``discover --n-random`` and the largest built-in task (``--n-prompts``).
-MAX_DRAWS = 1_000_000
-MAX_RANDOM = 10_000
-MAX_RESAMPLES = 100_000
-MAX_PROMPTS = 100_000
 MAX_CLAIMS = 1000
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from circuitry.cli_common import METRICS, add_model_args
+from circuitry.limits import MAX_RANDOM, MAX_RESAMPLES
 
 _METHODS = ("exact", "eap", "eap-ig", "acdc")  # circuitry.discovery.METHODS, without importing torch
 
@@ -52,10 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from circuitry.cli_common import staged_output
     from circuitry.discovery.report import parse_methods, run_discovery
     from circuitry.io import atomic_write_json
-
-    from circuitry.cli_common import staged_output
 
     methods = parse_methods(args.method)
     check_options(args, methods)
@@ -90,10 +90,6 @@ def load(args: argparse.Namespace):
 #: time: each EAP-IG step is a forward and a backward pass over every prompt; the integral's error at 1,000 steps
 #: is far below the prompts' sampling error (Hanna et al. use 5 to 100)
 MAX_STEPS = 1000
-#: time: each random ranking is a patched forward pass per curve size; 10,000 resolve p-values to 1e-4
-MAX_RANDOM = 10_000
-#: time: a bootstrap resample is a mean over prompts per size; 100,000 fix a 95 % band's ends to ~0.1 %
-MAX_RESAMPLES = 100_000
 #: time: a split-half split re-ranks every edge (cheap) ...
 MAX_STABILITY_SPLITS = 10_000
 #: ... but an ACDC split reruns the whole ACDC search twice

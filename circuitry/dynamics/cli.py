@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from circuitry.limits import MAX_SAMPLES
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``dynamics`` subcommand and set ``args.handler``."""
@@ -94,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 #: time: a forward pass per sequence, head score and checkpoint (Olsson et al. use 10)
-MAX_SAMPLES = 1000
 #: time: a forward pass per held-out sequence and checkpoint
 MAX_HELDOUT = 100_000
 #: memory: a held-out file is loaded whole

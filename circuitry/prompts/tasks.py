@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from circuitry.errors import InputError, bad_value
+from circuitry.limits import MAX_PROMPTS
 from circuitry.prompts.check import check_task
 from circuitry.prompts.induction import induction_pairs
 from circuitry.prompts.pairs import PairDataset
@@ -20,7 +21,6 @@ from circuitry.prompts.synthetic import ioi_pairs, successor_pairs
 
 TaskName = Literal["induction", "ioi", "successor"]
 DEFAULT_N_PROMPTS = 32
-MAX_PROMPTS = 100_000
 
 
 @dataclass(frozen=True)

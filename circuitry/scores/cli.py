@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from circuitry.limits import MAX_SAMPLES
+
 _BUILTIN = ("previous_token", "induction", "duplicate_token", "copying", "retrieval", "attention_sink", "streaming",
             "ngram_induction", "successor", "copy_suppression", "negative_copying", "ablation_loss")
 
@@ -70,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
 #: time: each sequence is one forward pass per detector (12) plus the ICL score's; beyond 1,000 the bootstrap
 #: interval is narrower than the detectors' differences between seeds, so more buys nothing
-MAX_SAMPLES = 1000
 #: time: each random pair is one QK/OV product; 100,000 resolve a baseline quantile to ~0.3 %
 MAX_BASELINE = 100_000
 #: memory: the block is repeated inside the context; more copies than this repeat nothing new

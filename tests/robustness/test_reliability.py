@@ -525,18 +525,13 @@ def test_scores_and_dynamics_take_bos(command, tmp_path, capsys):
 
 # --- no subprocess in the tests has a fixed wall-clock timeout --------------------------------------------------
 
-#: files with subprocess timeouts that belong to other engineers (issue 24 lists them for their owners)
-NOT_YET = {"tests/scale/test_tensor_parallel.py", "tests/scale/test_benchmark_quick.py",
-           "tests/scale/test_remote_local.py", "tests/claims/test_cli.py"}
-
-
 def test_no_subprocess_has_a_wall_clock_timeout():
     found = set()
     for f in (ROOT / "tests").rglob("*.py"):
         text = f.read_text(encoding="utf-8")
         if "subprocess" in text and re.search(r"\btimeout=", text):
             found.add(str(f.relative_to(ROOT)))
-    assert found <= NOT_YET, sorted(found - NOT_YET)
+    assert not found, sorted(found)
 
 
 def test_a_resumable_run_resumes_only_with_the_same_options(tmp_path):

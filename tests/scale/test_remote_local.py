@@ -24,7 +24,7 @@ def runs() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in [env.get("PYTHONPATH")] if p])
     p = subprocess.run([sys.executable, str(Path(__file__).with_name("remote_local_worker.py"))], env=env,
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
 

@@ -46,11 +46,10 @@ def _env() -> dict:
 def test_two_process_tensor_parallel_equals_single_process(llama_dir, tmp_path):
     out = tmp_path / "out"
     single = subprocess.run([sys.executable, str(WORKER), str(llama_dir), str(out), "--single"], env=_env(),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
     tp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                         "29517", str(WORKER), str(llama_dir), str(out)], env=_env(), capture_output=True, text=True,
-                        timeout=300)
+                         "29517", str(WORKER), str(llama_dir), str(out)], env=_env(), capture_output=True, text=True)
     assert tp.returncode == 0, tp.stderr[-3000:]
     ref = json.loads((out / "rank0-single.json").read_text())
     assert ref["world"] == 1 and ref["sharded_params"] == 0
