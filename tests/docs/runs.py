@@ -52,9 +52,14 @@ def argv(command: str, cwd: Path) -> list[str]:
     raise ValueError(f"documented command {command!r} must start with 'circuitry' or 'python'")
 
 
-@functools.cache
 def run(command: str) -> Run:
-    """Run ``command`` once per process in a fresh folder; the same string returns the cached run."""
+    """Run ``command`` once per process in a fresh folder; the same command (words equal up to a trailing
+    ``/``: ``--out out/`` is ``--out out``) returns the cached run."""
+    return _run(" ".join(shlex.quote(w.rstrip("/") or w) for w in shlex.split(command)))
+
+
+@functools.cache
+def _run(command: str) -> Run:
     cwd = Path(tempfile.mkdtemp(prefix="circuitry-docs-"))
     atexit.register(shutil.rmtree, cwd, ignore_errors=True)
     for name in LINKED:
