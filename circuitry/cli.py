@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     previous = _sigterm_as_interrupt()
     try:
+        from circuitry.cli_common import early_checks
+
+        early_checks(args)
         return int(args.handler(args) or 0)
     except OutputError as exc:
         print(f"circuitry {args.command}: error: {exc}", file=sys.stderr)

@@ -159,3 +159,21 @@ def staged_output(args: argparse.Namespace, *, resume: bool = False, carry: tupl
     name = getattr(args, "command", None) or "circuitry"
     return StagedOutput(args.out, command=command, options={"command": name, **options_of(args)}, resume=resume,
                         carry=carry, name=name)
+
+
+def early_checks(args: argparse.Namespace) -> None:
+    """What can be refused before torch loads (a bad input answers in well under a second): a ``zoo:`` model
+    that the zoo does not have, a ``--task`` file that does not exist. Everything else is checked where it is
+    used, also before any work."""
+    from pathlib import Path
+
+    model = getattr(args, "model", None)
+    if isinstance(model, str) and model.startswith("zoo:"):
+        from circuitry.zoo.registry import zoo_manifest_path
+
+        zoo_manifest_path(model[len("zoo:"):])
+    task = getattr(args, "task", None)
+    if isinstance(task, str) and (task.endswith((".jsonl", ".json")) or "/" in task) and not Path(task).is_file():
+        from circuitry.errors import missing_task_file
+
+        raise missing_task_file(task)

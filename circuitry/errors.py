@@ -40,6 +40,12 @@ def bad_value(param: str, value: object, expected: str, fix: str | None = None) 
     return InputError(msg)
 
 
+def missing_task_file(path: object) -> InputError:
+    """The error for a ``--task`` file that does not exist (raised by the early CLI check and by the reader)."""
+    return InputError(f"task file {str(path)!r} does not exist. Fix: check the path, or use a built-in task "
+                      "(circuitry analyze --help lists them)")
+
+
 class LimitError(InputError):
     """A count, size or file is beyond what this machine can hold in memory or finish in reasonable time; the
     message names the limit, what it is derived from, and the largest accepted value."""

@@ -31,3 +31,21 @@ def test_unknown_model_is_a_clear_error(tmp_path):
                           str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "nope" in res.stderr and "attn-only-2l" in res.stderr
+
+
+def test_bad_inputs_are_refused_in_under_a_cpu_second_without_torch(tmp_path):
+    # issue 27's P9: an unknown zoo model, a missing task file and a bad claim field answer before torch,
+    # transformers or scipy load (CPU seconds, so the bound holds on a loaded machine)
+    bad_claims = tmp_path / "bad.yaml"
+    bad_claims.write_text("version: 1\nmodel: zoo:attn-only-2l\nclaims:\n  - id: x\n    type: nope\n")
+    cases = [(["analyze", "--model", "zoo:nope"], "nope"),
+             (["discover", "--task", str(tmp_path / "missing.jsonl")], "does not exist"),
+             (["validate", str(bad_claims)], "not a claim type")]
+    for argv, words in cases:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        res = subprocess.run([sys.executable, "-m", "circuitry.cli", *argv, "--out", str(tmp_path / "out")],
+                             capture_output=True, text=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert res.returncode == 2 and words in res.stderr, (argv, res.stderr[-500:])
+        assert "Traceback" not in res.stderr
+        assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 1.0, argv

@@ -33,8 +33,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``circuitry validate``; return the exit code."""
+    from circuitry.claims.schema import ClaimFileError, load_claim_file
+
+    try:  # every file's schema first, before the statistics and the models load (a bad field answers at once)
+        for path in args.files:
+            load_claim_file(path)
+    except ClaimFileError as exc:
+        print(f"circuitry validate: error: {exc}", file=sys.stderr)
+        return 2
     from circuitry.claims.check import validate_files
-    from circuitry.claims.schema import ClaimFileError
     from circuitry.claims.verdicts import one_line
 
     from circuitry.cli_common import staged_output

@@ -204,8 +204,9 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"task file {str(path)!r} does not exist. Fix: check the path, or use a built-in task "
-                         "(circuitry analyze --help lists them)")
+        from circuitry.errors import missing_task_file
+
+        raise missing_task_file(path)
     n_lines = count_lines(path)
     if n_lines > MAX_FILE_PAIRS + 1:  # + the header: refused before any line is parsed
         from circuitry.errors import LimitError

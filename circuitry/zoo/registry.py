@@ -59,6 +59,19 @@ def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
     """
     from circuitry.zoo.train import ZooManifest
 
+    path = zoo_manifest_path(name, root=root)
+    return ZooManifest.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def zoo_manifest_path(name: str, *, root: str | Path | None = None) -> Path:
+    """The manifest file of zoo model ``name``, checked without importing torch (so a CLI refuses an unknown
+    zoo model at once).
+
+    Raises
+    ------
+    ModelLoadError
+        If ``name`` is not in the zoo; the message lists the available names.
+    """
     folder = Path(root) if root is not None else CHECKPOINT_DIR
     check_zoo_name(name, folder)
     path = folder / f"{name}.json"
@@ -68,7 +81,7 @@ def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
             f"name={name!r} is not a zoo model in {folder}: available are {available}. "
             f"Fix: pick one of them (see `circuitry zoo list`)."
         )
-    return ZooManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    return path
 
 
 def read_verified(path: str | Path, expected_sha256: str) -> bytes:
