@@ -10,7 +10,7 @@ How a doc marks what it quotes (HTML comments, invisible when rendered):
   to the doc's decimals must be the doc's value.
 * ``<!-- numbers: CMD -->`` ... ``<!-- /numbers -->`` around prose or a table: every number in between
   must restate a number of a block marked ``output: CMD`` in the same doc (the same value, or that value
-  rounded to fewer decimals). Numbers inside words (``L0H3``) are not numbers.
+  rounded to fewer decimals). Numbers inside words (``L0H3``, ``top-1``, ``2-layer``) are not numbers.
 * ``<!-- output, slow: CMD -->``: a command too slow for CI (minutes); its blocks and regions are checked
   only with ``CIRCUITRY_DOCS_SLOW=1`` (run it so before changing such a doc or the code behind it).
 * ``CMD`` must appear verbatim in a code block of the doc (``$ `` prompts and ``\\`` line breaks aside),
@@ -35,7 +35,8 @@ from tests.docs.runs import REPO, run
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs" / "tutorials").glob("*.md"))]
 
-NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
+NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?"
+                    r"(?![\w])(?!-[A-Za-z])")  # not in L0H3, top-1, 2-layer
 OUTPUT = re.compile(r"^<!--\s*output(?P<slow>,\s*slow)?:\s*(?P<cmd>.+?)(?:\s*=>\s*(?P<file>\S+))?\s*-->\s*$")
 SLOW = os.environ.get("CIRCUITRY_DOCS_SLOW") == "1"
 NUMBERS_OPEN = re.compile(r"^<!--\s*numbers:\s*(?P<cmd>.+?)\s*-->\s*$")
