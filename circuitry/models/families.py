@@ -15,12 +15,15 @@ site            shape              meaning
 ``k``, ``v``    ``[b, p, hk, dh]`` keys / values, before rotary (per key/value head; GQA: hk < h)
 ``pattern``     ``[b, h, q, k]``   attention pattern (post-softmax)
 ``z``           ``[b, p, h, dh]``  per-head attention-weighted values (input of the output proj.)
-``head_out``    ``[b, p, h, d]``   each head's contribution to the residual stream, ``z_h W_O^h``
+``head_out``    ``[b, p, h, d]``   each head's contribution to the residual stream, ``z_h W_O^h`` (*)
 ``attn_out``    ``[b, p, d]``      what attention adds to the residual stream (sum of head outputs plus ``b_O``)
 ``mlp_out``     ``[b, p, d]``      what the MLP adds to the residual stream
 ``resid_post``  ``[b, p, d]``      residual stream leaving layer ``l``
 ``logits``      ``[b, p, vocab]``  unembedding output
 ==============  =================  ==========================================================
+
+(*) Behind a norm on the attention output (Gemma-2's ``attn_post``), a head's share of it,
+``z_h W_O^h * g / rms(o)`` with ``o`` the whole projection output (:func:`circuitry.models.weights.head_share`).
 """
 
 from __future__ import annotations
