@@ -7,7 +7,8 @@ import argparse
 
 from circuitry.cli_common import METRICS, add_model_args, load_from_args
 
-_SITES = ("resid_pre", "attn_in", "q", "k", "v", "pattern", "z", "head_out", "attn_out", "mlp_out", "resid_post")
+_SITES = ("resid_pre", "attn_in", "q", "k", "v", "pattern", "z", "head_out", "attn_out", "mlp_in", "mlp_out",
+          "resid_post")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

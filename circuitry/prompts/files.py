@@ -114,9 +114,9 @@ def _text_pair(rec: dict, tokenizer, *, bos: int | None, where: str) -> PromptPa
                           "(one per position), positions a list of token positions >= 0 (docs/tasks.md)") from None
     rec = line.model_dump(exclude_unset=True)
     if tokenizer is None:
-        raise InputError(f"{where}: a text pair needs the model's tokenizer, and this model has none. Fix: load a "
-                         "Hugging Face directory that holds its tokenizer files, or write the pairs as token ids "
-                         "(docs/tasks.md)")
+        raise InputError(f"{where}: this model has no tokenizer; give token ids or add tokenizer files (a text pair "
+                         "needs the model's tokenizer). Fix: write the pairs as token ids (docs/tasks.md), or load a "
+                         "Hugging Face directory that holds its tokenizer files")
     clean = _tokenize(tokenizer, rec["clean"], bos=bos, where=where, what="clean prompt")
     corrupted = _tokenize(tokenizer, rec["corrupted"], bos=bos, where=where, what="corrupted prompt")
     if ("answer" in rec or "foil" in rec) and ("answers" in rec or "foils" in rec):
