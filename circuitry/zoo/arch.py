@@ -15,7 +15,7 @@ module path                            what its output is
 ``blocks.{l}.attn.hook_pattern``       attention pattern ``[batch, head, query, key]``
 ``blocks.{l}.attn.o_proj``             input: per-head ``z`` concatenated; output: attention out
 ``blocks.{l}.mlp``                     MLP output (models with ``d_mlp > 0``)
-``ln_final``, ``unembed``              final norm, logits ``[batch, pos, d_vocab]``
+``ln_final``, ``unembed``              final norm, logits ``[batch, pos, d_vocab_out or d_vocab]``
 =====================================  =====================================================
 
 Positional schemes (see ``docs/zoo.md`` for the trade-offs):
@@ -58,6 +58,21 @@ class ZooConfig(Frozen):
         (added to the residual stream once).
     normalization
         ``"layernorm"`` (pre-LN, with ``ln_final``) or ``"none"``.
+    activation
+        The MLP's nonlinearity: ``"gelu"`` (exact, erf-based GELU; every trained zoo model) or ``"relu"``
+        (the models compiled by tracr, :mod:`circuitry.zoo.tracr_models`).
+    causal
+        ``True``: each position attends to itself and earlier positions (a decoder; every trained zoo
+        model). ``False``: every position attends to every position (bidirectional; tracr's compiled
+        models, which read the whole input at once).
+    d_vocab_out
+        Width of the unembedding (the logits' last axis); ``None``: ``d_vocab``, the input vocabulary
+        (every trained zoo model). A tracr model's input tokens and output values are different sets:
+        a categorical program's logits are the values of its output space (one column per output
+        value), a numerical program's logits one column, the program's output itself.
+
+    The defaults of ``activation``, ``causal`` and ``d_vocab_out`` are the architecture of every
+    trained zoo model, whose numbers stay bit-identical (``tests/zoo/test_tracr_models.py``).
     """
 
     n_layers: int
@@ -69,17 +84,27 @@ class ZooConfig(Frozen):
     d_mlp: int = 0
     positional: Literal["shortformer", "absolute"] = "shortformer"
     normalization: Literal["layernorm", "none"] = "layernorm"
+    activation: Literal["gelu", "relu"] = "gelu"
+    causal: bool = True
+    d_vocab_out: int | None = None
 
     @model_validator(mode="after")
     def _positive(self) -> "ZooConfig":
         for name in ("n_layers", "n_heads", "d_model", "d_head", "d_vocab", "n_ctx"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.d_vocab_out is not None and self.d_vocab_out <= 0:
+            raise ValueError(f"d_vocab_out must be positive (or None for d_vocab), got {self.d_vocab_out}")
         return self
 
     @property
     def attn_only(self) -> bool:
         return self.d_mlp == 0
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the logits: ``d_vocab_out``, or ``d_vocab`` when it is ``None``."""
+        return self.d_vocab if self.d_vocab_out is None else self.d_vocab_out
 
 
 class HookPoint(nn.Module):
@@ -112,8 +137,9 @@ class Attention(nn.Module):
         k = self.k_proj(qk_in).view(b, p, h, dh).transpose(1, 2)
         v = self.v_proj(x).view(b, p, h, dh).transpose(1, 2)
         scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
-        mask = torch.ones(p, p, dtype=torch.bool, device=x.device).triu(1)
-        scores = scores.masked_fill(mask, float("-inf"))
+        if self.cfg.causal:
+            mask = torch.ones(p, p, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
         pattern = self.hook_pattern(scores.softmax(dim=-1))
         z = (pattern @ v).transpose(1, 2).reshape(b, p, h * dh)
         return self.o_proj(z)
@@ -124,9 +150,10 @@ class MLP(nn.Module):
         super().__init__()
         self.fc_in = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.fc_out = nn.Linear(cfg.d_mlp, cfg.d_model)
+        self.act = F.relu if cfg.activation == "relu" else F.gelu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc_out(F.gelu(self.fc_in(x)))
+        return self.fc_out(self.act(self.fc_in(x)))
 
 
 class Block(nn.Module):
@@ -154,7 +181,7 @@ class ZooTransformer(nn.Module):
         self.pos_embed = nn.Embedding(cfg.n_ctx, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = _norm(cfg)
-        self.unembed = nn.Linear(cfg.d_model, cfg.d_vocab)
+        self.unembed = nn.Linear(cfg.d_model, cfg.n_outputs)
         self.apply(self._init)
 
     @staticmethod
@@ -165,7 +192,7 @@ class ZooTransformer(nn.Module):
             nn.init.zeros_(m.bias)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """``input_ids [batch, pos]`` (int64) -> logits ``[batch, pos, d_vocab]``."""
+        """``input_ids [batch, pos]`` (int64) -> logits ``[batch, pos, d_vocab_out or d_vocab]``."""
         p = input_ids.shape[-1]
         if p > self.cfg.n_ctx:
             raise ValueError(f"sequence length {p} exceeds n_ctx={self.cfg.n_ctx}")

@@ -18,6 +18,7 @@ from circuitry.errors import ChecksumError, InputError, ModelLoadError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from circuitry.zoo.tracr_models import TracrManifest
     from circuitry.zoo.train import TrainRecipe, ZooManifest
 
 #: Folder of the shipped checkpoints (inside the installed package).
@@ -49,8 +50,10 @@ def check_zoo_name(name: object, folder: Path) -> None:
                              "is loaded by its directory, not as zoo:NAME")
 
 
-def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
-    """The manifest of zoo model ``name`` (no weights are read).
+def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest | TracrManifest":
+    """The manifest of zoo model ``name`` (no weights are read): a
+    :class:`~circuitry.zoo.train.ZooManifest` for a trained model, a
+    :class:`~circuitry.zoo.tracr_models.TracrManifest` for a model compiled by tracr.
 
     Raises
     ------
@@ -60,7 +63,14 @@ def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest":
     from circuitry.zoo.train import ZooManifest
 
     path = zoo_manifest_path(name, root=root)
-    return ZooManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("kind") == "tracr":  # compiled by tracr (circuitry.zoo.tracr_build), not trained
+        from circuitry.zoo.tracr_models import TracrManifest
+
+        return TracrManifest.model_validate(data)
+    return ZooManifest.model_validate(data)
 
 
 def zoo_manifest_path(name: str, *, root: str | Path | None = None) -> Path:
@@ -135,8 +145,8 @@ def load_zoo(
 
     Returns
     -------
-    (torch.nn.Module, ZooManifest)
-        A :class:`~circuitry.zoo.arch.ZooTransformer` (family ``"zoo"``) or a
+    (torch.nn.Module, ZooManifest or TracrManifest)
+        A :class:`~circuitry.zoo.arch.ZooTransformer` (family ``"zoo"``, also every tracr model) or a
         ``transformers.LlamaForCausalLM`` (family ``"llama"``) or ``transformers.GPT2LMHeadModel`` (family
         ``"gpt2"``), and its manifest.
 
@@ -170,7 +180,12 @@ def load_zoo(
             )
         file, sha = match[0].file, match[0].sha256
     state = load(read_verified(folder / file, sha))
-    model = _build_quiet(build_model, manifest.recipe)
+    if getattr(manifest, "kind", None) == "tracr":
+        from circuitry.zoo.arch import ZooConfig, ZooTransformer
+
+        model = _build_quiet(ZooTransformer, ZooConfig.model_validate(manifest.config))
+    else:
+        model = _build_quiet(build_model, manifest.recipe)
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = sorted(set(missing) - tied_aliases(model))  # tied weights are stored once
     if missing or unexpected:
@@ -240,8 +255,16 @@ def _build_quiet(build: Any, recipe: Any):
         return build(recipe)
 
 
-def summary(manifest: "ZooManifest") -> dict[str, Any]:
-    """A short, printable digest of a manifest: architecture, training, and the final probe scores."""
+def summary(manifest: "ZooManifest | TracrManifest") -> dict[str, Any]:
+    """A short, printable digest of a manifest: architecture, training, and the final probe scores (a tracr
+    model: its program, output kind and ground-truth edge counts)."""
+    if getattr(manifest, "kind", None) == "tracr":
+        gt = manifest.ground_truth
+        return {"name": manifest.name, "family": manifest.family, "description": manifest.description,
+                "config": manifest.config, "program": manifest.tracr["program"], "vocab": manifest.tracr["vocab"],
+                "max_seq_len": manifest.tracr["max_seq_len"], "tracr_version": manifest.tracr["tracr_version"],
+                "output_kind": manifest.output_kind, "weights_sha256": manifest.weights_sha256,
+                "ground_truth_edges": {k: len(gt[k]) for k in ("reads", "counterfactual")}}
     p = manifest.final_probes
     return {
         "name": manifest.name,
