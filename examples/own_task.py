@@ -30,8 +30,8 @@ for f in report.findings:
 
 # 2. A text task on a Hugging Face directory. A tiny GPT-2 with its own word-level tokenizer is built here
 #    offline (random weights: expect "no gap to explain"); point --model at your own directory instead.
-from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 words = ["<bos>", "When", "Mary", "and", "John", "went", "out", ",", "gave", "it", "to", "Anna", "Bob"]
 tk = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<bos>"))

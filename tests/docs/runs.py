@@ -3,8 +3,9 @@
 A command is the exact line a doc shows (``circuitry analyze --out circuitry-results``, ``python
 examples/own_task.py out``). It runs as a subprocess in its own temporary folder, in which ``examples`` and
 ``docs`` link to the repository's, so repository-relative paths work as they do from a checkout. No
-wall-clock timeout: the suite must pass on a slow, loaded machine. Results are cached per process and their folders removed at exit (a
-module-level cache, so ``tests/test_examples.py`` and ``tests/docs/`` share a run of the same command).
+wall-clock timeout: the suite must pass on a slow, loaded machine. Results are cached per process (a
+module-level cache, so ``tests/test_examples.py`` and ``tests/docs/`` share a run of the same command) and
+their folders removed at exit.
 """
 
 from __future__ import annotations
@@ -66,5 +67,5 @@ def _run(command: str) -> Run:
         (cwd / name).symlink_to(REPO / name, target_is_directory=True)
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
-    res = subprocess.run(argv(command, cwd), cwd=cwd, capture_output=True, text=True, env=env)
+    res = subprocess.run(argv(command, cwd), check=False, cwd=cwd, capture_output=True, text=True, env=env)
     return Run(command, cwd, res.returncode, res.stdout, res.stderr)

@@ -16,10 +16,12 @@ How a doc marks what it quotes (HTML comments, invisible when rendered):
 * ``CMD`` must appear verbatim in a code block of the doc (``$ `` prompts and ``\\`` line breaks aside),
   so the doc shows exactly the command whose numbers it quotes.
 
-Each distinct command runs once per session (``tests/docs/runs.py``), as a subprocess in a temporary
-folder, with no wall-clock timeout. Every quoted run is deterministic at the printed precision on any
-thread count (the commands measured with 1 and 2 torch threads print the same digits), so the comparison
-is exact: no tolerance.
+Each distinct command runs once per session (``tests/docs/runs.py``: a process-wide cache, so docs sharing a
+command, and ``tests/test_examples.py``, share its run), as a subprocess in a temporary folder, with no
+wall-clock timeout. The comparison is exact, with no tolerance: every quoted command is deterministic at
+its printed precision (fixed seeds and named random streams; the examples set one torch thread; ``analyze``
+and ``discover`` print the same digits with 1 and 2 threads, measured). A value that starts to depend on the
+thread count should fail here, not be hidden by a tolerance.
 """
 
 from __future__ import annotations
