@@ -77,6 +77,8 @@ class FaithfulnessCurve(Frozen):
     cmd: float
     cmd_ci: ConfidenceInterval
     per_prompt: NamedArray
+    #: edges in each distinct circuit after MIB's pruning (``evaluator="mib"``; ``None``: not pruned)
+    n_kept: list[int] | None = None
 
     def test_at(self, percent: float) -> SizeTest:
         """The :class:`SizeTest` of the circuit at ``percent`` % of the edges."""
@@ -118,6 +120,11 @@ class Faithfulness(Frozen):
     alpha: float
     correction: Literal["holm"] = "holm"
     seed: int
+    #: what the edges outside a circuit are fed (:mod:`circuitry.discovery.ablations`)
+    ablation: str = "counterfactual"
+    #: ``"circuitry"`` or ``"mib"`` (sizes, pruning: :mod:`circuitry.discovery.mib`) and the top-k order
+    evaluator: str = "circuitry"
+    top_k: str = "absolute"
     provenance: Provenance
 
     def curve(self, method: str) -> FaithfulnessCurve:
@@ -160,7 +167,9 @@ def _said(v: Verdict | None) -> str:
 def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: Sequence[float] = PERCENTS,
                         n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000, confidence_level: float = 0.95,
                         alpha: float = 0.05, rng: int | np.random.Generator | None = 0, metric=None,
-                        max_rows: int | None = None, progress: bool = True, prepared=None) -> Faithfulness:
+                        max_rows: int | None = None, progress: bool = True, prepared=None,
+                        evaluator: str = "circuitry", top_k: str | None = None,
+                        ablation: str | None = None) -> Faithfulness:
     """Faithfulness curves of one or more methods' edge scores, with bands and tests against random rankings.
 
     Parameters
@@ -185,6 +194,16 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
         Seed of the run; each procedure draws from its own stream (:func:`procedure_rng`).
     metric
         The metric ``m`` of the curves (default: the first scores' metric).
+    evaluator : {"circuitry", "mib"}
+        ``"mib"``: MIB's sizes ``int(p E)``, and every circuit, the method's and the random rankings', pruned
+        to the edges on an input-to-logits path (:mod:`circuitry.discovery.mib`). ``"circuitry"``: sizes
+        ``round(p E)`` (at least 1), no pruning.
+    top_k : {"signed", "absolute"}
+        The order the top-k circuits are taken in: by :attr:`EdgeScores.importance` (MIB's default) or by
+        ``|score|``; default ``"signed"`` with ``evaluator="mib"``, ``"absolute"`` otherwise.
+    ablation
+        What the edges outside the circuit are fed (:mod:`circuitry.discovery.ablations`; default
+        ``prepared``'s, else ``"counterfactual"``); ``m(empty)`` is then the run with every edge ablated.
 
     Returns
     -------
@@ -218,23 +237,40 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
     if isinstance(n_random, bool) or not isinstance(n_random, int) or n_random < 0:
         raise bad_value("n_random", n_random, "an integer >= 0", f"use n_random={DEFAULT_N_RANDOM}")
     alpha = check_open_unit("alpha", alpha, "e.g. alpha=0.05")
-    pr = prepared or prepare(model, data, metric=metric or scores[0].metric)
+    from circuitry.discovery.ablations import check_ablation
+    from circuitry.discovery.mib import check_evaluator, prune_to_paths
+
+    evaluator, top_k = check_evaluator(evaluator, top_k)
+    if ablation is not None:
+        check_ablation(ablation)
+        if prepared is not None and prepared.ablation != ablation:
+            raise bad_value("ablation", ablation, f"the ablation of `prepared` ({prepared.ablation!r})",
+                            "prepare the runs with prepare(..., ablation=...) or drop one of the two")
+    seed = run_seed(rng)
+    pr = prepared or prepare(model, data, metric=metric or next((s.metric for s in scores if s.metric), None),
+                             ablation=ablation or "counterfactual", seed=seed)
     E = len(pr.edges)
     for s in scores:
         if len(s.edges) != E:
             raise bad_value("scores", f"{s.method} with {len(s.edges)} edges", f"scores of this model ({E} edges)")
-    seed = run_seed(rng)
-    ks, groups, index = unique_sizes(E, pct)
+    mib = evaluator == "mib"
+    ks, groups, index = unique_sizes(E, pct, mib=mib)
     part = [k for k in ks if k < E]  # the full size needs no run: every ranking gives the model
     gen = procedure_rng(seed, "faithfulness/random-rankings")
     perms = [gen.permutation(E) for _ in range(n_random)]
-    masks = [np.zeros(E, bool), np.ones(E, bool)] + [s.top(k) for s in scores for k in part]
+    masks = [np.zeros(E, bool), np.ones(E, bool)] + [s.top(k, absolute=top_k == "absolute") for s in scores
+                                                     for k in part]
     for p in perms:
         for k in part:
             m = np.zeros(E, bool)
             m[p[:k]] = True
             masks.append(m)
-    vals = evaluate_circuits(model, pr.edges, pr.ids, pr.clean, pr.corr, np.stack(masks), pr.metric, pr.targets,
+    masks = np.stack(masks)
+    if mib:  # MIB evaluates each top-k circuit after pruning what is off every input-to-logits path
+        masks[2:] = prune_to_paths(pr.edges, masks[2:])
+    M, P = len(scores), len(part)
+    n_kept = masks[2:2 + M * P].sum(1).reshape(M, P) if mib else None
+    vals = evaluate_circuits(model, pr.edges, pr.ids, pr.clean, pr.corr, masks, pr.metric, pr.targets,
                              max_rows=max_rows, progress="faithfulness: circuits" if progress else False)
     vals = vals.double().numpy()
     empty, full, n = vals[0], vals[1], vals.shape[1]
@@ -242,12 +278,18 @@ def faithfulness_curves(model, data, scores: Sequence[EdgeScores], *, percents: 
     def with_full(v: np.ndarray) -> np.ndarray:  # [..., part, n] -> [..., ks, n]
         return np.concatenate([v, np.broadcast_to(full, (*v.shape[:-2], len(ks) - len(part), n))], axis=-2)
 
-    M, P = len(scores), len(part)
     method_vals = with_full(vals[2:2 + M * P].reshape(M, P, n))
     rand_vals = with_full(vals[2 + M * P:].reshape(n_random, P, n))  # [draw, size, n]
-    return _assemble(scores, method_vals, rand_vals, empty, full, ks=ks, groups=groups, index=index, percents=pct,
-                     total=E, n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, seed=seed,
-                     metric=pr.metric_name, provenance=make_provenance(model, dataset=data, seed=seed, task=data.task))
+    fa = _assemble(scores, method_vals, rand_vals, empty, full, ks=ks, groups=groups, index=index, percents=pct,
+                   total=E, n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, seed=seed,
+                   metric=pr.metric_name, provenance=make_provenance(model, dataset=data, seed=seed, task=data.task,
+                                                                     ablation=pr.ablation, evaluator=evaluator,
+                                                                     top_k=top_k))
+    curves = fa.curves
+    if mib:
+        full_k = [E] * (len(ks) - len(part))
+        curves = [c.model_copy(update={"n_kept": [int(x) for x in n_kept[j]] + full_k}) for j, c in enumerate(curves)]
+    return fa.model_copy(update={"curves": curves, "ablation": pr.ablation, "evaluator": evaluator, "top_k": top_k})
 
 
 def bootstrap_bands(method_vals: np.ndarray, empty: np.ndarray, full: np.ndarray, index: Sequence[int],
@@ -367,7 +409,8 @@ def replicated_faithfulness(model, data, rescore: Callable, *, percents: Sequenc
                             n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000,
                             confidence_level: float = 0.95, alpha: float = 0.05,
                             rng: int | np.random.Generator | None = 0, metric=None, max_rows: int | None = None,
-                            progress: bool = True) -> ReplicatedFaithfulness:
+                            progress: bool = True, evaluator: str = "circuitry", top_k: str | None = None,
+                            ablation: str | None = None) -> ReplicatedFaithfulness:
     """Rank on one random half of the prompts, measure faithfulness on the other half.
 
     The band of :func:`faithfulness_curves` covers one ranking's ``f`` over prompt samples; this is the
@@ -391,5 +434,6 @@ def replicated_faithfulness(model, data, rescore: Callable, *, percents: Sequenc
     scores = rescore(data.subset(a))
     fa = faithfulness_curves(model, data.subset(b), scores, percents=percents, n_random=n_random,
                              n_resamples=n_resamples, confidence_level=confidence_level, alpha=alpha, rng=seed,
-                             metric=metric, max_rows=max_rows, progress=progress)
+                             metric=metric, max_rows=max_rows, progress=progress, evaluator=evaluator, top_k=top_k,
+                             ablation=ablation)
     return ReplicatedFaithfulness(ranked_on=a, evaluated_on=b, faithfulness=fa)

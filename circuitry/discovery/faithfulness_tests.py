@@ -58,18 +58,25 @@ def run_seed(rng: int | np.random.Generator | None) -> int:
     raise bad_value("rng", rng, "None, a non-negative int seed or a numpy.random.Generator", "pass rng=0")
 
 
-def circuit_sizes(total: int, percents: Sequence[float]) -> list[int]:
-    """Edges kept at each percentage: ``round(p / 100 * total)``, at least 1 (all at 100 %)."""
+def circuit_sizes(total: int, percents: Sequence[float], *, mib: bool = False) -> list[int]:
+    """Edges kept at each percentage: ``round(p / 100 * total)``, at least 1 (all at 100 %); with ``mib``
+    MIB's ``int(p / 100 * total)`` (rounded down, possibly 0: :func:`circuitry.discovery.mib.mib_sizes`)."""
+    if mib:
+        from circuitry.discovery.mib import mib_sizes
+
+        return mib_sizes(total, percents)
     return [total if p >= 100 else max(1, int(round(p / 100 * total))) for p in percents]
 
 
-def unique_sizes(total: int, percents: Sequence[float]) -> tuple[list[int], list[list[float]], list[int]]:
-    """The distinct circuit sizes, the percentages that map to each, and each percentage's size index.
+def unique_sizes(total: int, percents: Sequence[float], *,
+                 mib: bool = False) -> tuple[list[int], list[list[float]], list[int]]:
+    """The distinct circuit sizes, the percentages that map to each, and each percentage's size index
+    (``mib``: MIB's sizes, :func:`circuit_sizes`).
 
     >>> unique_sizes(257, [0.1, 0.2, 0.5, 1.0, 100.0])
     ([1, 3, 257], [[0.1, 0.2, 0.5], [1.0], [100.0]], [0, 0, 0, 1, 2])
     """
-    sizes = circuit_sizes(total, percents)
+    sizes = circuit_sizes(total, percents, mib=mib)
     ks = sorted(set(sizes))
     return ks, [[float(p) for p, s in zip(percents, sizes) if s == k] for k in ks], [ks.index(s) for s in sizes]
 

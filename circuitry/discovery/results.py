@@ -27,15 +27,17 @@ et al. 2023), a gradient approximation of it. ``"eap-ig"``: EAP with integrated 
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 
 
-def ranking(scores: np.ndarray) -> np.ndarray:
-    """Positions by decreasing ``|score|``, ties in edge order (NaN last)."""
-    return np.argsort(-np.nan_to_num(np.abs(scores), nan=-1.0), kind="stable")
+def ranking(scores: np.ndarray, *, absolute: bool = True) -> np.ndarray:
+    """Positions by decreasing ``|score|`` (``absolute=False``: decreasing ``score``), ties in edge order,
+    NaN last."""
+    key = np.abs(scores) if absolute else np.asarray(scores, dtype=float)
+    return np.argsort(-np.nan_to_num(key, nan=-np.inf), kind="stable")
 
 
-def top_mask(scores: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the ``k`` largest ``|score|``."""
+def top_mask(scores: np.ndarray, k: int, *, absolute: bool = True) -> np.ndarray:
+    """Boolean mask of the ``k`` largest ``|score|`` (``absolute=False``: the ``k`` largest ``score``)."""
     m = np.zeros(scores.size, dtype=bool)
-    m[ranking(scores)[:k]] = True
+    m[ranking(scores, absolute=absolute)[:k]] = True
     return m
 
 
@@ -45,7 +47,8 @@ class EdgeScores(Frozen):
     Attributes
     ----------
     method, metric
-        How the scores were made (see :data:`Method`) and the metric they are in.
+        How the scores were made (see :data:`Method`; ``"external"``: read from another tool's graph,
+        :func:`circuitry.discovery.mib.read_mib_json`) and the metric they are in.
     edges, mib_edges
         Edge names, circuitry's (``"L0H3->L1H5<k>"``) and EAP-IG/MIB's (``"a0.h3->a1.h5<k>"``).
     score
@@ -66,12 +69,12 @@ class EdgeScores(Frozen):
     order
         ACDC: edge names in the order they were tested.
     params
-        Method options (``steps``, ``tau``, ``threshold``...).
+        Method options (``ablation``, ``steps``, ``tau``, ``threshold``...).
     shape
         ``n_layers``, ``n_heads``, ``n_kv_heads``, ``has_mlp`` (0/1), ``parallel_residual`` (0/1).
     """
 
-    method: Method
+    method: Method | Literal["external"]
     metric: str
     edges: list[str]
     mib_edges: list[str]
@@ -102,13 +105,27 @@ class EdgeScores(Frozen):
         """Each edge's share of the clean-corrupted gap: ``-score / gap`` (positive = carries the behaviour)."""
         return -np.asarray(self.score) / self.gap
 
-    def ranking(self) -> np.ndarray:
-        """Edge positions by decreasing ``|score|`` (ties: edge order)."""
-        return ranking(np.asarray(self.score))
+    @property
+    def importance(self) -> np.ndarray:
+        """MIB's signed score, positive where the edge helps the task: ``-score * sign(gap)`` in metric units
+        (``-score`` with the logit difference, ``score`` with the KL divergence; MIB attributes with a loss).
+        For a graph read from MIB JSON (``method="external"``) the file's score."""
+        sc = np.asarray(self.score, dtype=float)
+        if self.method == "external":
+            return sc
+        g = self.gap if self.clean else float("nan")
+        return -sc * (-1.0 if np.isfinite(g) and g < 0 else 1.0)
 
-    def top(self, k: int) -> np.ndarray:
-        """Boolean mask of the ``k`` edges with the largest ``|score|``."""
-        return top_mask(np.asarray(self.score), k)
+    def ranking(self, *, absolute: bool = True) -> np.ndarray:
+        """Edge positions by decreasing ``|score|``, or with ``absolute=False`` by decreasing
+        :attr:`importance` (MIB's signed top-k); ties in edge order."""
+        return ranking(np.asarray(self.score), absolute=True) if absolute else ranking(self.importance, absolute=False)
+
+    def top(self, k: int, *, absolute: bool = True) -> np.ndarray:
+        """Boolean mask of the ``k`` first edges of :meth:`ranking`."""
+        m = np.zeros(len(self.score), dtype=bool)
+        m[self.ranking(absolute=absolute)[:k]] = True
+        return m
 
     def edge_set(self) -> EdgeSet:
         s = self.shape
@@ -126,11 +143,13 @@ class EdgeScores(Frozen):
     def to_mib_json(self) -> dict:
         """The EAP-IG / MIB circuit JSON: ``{"cfg": {...}, "nodes": {name: {"in_graph": bool}},
         "edges": {name: {"score": float, "in_graph": bool}}}`` (``Graph.from_json`` of the EAP-IG
-        package reads it). With GQA a key/value edge is listed under every query head of its group."""
+        package reads it). ``score`` is :attr:`importance`, MIB's sign (positive helps the task), so MIB's
+        signed top-k picks the edges that carry the behaviour; :func:`circuitry.discovery.mib.read_mib_json`
+        reads it back. With GQA a key/value edge is listed under every query head of its group."""
         s = self.shape
         edges: dict[str, dict] = {}
         G = s["n_heads"] // s["n_kv_heads"]
-        for name, sc, keep in zip(self.mib_edges, self.score, self.in_circuit):
+        for name, sc, keep in zip(self.mib_edges, self.importance.tolist(), self.in_circuit):
             names = [name]
             if G > 1 and (name.endswith("<k>") or name.endswith("<v>")):
                 src, dst = name.split("->")
@@ -138,7 +157,7 @@ class EdgeScores(Frozen):
                 first = int(head[:-3])
                 names = [f"{src}->a{layer}.h{first + j}{dst[-3:]}" for j in range(G)]
             for nm in names:
-                edges[nm] = {"score": float(sc), "in_graph": bool(keep)}
+                edges[nm] = {"score": None if np.isnan(sc) else float(sc), "in_graph": bool(keep)}
         nodes = {"input": {"in_graph": True}, "logits": {"in_graph": True}}
         for l in range(s["n_layers"]):
             for h in range(s["n_heads"]):
@@ -152,6 +171,14 @@ class EdgeScores(Frozen):
         cfg = {"n_layers": s["n_layers"], "n_heads": s["n_heads"], "parallel_attn_mlp": bool(s["parallel_residual"]),
                "d_model": s.get("d_model", 0)}
         return {"cfg": cfg, "nodes": nodes, "edges": edges}
+
+    @classmethod
+    def from_mib_json(cls, source, model) -> "EdgeScores":
+        """An MIB / EAP-IG graph JSON (a path or the parsed dict) over ``model``'s edges (a loaded model or an
+        :class:`EdgeSet`): :func:`circuitry.discovery.mib.read_mib_json`."""
+        from circuitry.discovery.mib import read_mib_json
+
+        return read_mib_json(source, model)
 
     def to_graph(self, *, circuit_only: bool = False) -> nx.DiGraph:
         """The scores as a composition graph (:func:`circuitry.graph.build_graph`).
@@ -181,8 +208,10 @@ class EdgeScores(Frozen):
                         mlp_layers=range(s["n_layers"]) if s["has_mlp"] else (),
                         graph_attrs={"method": self.method, "metric": self.metric, "model_id": self.provenance.model_id,
                                      "provenance": self.provenance, "params": json.dumps(self.params, sort_keys=True),
-                                     "score_convention": "score = m(edge fed from corrupted) - m(clean); "
-                                                         "effect = share of the clean-corrupted gap"})
+                                     "ablation": str(self.params.get("ablation", "unknown" if self.method == "external"
+                                                                     else "counterfactual")),
+                                     "score_convention": "score = m(edge fed from its ablation) - m(clean); "
+                                                         "effect = share of the clean-ablated gap"})
         kept = {(es.triples[i][0], es.triples[i][1]) for i in range(len(es)) if self.in_circuit[i]}
         for u, v, d in G.edges(data=True):
             d["in_circuit"] = (u, v) in kept

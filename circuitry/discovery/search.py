@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import torch
 
+from circuitry.discovery.ablations import Ablation, ablated_run, check_ablation
 from circuitry.discovery.edges import EdgeSet, edge_set
 from circuitry.discovery.results import EdgeScores, Method, check_method
 from circuitry.discovery.runs import RunCache, cache_run
@@ -40,14 +41,22 @@ class Prepared:
     targets: Targets
     clean: RunCache
     corr: RunCache
+    #: what a patched edge is fed (:mod:`circuitry.discovery.ablations`); ``corr`` holds the ablated sender
+    #: outputs and, for the logits, the run with every edge patched (the corrupted run for "counterfactual")
+    ablation: str = "counterfactual"
+    seed: int = 0
 
     def metric_of(self, run: RunCache) -> torch.Tensor:
         return self.metric(run.logits, self.targets).detach().float().cpu()
 
 
 def prepare(model: ModelAdapter, data: PairDataset, *, metric: str | Callable | None = None,
-            default_metric: str = "logit_diff") -> Prepared:
-    """Check the prompts and metric, then cache the clean and corrupted runs (two forward passes)."""
+            default_metric: str = "logit_diff", ablation: Ablation = "counterfactual", seed: int = 0) -> Prepared:
+    """Check the prompts and metric, then cache the clean and corrupted runs (two forward passes).
+
+    ``ablation``: what a patched edge is fed (:mod:`circuitry.discovery.ablations`); ``seed`` draws the
+    ``"resample"`` sources (stream ``"discovery/resample"``)."""
+    check_ablation(ablation)
     if not isinstance(data, PairDataset):
         raise bad_value("data", type(data).__name__, "a circuitry.prompts.PairDataset",
                         "build one with circuitry.prompts.make_task")
@@ -63,14 +72,17 @@ def prepare(model: ModelAdapter, data: PairDataset, *, metric: str | Callable | 
     edges = edge_set(model)
     ids, cids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     clean, corr = cache_run(model, edges, ids), cache_run(model, edges, cids)
+    if ablation != "counterfactual":
+        corr = ablated_run(model, ids, clean, corr, ablation, seed=seed)
     targets = Targets.of(data, device=model.device, metric=name, clean_logits=clean.logits)
-    return Prepared(edges, ids, cids, fn, name, targets, clean, corr)
+    return Prepared(edges, ids, cids, fn, name, targets, clean, corr, ablation, seed)
 
 
 def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metric: str | Callable | None = None,
                 steps: int = 5, tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01,
                 checkpoint: str | Path | None = None, max_rows: int | None = None, progress: bool = True,
-                seed: int | None = None, prepared: Prepared | None = None) -> EdgeScores:
+                seed: int | None = None, prepared: Prepared | None = None,
+                ablation: Ablation | None = None) -> EdgeScores:
     """Score every edge of ``model`` on the prompt pairs ``data`` with one method.
 
     Parameters
@@ -102,9 +114,13 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     progress
         tqdm progress bars on every sweep.
     seed
-        Recorded in the provenance (the methods themselves draw nothing at random).
+        Recorded in the provenance; with ``ablation="resample"`` it also draws the source prompts (stream
+        ``"discovery/resample"``; the methods themselves draw nothing at random).
     prepared
         The output of :func:`prepare` for these arguments, to share the cached runs between methods.
+    ablation : {"counterfactual", "zero", "mean", "mean-positional", "resample"}
+        What a patched edge is fed (:mod:`circuitry.discovery.ablations`; default ``prepared``'s, else
+        ``"counterfactual"``, the corrupted prompt's activation). Recorded in ``params`` and the provenance.
 
     Returns
     -------
@@ -125,6 +141,11 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     257
     """
     check_method(method)
+    if ablation is not None:
+        check_ablation(ablation)
+    if prepared is not None and ablation is not None and prepared.ablation != ablation:
+        raise bad_value("ablation", ablation, f"the ablation of `prepared` ({prepared.ablation!r})",
+                        "prepare the runs with prepare(..., ablation=...) or drop one of the two")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise bad_value("steps", steps, "an integer >= 1", "use steps=5")
     if not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
@@ -133,9 +154,12 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         raise bad_value("threshold", threshold, "a number >= 0", "use threshold=0.05")
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise bad_value("alpha", alpha, "a number in (0, 1)", "use alpha=0.01")
-    pr = prepared or prepare(model, data, metric=metric, default_metric="kl" if method == "acdc" else "logit_diff")
+    pr = prepared or prepare(model, data, metric=metric, default_metric="kl" if method == "acdc" else "logit_diff",
+                             ablation=ablation or "counterfactual", seed=seed if seed is not None else data.seed)
     m_clean, m_corr = pr.metric_of(pr.clean), pr.metric_of(pr.corr)
-    params: dict = {}
+    params: dict = {"ablation": pr.ablation}
+    if pr.ablation == "resample":
+        params["resample_seed"] = pr.seed
     pvalue = pvalue_adjusted = None
     order: list[str] = []
     per_prompt = None
@@ -145,14 +169,17 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     if method == "acdc":
         from circuitry.discovery.acdc import run_acdc
 
-        run_id = sha256_json({"model": model.weights_sha256, "data": data.sha256(), "metric": pr.metric_name,
-                              "tau": float(tau), "edges": len(es)})
+        ident = {"model": model.weights_sha256, "data": data.sha256(), "metric": pr.metric_name,
+                 "tau": float(tau), "edges": len(es)}
+        if pr.ablation != "counterfactual":  # the default's run id stays that of earlier checkpoints
+            ident.update(ablation=pr.ablation, seed=pr.seed)
+        run_id = sha256_json(ident)
         keep, visit, delta, final = run_acdc(model, es, pr.ids, pr.clean, pr.corr, pr.metric, pr.targets, tau=tau,
                                              checkpoint=checkpoint, run_id=run_id, max_rows=max_rows,
                                              progress=progress)
         score = delta
         order = [es.names[e] for e in visit]
-        params = {"tau": float(tau), "final_metric": final, "rule": "remove if |m(without edge) - m(circuit)| < tau"}
+        params.update(tau=float(tau), final_metric=final, rule="remove if |m(without edge) - m(circuit)| < tau")
     else:
         if method == "exact":
             from circuitry.discovery.exact import exact_per_prompt
@@ -188,7 +215,7 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
                "has_mlp": int(info.has_mlp), "parallel_residual": int(info.parallel_residual),
                "d_model": info.d_model},
         provenance=make_provenance(model, dataset=data, seed=seed if seed is not None else data.seed,
-                                   task=data.task, method=method),
+                                   task=data.task, method=method, ablation=pr.ablation),
     )
 
 

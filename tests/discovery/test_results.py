@@ -31,7 +31,8 @@ def test_mib_json_layout(scored):
     mib = s.to_mib_json()
     assert set(mib) == {"cfg", "nodes", "edges"} and mib["cfg"]["n_heads"] == 8
     e = mib["edges"]["a0.h3->a1.h0<k>"]
-    assert e["score"] == s.score[s.edges.index("L0H3->L1H0<k>")]
+    # MIB's sign (positive helps the task): minus circuitry's score for the logit difference
+    assert e["score"] == -s.score[s.edges.index("L0H3->L1H0<k>")] and s.gap > 0
     assert e["in_graph"] == s.in_circuit[s.edges.index("L0H3->L1H0<k>")]
     assert "input->logits" in mib["edges"] and len(mib["edges"]) == 257
     assert mib["nodes"]["a0.h3"]["in_graph"] == any(
@@ -58,7 +59,7 @@ def test_cli_discover_writes_every_file(tmp_path):
         assert dot.count(" -> ") == len(kept)  # DOT draws the kept circuit only
         mib = json.loads((out / m / "scores_mib.json").read_text())
         assert np.isclose(mib["edges"]["a1.h0->logits"]["score"],
-                          rep.scores[rep.methods.index(m)].score[rep.scores[0].edges.index("L1H0->logits")])
+                          -rep.scores[rep.methods.index(m)].score[rep.scores[0].edges.index("L1H0->logits")])
     assert (out / "faithfulness.png").read_bytes()[:4] == b"\x89PNG"
 
 
