@@ -156,6 +156,11 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         raise bad_value("alpha", alpha, "a number in (0, 1)", "use alpha=0.01")
     pr = prepared or prepare(model, data, metric=metric, default_metric="kl" if method == "acdc" else "logit_diff",
                              ablation=ablation or "counterfactual", seed=seed if seed is not None else data.seed)
+    if method == "greedy":  # forward selection by joint faithfulness, warm-started from EAP-IG (greedy.py)
+        from circuitry.discovery.greedy import greedy_scores
+
+        return greedy_scores(model, data, prepared=pr, steps=steps, threshold=threshold, max_rows=max_rows,
+                             progress=progress, seed=seed)
     m_clean, m_corr = pr.metric_of(pr.clean), pr.metric_of(pr.corr)
     params: dict = {"ablation": pr.ablation}
     if pr.ablation == "resample":
@@ -250,16 +255,10 @@ def roc_auc(scores: EdgeScores | np.ndarray, reference: np.ndarray) -> float:
     >>> roc_auc(np.array([0.9, -0.8, 0.1, 0.0]), np.array([True, True, False, False]))
     1.0
     """
-    from scipy.stats import rankdata
+    from circuitry.discovery.reference import auc_of, check_labels
 
     s = np.abs(np.asarray(scores.score if isinstance(scores, EdgeScores) else scores, dtype=float))
-    lab = np.asarray(reference, dtype=bool)
-    if s.shape != lab.shape or lab.all() or not lab.any():
-        raise bad_value("reference", f"{int(lab.sum())} of {lab.size} edges", f"a boolean mask over the {s.size} "
-                        "edges with both reference and other edges", "build it with EdgeSet.mask")
-    r = rankdata(np.nan_to_num(s, nan=-np.inf))
-    npos, nneg = int(lab.sum()), int((~lab).sum())
-    return float((r[lab].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+    return float(auc_of(s, check_labels(reference, s.size)))
 
 
 class TauSweep(Frozen):
