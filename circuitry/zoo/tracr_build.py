@@ -123,6 +123,25 @@ def _components(craft, out_basis, residual_labels: list[str], n_layers: int) -> 
     return comps
 
 
+def _read_by_weights(comps: dict, w: dict[str, np.ndarray], labels: list[str], dh: int) -> dict:
+    """Keep, of each declared read subspace, the directions the weights really read (a non-zero input row).
+
+    tracr declares ``tokens:BOS`` in the value space of a numerical aggregate but gives it zero weight."""
+    def nonzero(mat: np.ndarray) -> set[str]:  # mat: [out, d_model] (nn.Linear layout)
+        return {labels[i] for i in np.flatnonzero(np.abs(mat).sum(0))}
+
+    for node, c in comps.items():
+        if node.startswith("L"):
+            layer, h = (int(x) for x in node[1:].split("H"))
+            for kind in ("q", "k", "v"):
+                used = nonzero(w[f"blocks.{layer}.attn.{kind}_proj.weight"][h * dh:(h + 1) * dh])
+                c[kind] = [x for x in c[kind] if x in used]
+        elif node.startswith("MLP"):
+            used = nonzero(w[f"blocks.{c['layer']}.mlp.fc_in.weight"])
+            c["reads"] = [x for x in c["reads"] if x in used]
+    return comps
+
+
 def _task_inputs(vocab: list, length: int, unique: bool) -> list[list]:
     """Every input of the task: ``length`` tokens from ``vocab`` (distinct ones when ``unique``)."""
     it = itertools.permutations(vocab, length) if unique else itertools.product(vocab, repeat=length)
@@ -177,7 +196,7 @@ def build(name: str, out_dir: Path) -> dict:
             w[f"{blk}.{dst}.weight"] = f32(p[f"{pre}/{src}"]["w"]).T.copy()
             w[f"{blk}.{dst}.bias"] = f32(p[f"{pre}/{src}"]["b"])
     data = safetensors_bytes(w)
-    comps = _components(craft, out_basis, labels, cfg.num_layers)
+    comps = _read_by_weights(_components(craft, out_basis, labels, cfg.num_layers), w, labels, dh)
     heads = [c for c in comps if c.startswith("L")]
     for layer in range(cfg.num_layers):  # heads of one layer write disjoint subspaces (checked, relied on)
         ws = [set(comps[h]["writes"]) for h in heads if comps[h]["layer"] == layer]
