@@ -89,7 +89,7 @@ class ZooConfig(Frozen):
     d_vocab_out: int | None = None
 
     @model_validator(mode="after")
-    def _positive(self) -> "ZooConfig":
+    def _positive(self) -> ZooConfig:
         for name in ("n_layers", "n_heads", "d_model", "d_head", "d_vocab", "n_ctx"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

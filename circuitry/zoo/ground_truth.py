@@ -28,7 +28,7 @@ Only the standard library is used: the build runs in tracr's environment (jax, n
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 EMBED, LOGITS = "embed", "logits"
 

@@ -50,7 +50,7 @@ def check_zoo_name(name: object, folder: Path) -> None:
                              "is loaded by its directory, not as zoo:NAME")
 
 
-def zoo_manifest(name: str, *, root: str | Path | None = None) -> "ZooManifest | TracrManifest":
+def zoo_manifest(name: str, *, root: str | Path | None = None) -> ZooManifest | TracrManifest:
     """The manifest of zoo model ``name`` (no weights are read): a
     :class:`~circuitry.zoo.train.ZooManifest` for a trained model, a
     :class:`~circuitry.zoo.tracr_models.TracrManifest` for a model compiled by tracr.
@@ -125,9 +125,9 @@ def load_zoo(
     *,
     step: int | None = None,
     device: str = "cpu",
-    dtype: "torch.dtype | None" = None,
+    dtype: torch.dtype | None = None,
     root: str | Path | None = None,
-) -> "tuple[torch.nn.Module, ZooManifest]":
+) -> tuple[torch.nn.Module, ZooManifest]:
     """Load zoo model ``name`` (weights verified against the manifest) in eval mode.
 
     Parameters
@@ -200,7 +200,7 @@ def load_zoo(
     return model, manifest
 
 
-def zoo_recipes() -> "dict[str, TrainRecipe]":
+def zoo_recipes() -> dict[str, TrainRecipe]:
     """The recipes the shipped zoo models were trained from (each manifest also stores its own).
 
     All three share one corpus; ``circuitry zoo train NAME --out DIR`` uses the shipped manifest's
@@ -255,7 +255,7 @@ def _build_quiet(build: Any, recipe: Any):
         return build(recipe)
 
 
-def summary(manifest: "ZooManifest | TracrManifest") -> dict[str, Any]:
+def summary(manifest: ZooManifest | TracrManifest) -> dict[str, Any]:
     """A short, printable digest of a manifest: architecture, training, and the final probe scores (a tracr
     model: its program, output kind and ground-truth edge counts)."""
     if getattr(manifest, "kind", None) == "tracr":
@@ -285,7 +285,7 @@ def summary(manifest: "ZooManifest | TracrManifest") -> dict[str, Any]:
     }
 
 
-def plot_training_curves(manifest: "ZooManifest", path: str | Path) -> Path:
+def plot_training_curves(manifest: ZooManifest, path: str | Path) -> Path:
     """Save a PNG of ``manifest``'s training curve: train loss, loss per repeat, best head scores.
 
     Three panels against the training step: the training loss (window means), the loss on each

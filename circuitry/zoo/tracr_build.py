@@ -78,8 +78,15 @@ def safetensors_bytes(tensors: dict[str, np.ndarray]) -> bytes:
 def _compile(expr: str, vocab: list, max_seq_len: int):
     """tracr's ``compile_rasp_to_model``, step by step, to keep the craft model (which components read
     and write which subspaces) next to the assembled one."""
-    from tracr.compiler import (basis_inference, craft_graph_to_model, craft_model_to_transformer,
-                                expr_to_craft_graph, lib, nodes, rasp_to_graph)
+    from tracr.compiler import (
+        basis_inference,
+        craft_graph_to_model,
+        craft_model_to_transformer,
+        expr_to_craft_graph,
+        lib,
+        nodes,
+        rasp_to_graph,
+    )
     from tracr.craft import bases
     from tracr.rasp import rasp
 
@@ -105,7 +112,7 @@ def _components(craft, out_basis, residual_labels: list[str], n_layers: int) -> 
     from tracr.craft import transformers
 
     _, module_names = assemble._get_model_config_and_module_names(craft)
-    labels = lambda space: sorted(str(d) for d in space.basis)  # noqa: E731
+    labels = lambda space: sorted(str(d) for d in space.basis)
     comps: dict = {EMBED: {"layer": -1, "writes": sorted(
         x for x in residual_labels if x.startswith(("tokens:", "indices:")) or x == "one")}}
     for name, block in zip(module_names, craft.blocks):
@@ -186,7 +193,7 @@ def build(name: str, out_dir: Path) -> dict:
     unembed = np.zeros((len(out_labels), d_model), dtype=np.float32)
     for j, lab in enumerate(out_labels):
         unembed[j, labels.index(lab)] = 1.0
-    f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+    f32 = lambda a: np.asarray(a, dtype=np.float32)
     w = {"embed.weight": f32(p["token_embed"]["embeddings"]), "pos_embed.weight": f32(p["pos_embed"]["embeddings"]),
          "unembed.weight": unembed, "unembed.bias": np.zeros(len(out_labels), np.float32)}
     for layer in range(cfg.num_layers):

@@ -11,7 +11,7 @@ truths (and ACDC's published circuit where there is one). docs/discovery.md quot
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from circuitry.zoo.tracr_models import ACDC_CIRCUITS, TRACR_MODELS
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print("| model | edges | truth (counterfactual / reads / ACDC) | method | AUC counterfactual | AUC reads | AUC ACDC |")
     print("|---|---|---|---|---|---|---|")
-    fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+    fmt = lambda x: "-" if x is None else f"{x:.3f}"
     for name in args.names or TRACR_MODELS:
         for method, r in recovery(name, methods=args.methods, n_pairs=args.pairs, seed=args.seed).items():
             sizes = f"{r['n_counterfactual']} / {r['n_reads']} / {r.get('n_acdc', '-')}"

@@ -30,7 +30,8 @@ inputs must not contain the pad token (:func:`encode` refuses it).
 from __future__ import annotations
 
 import random
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import torch
 from pydantic import Field

@@ -17,7 +17,14 @@ from circuitry.models import load_model
 from circuitry.zoo import CHECKPOINT_DIR, list_zoo, load_zoo
 from circuitry.zoo.arch import ZooConfig
 from circuitry.zoo.ground_truth import live_edges
-from circuitry.zoo.tracr_models import ACDC_CIRCUITS, TRACR_MODELS, decode, encode, ground_truth, task_pairs
+from circuitry.zoo.tracr_models import (
+    ACDC_CIRCUITS,
+    TRACR_MODELS,
+    decode,
+    encode,
+    ground_truth,
+    task_pairs,
+)
 
 #: tracr-sort's final residual differs from tracr's by 1.2e-10 at most (one matmul summed in another
 #: order by XLA than by torch); the six others are equal bit for bit.
@@ -65,7 +72,7 @@ def test_encode_and_decode_reverse():
 def _weight_edges(m):
     """Edges whose receiver's weights read a residual direction the sender's weights write (non-zero)."""
     mod, H, dh = m.module, m.info.n_heads, m.info.d_head
-    nz = lambda t: set(torch.nonzero(t).flatten().tolist())  # noqa: E731
+    nz = lambda t: set(torch.nonzero(t).flatten().tolist())
     writes = {"embed": nz(mod.embed.weight.abs().sum(0) + mod.pos_embed.weight.abs().sum(0))}
     reads = {("logits", "out"): nz(mod.unembed.weight.abs().sum(0))}
     for layer, b in enumerate(mod.blocks):
