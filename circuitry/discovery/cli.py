@@ -9,6 +9,8 @@ from circuitry.cli_common import METRICS, add_model_args
 from circuitry.limits import MAX_RANDOM, MAX_RESAMPLES
 
 _METHODS = ("exact", "eap", "eap-ig", "acdc", "greedy")  # circuitry.discovery.METHODS, without importing torch
+#: circuitry.discovery.ablations.ABLATIONS, without importing torch
+_ABLATIONS = ("counterfactual", "zero", "mean", "mean-positional", "resample")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,6 +45,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--acdc-splits", "--acdc-resamples", dest="acdc_splits", type=int, default=2,
                    help="random half splits for ACDC's stability (default 2; 0 skips; each split reruns ACDC twice on "
                         "half the prompts; fewer than 20 splits report the values without an interval)")
+    p.add_argument("--ablation", default="counterfactual", choices=_ABLATIONS,
+                   help="what a patched edge is fed, in every method and faithfulness curve: the sender's output "
+                        "on the corrupted prompt (counterfactual, default; MIB's 'patching'), zero, its mean over the task's "
+                        "prompts and positions (mean) or per position (mean-positional), or its output on another "
+                        "prompt (resample, seeded by --seed)")
+    p.add_argument("--evaluator", default="circuitry", choices=("circuitry", "mib"),
+                   help="faithfulness sizes and pruning: circuitry's (round(p E) edges, at least 1, no pruning; "
+                        "default) or MIB's (int(p E) edges, then edges off every input-to-logits path pruned)")
+    p.add_argument("--top-k", dest="top_k", default=None, choices=("signed", "absolute"),
+                   help="order of the top-k circuits: by signed importance (positive helps the task; MIB's default, "
+                        "default with --evaluator mib) or by |score| (circuitry's default)")
+    p.add_argument("--reference", default=None, metavar="FILE",
+                   help="a reference circuit (circuitry GraphML/GEXF/node-link JSON, an MIB/EAP-IG graph JSON, or "
+                        "zoo:NAME for a zoo model's shipped ground truth): reports every method's ROC AUC with a "
+                        "bootstrap interval over prompts (--n-resamples), precision and recall against it")
     p.add_argument("--replicate", action="store_true",
                    help="also rank on one random half of the prompts and measure faithfulness on the other half")
     p.add_argument("--out", required=True, help="output folder")
@@ -62,13 +79,20 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model, data = load(args)
     check_data(args, methods, data)
+    reference = None
+    if args.reference:  # every edge checked against the model before any search
+        from circuitry.discovery.edges import edge_set
+        from circuitry.discovery.reference import load_reference
+
+        reference = load_reference(args.reference, edge_set(model))
     # resumable: ACDC's checkpoint (acdc/checkpoint.json) stays in the staging folder when a run is interrupted
     with staged_output(args, resume=True) as stage:
         rep = run_discovery(model, data, stage, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
                             threshold=args.threshold, alpha=args.alpha, n_random=args.n_random,
                             n_resamples=args.n_resamples, faithfulness_alpha=args.faithfulness_alpha,
                             stability_splits=args.stability_splits, acdc_splits=args.acdc_splits,
-                            replicate=args.replicate, seed=args.seed, progress=not args.quiet)
+                            replicate=args.replicate, seed=args.seed, progress=not args.quiet,
+                            ablation=args.ablation, evaluator=args.evaluator, top_k=args.top_k, reference=reference)
         # the report names its files where they will be, in --out, not in the staging folder
         rep = rep.model_copy(update={"files": {k: str(out / Path(v).relative_to(stage)) for k, v in rep.files.items()}})
         atomic_write_json(stage / "discovery.json", rep)
@@ -121,6 +145,13 @@ def check_options(args: argparse.Namespace, methods: list[str]) -> None:
         raise bad_value("--threshold", args.threshold, "a share of the gap in [0, 1)", "use --threshold 0.05")
     if not math.isfinite(args.tau) or args.tau < 0:
         raise bad_value("--tau", args.tau, "a finite number >= 0 (metric units)", "use --tau 0.02")
+    ref = getattr(args, "reference", None)
+    if ref and not ref.startswith("zoo:"):
+        from pathlib import Path
+
+        if not Path(ref).is_file():
+            raise bad_value("--reference", ref, "an existing graph file (.graphml, .gexf, .json) or zoo:NAME",
+                            "check the path")
 
 
 def check_data(args: argparse.Namespace, methods: list[str], data) -> None:

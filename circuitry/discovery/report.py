@@ -20,6 +20,7 @@ from typing import Sequence
 
 from circuitry.discovery.faithfulness import (DEFAULT_N_RANDOM, Faithfulness, ReplicatedFaithfulness,
                                               faithfulness_curves, replicated_faithfulness)
+from circuitry.discovery.reference import ReferenceCircuit, ReferenceComparison, compare_all
 from circuitry.discovery.results import EdgeScores, check_method
 from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
 from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
@@ -43,6 +44,12 @@ class DiscoveryReport(Frozen):
     #: ``--replicate``: every method ranked on one random half of the prompts, faithfulness on the other half
     replication: ReplicatedFaithfulness | None = None
     files: dict[str, str] = {}
+    #: what a patched edge is fed (:mod:`circuitry.discovery.ablations`), for every method and curve
+    ablation: str = "counterfactual"
+    #: ``--reference``: the reference circuit and every method's ROC AUC (with its interval over prompts),
+    #: precision and recall against it
+    reference: ReferenceCircuit | None = None
+    reference_comparisons: list[ReferenceComparison] = []
     provenance: Provenance
 
     def summary(self) -> str:
@@ -53,12 +60,20 @@ class DiscoveryReport(Frozen):
                     "separate the two prompt sets, so there is no circuit to search for and none was drawn")
         lines = [f"{len(self.scores[0].edges)} edges, {self.n_prompts} prompt pairs, task {self.task}, gap "
                  f"{g.mean:.3g} [{g.ci_low:.3g}, {g.ci_high:.3g}]"]
+        fa = self.faithfulness
+        if self.ablation != "counterfactual" or fa.evaluator != "circuitry" or fa.top_k != "absolute":
+            lines[0] += (f" (ablation {self.ablation}: the gap is clean minus every edge ablated; {fa.evaluator}'s "
+                         f"evaluator, top-k by {'|score|' if fa.top_k == 'absolute' else 'signed importance'})")
         for s in self.scores:
             lines.append(f"{s.method}: {sum(s.in_circuit)} edges kept; " + s.summary(3).split("; ", 1)[1])
         lines.append(self.faithfulness.summary())
         lines += [st.summary() for st in self.stability]
         if self.replication is not None:
             lines.append(self.replication.summary())
+        if self.reference is not None:
+            lines.append(f"against the reference {self.reference.source} ({len(self.reference.edges)} of "
+                         f"{self.reference.total_edges} edges):")
+            lines += ["  " + c.summary() for c in self.reference_comparisons]
         return "\n".join(lines)
 
 
@@ -75,7 +90,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                   n_random: int = DEFAULT_N_RANDOM, n_resamples: int = 1000, faithfulness_alpha: float = 0.05,
                   stability_splits: int = 100, acdc_splits: int = 2, replicate: bool = False, seed: int = 0,
                   progress: bool = True, stability_resamples: int | None = None,
-                  acdc_resamples: int | None = None) -> DiscoveryReport:
+                  acdc_resamples: int | None = None, ablation: str = "counterfactual", evaluator: str = "circuitry",
+                  top_k: str | None = None, reference: ReferenceCircuit | None = None) -> DiscoveryReport:
     """Score the edges with every method, measure faithfulness and stability, and write the files.
 
     ``metric``: the metric of every method and of the faithfulness curves; default the task's metric,
@@ -87,7 +103,14 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     skips); ``replicate`` adds :func:`~circuitry.discovery.faithfulness.replicated_faithfulness` (every method
     rerun on one half of the prompts). ``stability_resamples`` and ``acdc_resamples`` are the older names of
     ``stability_splits`` and ``acdc_splits``. Each random procedure draws from its own stream of ``seed``.
+    ``ablation`` (:mod:`circuitry.discovery.ablations`) is what a patched edge is fed, in every method and
+    curve; ``evaluator`` and ``top_k`` are :func:`~circuitry.discovery.faithfulness_curves`'s;
+    ``reference`` (:func:`circuitry.discovery.reference.load_reference`) adds every method's ROC AUC with a
+    bootstrap interval over prompts (``n_resamples``), precision and recall against it.
     Other options as in :func:`~circuitry.discovery.score_edges`."""
+    from circuitry.discovery.mib import check_evaluator
+
+    evaluator, top_k = check_evaluator(evaluator, top_k)
     from circuitry.discovery.figures import plot_faithfulness
     from circuitry.graph import draw_graph, write_dot, write_gexf, write_graphml, write_mermaid, write_node_link_json
 
@@ -96,15 +119,18 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     acdc_splits = acdc_splits if acdc_resamples is None else acdc_resamples
     out = Path(out)
     task_metric = metric or data.metric or "logit_diff"
-    shared = prepare(model, data, metric=task_metric)
+    shared = prepare(model, data, metric=task_metric, ablation=ablation, seed=seed)
     gap = gap_summary(shared.metric_of(shared.clean).numpy(), shared.metric_of(shared.corr).numpy())
-    prov = make_provenance(model, dataset=data, seed=seed, task=data.task, methods=",".join(methods))
+    prov = make_provenance(model, dataset=data, seed=seed, task=data.task, methods=",".join(methods),
+                           ablation=ablation, evaluator=evaluator, top_k=top_k)
     if not gap.resolved:  # every score would rank noise: say so, draw nothing
         report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, provenance=prov,
-                                 files={"discovery.json": str(out / "discovery.json")})
+                                 files={"discovery.json": str(out / "discovery.json")}, ablation=ablation,
+                                 reference=reference)
         atomic_write_json(out / "discovery.json", report)
         return report
-    kl = prepare(model, data, metric="kl") if "acdc" in methods and metric is None else shared
+    kl = prepare(model, data, metric="kl", ablation=ablation, seed=seed) if "acdc" in methods and metric is None \
+        else shared
     scores, files = [], {}
     for m in methods:
         opts = dict(steps=steps, tau=tau, threshold=threshold, progress=progress, seed=seed)
@@ -115,12 +141,12 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
             opts["checkpoint"] = out / "acdc" / "checkpoint.json"
         scores.append(score_edges(model, data, method=m, prepared=pr, **opts))
     fa = faithfulness_curves(model, data, scores, n_random=n_random, n_resamples=n_resamples, alpha=faithfulness_alpha,
-                             rng=seed, prepared=shared, progress=progress)
+                             rng=seed, prepared=shared, progress=progress, evaluator=evaluator, top_k=top_k)
 
     def rescore(method: str):
         m_metric = metric or ("kl" if method == "acdc" else task_metric)
         return lambda d: score_edges(model, d, method=method, metric=m_metric, steps=steps, tau=tau,
-                                     threshold=threshold, progress=False, seed=seed,
+                                     threshold=threshold, progress=False, seed=seed, ablation=ablation,
                                      **({} if method == "acdc" else {"alpha": alpha}))
 
     stab = []
@@ -134,7 +160,9 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     if replicate:
         rep = replicated_faithfulness(model, data, lambda d: [rescore(m)(d) for m in methods], n_random=n_random,
                                       n_resamples=n_resamples, alpha=faithfulness_alpha, rng=seed, metric=task_metric,
-                                      progress=progress)
+                                      progress=progress, evaluator=evaluator, top_k=top_k, ablation=ablation)
+    comparisons = [] if reference is None else compare_all(scores, reference, shared.edges, top_k=top_k,
+                                                           n_resamples=n_resamples, rng=seed)
     for s in scores:
         d = out / s.method
         G, C = s.to_graph(), s.to_graph(circuit_only=True)
@@ -149,7 +177,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     files["faithfulness.png"] = str(fig)
     files["discovery.json"] = str(out / "discovery.json")
     report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, scores=scores,
-                             faithfulness=fa, stability=stab, replication=rep, files=files,
+                             faithfulness=fa, stability=stab, replication=rep, files=files, ablation=ablation,
+                             reference=reference, reference_comparisons=comparisons,
                              provenance=prov)
     atomic_write_json(out / "discovery.json", report)
     return report

@@ -111,11 +111,16 @@ class EdgeScores(Frozen):
         """MIB's signed score, positive where the edge helps the task: ``-score * sign(gap)`` in metric units
         (``-score`` with the logit difference, ``score`` with the KL divergence; MIB attributes with a loss).
         For a graph read from MIB JSON (``method="external"``) the file's score."""
-        sc = np.asarray(self.score, dtype=float)
+        return self.importance_sign * np.asarray(self.score, dtype=float)
+
+    @property
+    def importance_sign(self) -> float:
+        """``importance = importance_sign * score``: 1 for an external graph, else ``-sign(gap)`` (-1 when the
+        gap is 0 or unknown)."""
         if self.method == "external":
-            return sc
+            return 1.0
         g = self.gap if self.clean else float("nan")
-        return -sc * (-1.0 if np.isfinite(g) and g < 0 else 1.0)
+        return 1.0 if np.isfinite(g) and g < 0 else -1.0
 
     def ranking(self, *, absolute: bool = True) -> np.ndarray:
         """Edge positions by decreasing ``|score|``, or with ``absolute=False`` by decreasing

@@ -255,16 +255,10 @@ def roc_auc(scores: EdgeScores | np.ndarray, reference: np.ndarray) -> float:
     >>> roc_auc(np.array([0.9, -0.8, 0.1, 0.0]), np.array([True, True, False, False]))
     1.0
     """
-    from scipy.stats import rankdata
+    from circuitry.discovery.reference import auc_of, check_labels
 
     s = np.abs(np.asarray(scores.score if isinstance(scores, EdgeScores) else scores, dtype=float))
-    lab = np.asarray(reference, dtype=bool)
-    if s.shape != lab.shape or lab.all() or not lab.any():
-        raise bad_value("reference", f"{int(lab.sum())} of {lab.size} edges", f"a boolean mask over the {s.size} "
-                        "edges with both reference and other edges", "build it with EdgeSet.mask")
-    r = rankdata(np.nan_to_num(s, nan=-np.inf))
-    npos, nneg = int(lab.sum()), int((~lab).sum())
-    return float((r[lab].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+    return float(auc_of(s, check_labels(reference, s.size)))
 
 
 class TauSweep(Frozen):
