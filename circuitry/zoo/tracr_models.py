@@ -100,6 +100,13 @@ class TracrManifest(Frozen):
     task: dict[str, Any]
     reference: TracrReference
 
+    @property
+    def recipe(self):
+        """A tracr model has no training recipe: asking for one (``circuitry zoo train NAME``) raises."""
+        raise InputError(f"{self.name} was compiled by tracr from {self.tracr['program']}, not trained, so it has no "
+                         "training recipe. Fix: rebuild it with `python -m circuitry.zoo.tracr_build --out DIR` in an "
+                         "environment with tracr-pypi (pip install 'circuitry-lab[tracr]'); see docs/zoo.md")
+
 
 def tracr_manifest(name: str) -> TracrManifest:
     """The manifest of a shipped tracr model (raises :class:`~circuitry.errors.ModelLoadError` for another name)."""

@@ -178,3 +178,14 @@ def test_rebuild_gives_the_shipped_files(tmp_path):
     for name in TRACR_MODELS:
         for ext in (".safetensors", ".json"):
             assert (tmp_path / f"{name}{ext}").read_bytes() == (CHECKPOINT_DIR / f"{name}{ext}").read_bytes(), name
+
+
+def test_cli_lists_tracr_models_and_refuses_to_train_them(capsys):
+    from circuitry.cli import main
+
+    assert main(["zoo", "list"]) == 0
+    assert "tracr-reverse" in capsys.readouterr().out
+    assert main(["zoo", "info", "tracr-frac-prevs"]) == 0
+    assert '"output_kind": "numerical"' in capsys.readouterr().out
+    assert main(["zoo", "train", "tracr-reverse", "--out", "unused"]) == 2
+    assert "compiled by tracr" in capsys.readouterr().err
