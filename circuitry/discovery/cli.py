@@ -60,6 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a reference circuit (circuitry GraphML/GEXF/node-link JSON, an MIB/EAP-IG graph JSON, or "
                         "zoo:NAME for a zoo model's shipped ground truth): reports every method's ROC AUC with a "
                         "bootstrap interval over prompts (--n-resamples), precision and recall against it")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also rescore with the first per-edge method (else eap-ig) under every ablation x metric (logit_diff, answer_prob, kl) and report per edge whether its kept-circuit verdict is robust or which settings flip it (sensitivity.json; circuitry/discovery/sensitivity.py)")
     p.add_argument("--replicate", action="store_true",
                    help="also rank on one random half of the prompts and measure faithfulness on the other half")
     p.add_argument("--out", required=True, help="output folder")
@@ -84,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         from circuitry.discovery.edges import edge_set
         from circuitry.discovery.reference import load_reference
 
-        reference = load_reference(args.reference, edge_set(model))
+        reference = load_reference(args.reference, edge_set(model), ablation=args.ablation)
     # resumable: ACDC's checkpoint (acdc/checkpoint.json) stays in the staging folder when a run is interrupted
     with staged_output(args, resume=True) as stage:
         rep = run_discovery(model, data, stage, methods=methods, metric=args.metric, steps=args.steps, tau=args.tau,
@@ -96,6 +98,14 @@ def _run(args: argparse.Namespace) -> int:
         # the report names its files where they will be, in --out, not in the staging folder
         rep = rep.model_copy(update={"files": {k: str(out / Path(v).relative_to(stage)) for k, v in rep.files.items()}})
         atomic_write_json(stage / "discovery.json", rep)
+        if args.sensitivity and rep.gap.resolved:  # issue 26: the verdicts under every ablation x metric
+            from circuitry.discovery.sensitivity import sensitivity_sweep
+
+            sens = sensitivity_sweep(model, data, method=next((m for m in methods if m in ("exact", "eap", "eap-ig")),
+                                                              "eap-ig"), steps=args.steps, threshold=args.threshold,
+                                     alpha=args.alpha, seed=args.seed, progress=not args.quiet)
+            atomic_write_json(stage / "sensitivity.json", sens)
+            print(sens.summary())
     print(f"circuit search on {model.model_id}: " + rep.summary())
     if not rep.gap.resolved:
         print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")

@@ -3,7 +3,8 @@
 :func:`load_reference` reads a reference circuit from any graph circuitry writes (GraphML, GEXF, node-link
 JSON: an edge kind is in the reference when the graph marks it ``in_circuit``, or every kind when the graph
 has no such mark), from an MIB / EAP-IG graph JSON (the edges with ``in_graph``), or from a zoo model's shipped
-ground truth (``zoo:NAME``, when the zoo has one). Every edge is checked against the model's edge set before
+ground truth (``zoo:NAME`` or ``zoo:NAME:KIND`` for the tracr models,
+:mod:`circuitry.zoo.tracr_models`). Every edge is checked against the model's edge set before
 any work: an edge the model does not have is an :class:`~circuitry.errors.InputError` naming the fix.
 
 :func:`compare_to_reference` gives one method's ROC AUC (the probability that a reference edge outranks a
@@ -169,23 +170,36 @@ def _graph_edges(G, where: str) -> list[str]:
     return names
 
 
-def _zoo_reference(name: str, edges: EdgeSet) -> list[str]:
+def _zoo_reference(spec: str, ablation: str) -> tuple[list[str], str]:
+    """``NAME`` or ``NAME:KIND`` of a tracr zoo model: its ground truth
+    (:func:`circuitry.zoo.tracr_models.ground_truth`); the default kind is the one the ablation can see
+    ("counterfactual" for counterfactual patching, "reads" otherwise)."""
+    name, _, kind = spec.partition(":")
     try:
-        from circuitry.zoo.ground_truth import shipped_ground_truth  # type: ignore[attr-defined]
-    except ImportError:
-        raise InputError(f"reference zoo:{name}: the zoo ships no ground-truth circuits in this version. Fix: pass "
-                         "a graph file (GraphML, GEXF, node-link JSON or MIB JSON)") from None
-    return list(shipped_ground_truth(name))
+        from circuitry.zoo.tracr_models import TRACR_MODELS, ground_truth
+    except ImportError:  # pragma: no cover - a zoo without tracr models
+        TRACR_MODELS, ground_truth = (), None  # noqa: N806
+    if name not in TRACR_MODELS:
+        raise InputError(f"reference zoo:{spec}: only the tracr models ship a ground-truth circuit "
+                         f"({', '.join(TRACR_MODELS)}). Fix: pass zoo:tracr-NAME[:counterfactual|reads|acdc], or a "
+                         "graph file (e.g. the induction circuit from circuitry.discovery.induction_reference, "
+                         "written with circuitry.graph)")
+    kind = kind or ("counterfactual" if ablation == "counterfactual" else "reads")
+    if kind not in ("counterfactual", "reads", "acdc"):
+        raise bad_value("reference", f"zoo:{spec}", "zoo:NAME or zoo:NAME:KIND with KIND counterfactual, reads or acdc",
+                        f"e.g. zoo:{name}:reads")
+    return list(ground_truth(name, kind=kind)), f"zoo:{name}:{kind}"
 
 
-def load_reference(source: str | Path, edges: EdgeSet) -> ReferenceCircuit:
+def load_reference(source: str | Path, edges: EdgeSet, *, ablation: str = "counterfactual") -> ReferenceCircuit:
     """Read a reference circuit (see the module docstring for the formats) and check every edge against
-    ``edges`` (a model's :class:`EdgeSet`) before any work."""
+    ``edges`` (a model's :class:`EdgeSet`) before any work. ``zoo:NAME[:KIND]``: a tracr model's ground truth,
+    by default the kind ``ablation`` can see ("counterfactual" for counterfactual patching, else "reads")."""
     from circuitry.discovery.mib import is_mib_json, mib_aliases
 
     src = str(source)
     if src.startswith("zoo:"):
-        names = _zoo_reference(src[4:], edges)
+        names, src = _zoo_reference(src[4:], ablation)
     else:
         path = Path(src)
         if not path.is_file():
