@@ -61,7 +61,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "zoo:NAME for a zoo model's shipped ground truth): reports every method's ROC AUC with a "
                         "bootstrap interval over prompts (--n-resamples), precision and recall against it")
     p.add_argument("--sensitivity", action="store_true",
-                   help="also rescore with the first per-edge method (else eap-ig) under every ablation x metric (logit_diff, answer_prob, kl) and report per edge whether its kept-circuit verdict is robust or which settings flip it (sensitivity.json; circuitry/discovery/sensitivity.py)")
+                   help="also rescore with the first per-edge method (else eap-ig) under every ablation x "
+                        "metric (logit_diff, answer_prob, kl) and report per edge whether its kept-circuit verdict "
+                        "is robust or which settings flip it (sensitivity.json)")
     p.add_argument("--replicate", action="store_true",
                    help="also rank on one random half of the prompts and measure faithfulness on the other half")
     p.add_argument("--out", required=True, help="output folder")
