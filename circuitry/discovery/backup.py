@@ -33,7 +33,7 @@ super-additivity tests.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -107,7 +107,7 @@ class BackupReport(Frozen):
                              f"(growth {h.growth:+.3f}, share {h.share:+.2f}, Holm p {h.pvalue_adjusted:.3g}): {h.role}")
         for sa in (self.main_additivity, self.with_backups):
             if sa is not None:
-                lv = int(round(100 * sa.confidence_level))
+                lv = round(100 * sa.confidence_level)
                 lines.append(f"  {'+'.join(sa.heads)}: joint {sa.joint:.3f} vs summed singles {sa.summed:.3f}, "
                              f"difference {sa.difference:+.3f} ({lv}% CI [{sa.ci_low:.3f}, {sa.ci_high:.3f}], "
                              f"{sa.ci_method}; p {sa.pvalue:.3g}, one-sided)")

@@ -55,8 +55,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -66,6 +67,10 @@ Direction = Literal["prune", "forward"]
 """``"prune"`` (default): backward elimination from the warm start's top ``max_size`` edges
 (:func:`prune_order`); ``"forward"``: forward selection from the empty circuit (:func:`greedy_order`)."""
 DEFAULT_CANDIDATES = 16
+"""``M``: the warm start's top remaining edges tried at each step."""
+MEMO_ENTRIES = 256
+"""Receiver inputs remembered between evaluations (:func:`circuitry.discovery.runs.evaluate_circuits`'s
+``memo``), cleared when exceeded."""
 """``M``: the warm start's top remaining edges tried at each step."""
 DEFAULT_PAIRS = 4
 """``P``: pairs of the top ``P`` candidates tried at each step (0: singles only)."""
@@ -238,7 +243,7 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
     memo: dict = {}
 
     def evaluate(masks: np.ndarray) -> np.ndarray:
-        if len(memo) > 1024:
+        if len(memo) > MEMO_ENTRIES:  # bounded memory; entries are recomputed when needed
             memo.clear()
         return evaluate_circuits(model, es, pr.ids, pr.clean, pr.corr, masks, pr.metric, pr.targets,
                                  max_rows=max_rows, memo=memo).double().numpy()
