@@ -16,6 +16,8 @@ _EXPORTS = {
     "discover_acdc": "search", "discover_eap": "search", "discover_eap_ig": "search", "discover_exact": "search",
     "prepare": "search", "roc_auc": "search", "score_edges": "search", "acdc_tau_sweep": "search", "TauSweep": "search",
     "RankingStability": "stability", "ranking_stability": "stability", "DiscoveryReport": "report", "run_discovery": "report",
+    "ABLATIONS": "ablations", "Ablation": "ablations", "read_mib_json": "mib", "prune_to_paths": "mib",
+    "load_reference": "reference", "compare_to_reference": "reference", "ReferenceComparison": "reference",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
