@@ -1,11 +1,13 @@
 """How well circuitry's edge scores recover the tracr models' ground truth (ROC AUC).
 
-``python -m circuitry.zoo.tracr_eval [NAME ...] [--methods exact eap eap-ig] [--pairs 32]`` scores every
+``python -m circuitry.zoo.tracr_eval [NAME ...] [--methods exact eap eap-ig acdc] [--pairs 32]`` scores every
 edge of each tracr model with :func:`circuitry.discovery.search.score_edges` (default counterfactual
 patching; pairs from :func:`~circuitry.zoo.tracr_models.task_pairs`; metric ``logit_diff`` for categorical
 programs, :func:`~circuitry.zoo.tracr_models.numerical_output` for numerical ones) and prints the ROC
 AUC (:func:`~circuitry.discovery.search.roc_auc`) against the ``counterfactual`` and ``reads`` ground
-truths (and ACDC's published circuit where there is one). docs/discovery.md quotes its output.
+truths (and ACDC's published circuit where there is one). ``acdc`` is circuitry's ACDC over the thresholds
+:data:`ACDC_TAUS` (in units of the same metric), scored by the area under its ROC points
+(:func:`~circuitry.discovery.search.acdc_tau_sweep`). docs/discovery.md quotes its output.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Sequence
 
 from circuitry.zoo.tracr_models import ACDC_CIRCUITS, TRACR_MODELS
 
+#: ACDC thresholds of the sweep (metric units: logit difference, or the numerical output)
+ACDC_TAUS = (1e-4, 1e-3, 1e-2, 0.1, 1.0)
+
 
 def recovery(name: str, *, methods: Sequence[str] = ("exact", "eap", "eap-ig"), n_pairs: int = 32,
              seed: int = 0) -> dict[str, dict[str, float | int | None]]:
@@ -23,7 +28,7 @@ def recovery(name: str, *, methods: Sequence[str] = ("exact", "eap", "eap-ig"), 
     import numpy as np
 
     from circuitry.discovery import edge_set
-    from circuitry.discovery.search import roc_auc, score_edges
+    from circuitry.discovery.search import acdc_tau_sweep, roc_auc, score_edges
     from circuitry.models import load_model
     from circuitry.zoo.tracr_models import ground_truth, numerical_output, task_pairs
 
@@ -37,9 +42,15 @@ def recovery(name: str, *, methods: Sequence[str] = ("exact", "eap", "eap-ig"), 
         truths["acdc"] = es.mask(ground_truth(man, kind="acdc"))
     out: dict[str, dict[str, float | int | None]] = {}
     for method in methods:
+        row: dict[str, float | int | None] = {"edges": len(es)}
+        if method == "acdc":
+            for k, lab in truths.items():
+                row[f"n_{k}"] = int(lab.sum())
+                row[k] = acdc_tau_sweep(model, data, lab, taus=ACDC_TAUS, metric=metric, progress=False).auc
+            out[method] = row
+            continue
         res = score_edges(model, data, method=method, metric=metric, progress=False, seed=seed)
         score = np.asarray(res.score, dtype=float)
-        row: dict[str, float | int | None] = {"edges": len(es)}
         for k, lab in truths.items():
             row[f"n_{k}"] = int(lab.sum())
             row[k] = None if lab.all() or not lab.any() else roc_auc(score, lab)
@@ -50,7 +61,7 @@ def recovery(name: str, *, methods: Sequence[str] = ("exact", "eap", "eap-ig"), 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m circuitry.zoo.tracr_eval", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help=f"tracr models (default: all of {list(TRACR_MODELS)})")
-    parser.add_argument("--methods", nargs="+", default=["exact", "eap", "eap-ig"])
+    parser.add_argument("--methods", nargs="+", default=["exact", "eap", "eap-ig", "acdc"])
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
