@@ -1,8 +1,10 @@
 """Faithfulness curves as the MIB circuit-localization benchmark computes them (Mueller et al. 2025),
 with what the benchmark leaves out: a bootstrap band over prompts and tests against random edge rankings.
 
-For each size (a percentage of all edges), the circuit ``C`` is the top edges by ``|score|``; every
-other edge is fed from the corrupted run (:func:`circuitry.discovery.runs.evaluate_circuits`), and
+For each size (a percentage of all edges), the circuit ``C`` is the top edges by ``|score|`` (``top_k="signed"``:
+by :attr:`EdgeScores.importance`; ``evaluator="mib"``: MIB's sizes and pruning, :mod:`circuitry.discovery.mib`);
+every other edge is fed from the corrupted run, or its ablation (:mod:`circuitry.discovery.ablations`;
+:func:`circuitry.discovery.runs.evaluate_circuits`), and
 
 ``f(C) = (m(C) - m(empty)) / (m(model) - m(empty))``
 
