@@ -1,5 +1,5 @@
-"""Greedy circuit search: grow the circuit by the edge whose *joint* effect with the edges already chosen
-brings the circuit's faithfulness closest to the model's, trying only the top EAP-IG candidates.
+"""Greedy circuit search: prune (or grow) the circuit one edge at a time by the edge whose *joint* effect
+with the others keeps the circuit's faithfulness closest to the model's, trying only EAP-IG's candidates.
 
 Why. Every scoring method of :mod:`circuitry.discovery.search` measures (or approximates) one edge at a
 time in the otherwise clean model, then keeps the top edges. Edges interact: with a redundant or backup
@@ -7,48 +7,58 @@ path (an OR; self-repair, McGrath et al. 2023) removing one edge from the model 
 per-edge noising score ranks both low; with a conjunction (an AND: a path of several edges) no edge
 alone restores anything in the otherwise corrupted model. The faithfulness curve (Mueller et al. 2025,
 MIB) judges a *set*: the top ``k`` edges kept, every other edge fed from the corrupted run. This search
-optimizes that set directly, one edge at a time, as forward selection does for features (Whitney 1971;
-Kittler 1978's generalized forward selection adds the best *pair* when pairs interact; Pudil et al.
-1994), and as ACDC (Conmy et al. 2023) does backwards from the full model with a threshold.
+optimizes that set directly, one edge at a time, as sequential backward elimination and forward selection
+do for features (Marill & Green 1963; Whitney 1971; Kittler 1978; Pudil et al. 1994), and as ACDC
+(Conmy et al. 2023) does backwards from the full model with a threshold. Learned edge masks (Bhaskar et
+al. 2024, edge pruning) optimize the same set by gradient descent on relaxed masks; they need a
+differentiable patched forward, which :mod:`circuitry.discovery.runs` is not (boolean masks), and were not
+built here.
 
-Algorithm (``greedy_order``). ``C`` starts empty (the corrupted run). At each step:
+Two directions (:data:`Direction`); the objective of both is MIB's CMD integrand ``d(C) = |1 - f(C)|``
+(lower is better), ``f = (m(C) - m(empty)) / (m(model) - m(empty))`` with means over prompts, every
+candidate circuit of a step evaluated in one batched patched run
+(:func:`circuitry.discovery.runs.evaluate_circuits`); ties (within :data:`TIE`) go to the warm start's
+order, so where nothing measurable changes the search follows EAP-IG (Hanna et al. 2024).
 
-1. *Candidates*: the ``candidates`` (``M``, default :data:`DEFAULT_CANDIDATES` = 16) edges not in ``C``
-   ranked highest by the warm start (EAP-IG's ``|score|``, Hanna et al. 2024).
-2. *Singles*: ``f(C + e)`` for each candidate, all in one batched patched evaluation
-   (:func:`circuitry.discovery.runs.evaluate_circuits`), ``f = (m(C) - m(empty)) / (m(model) - m(empty))``
-   with means over prompts, MIB's definition.
-3. *Pairs* (``pairs = P`` > 0, default :data:`DEFAULT_PAIRS` = 4): ``f(C + e1 + e2)`` for every pair of
-   the top ``P`` candidates (``P (P - 1) / 2`` more circuits).
-4. The objective is MIB's CMD integrand, ``d(C) = |1 - f(C)|`` (lower is better). The step adds the
-   single with the lowest ``d``, or the pair when it lowers ``d`` by more than twice the best single does
-   (gain per edge added); ties (within :data:`TIE`) go to the warm start's order, so where nothing
-   measurable changes (the first edges of a path) the search follows EAP-IG.
+**"prune"** (default, :func:`prune_order`): backward elimination, as ACDC (Conmy et al. 2023) but by the
+best removal rather than a threshold in a fixed visit order. ``C`` starts as the warm start's top
+``max_size`` edges (default: every edge, the full model). At each step the ``candidates`` (``M``, default
+:data:`DEFAULT_CANDIDATES` = 16) edges of ``C`` that EAP-IG ranks *lowest* are each tried removed, and
+the removal leaving the lowest ``d`` is made, down to one edge. An edge of an incomplete path (an AND
+whose partner is gone) costs nothing to remove and goes early; of two redundant edges (an OR) the first
+removal costs nothing, then the other becomes necessary and stays. The order is the reverse of the
+removals.
 
-It stops after ``max_size`` edges (default: the largest MIB circuit size below 100 %, so every size the
-curve tests is a greedy circuit); the remaining edges follow in the warm start's order.
+**"forward"** (:func:`greedy_order`): forward selection from the empty circuit: the ``M`` edges EAP-IG
+ranks *highest* outside ``C`` are each tried added (*singles*), and with ``pairs = P`` > 0 (default
+:data:`DEFAULT_PAIRS` = 4) every pair of the top ``P`` (Kittler 1978's generalized forward selection);
+the pair is taken when it lowers ``d`` by more than twice the best single (gain per edge). On a path of
+several edges no single edge changes anything, so forward selection follows EAP-IG there; on the zoo
+induction task it did worse than pruning (docs/per-edge-scores.md). Default ``max_size``: the largest MIB
+size below 100 %; the remaining edges follow in the warm start's order.
 
 **Scores.** The result is an *order*; :func:`greedy_scores` maps it to scores that rank the edges in that
-order: the edge added ``r``-th (from 0) gets ``|score| = (E - r) / E`` in the sign that makes its graph
+order: the ``r``-th edge (from 0) gets ``|score| = (E - r) / E`` in the sign that makes its graph
 ``effect`` (share of the gap) positive. These are ranks, not metric units: the measured values are
-``GreedyPath.faithfulness`` (``f`` after each step, per prompt in ``GreedyPath.per_prompt``). The
-faithfulness curve of :func:`~circuitry.discovery.faithfulness.faithfulness_curves` then evaluates the
+``GreedyPath.faithfulness`` (``f`` of the first ``k + 1`` edges, per prompt in ``GreedyPath.per_prompt``).
+The faithfulness curve (:func:`~circuitry.discovery.faithfulness.faithfulness_curves`) then evaluates the
 greedy circuits at MIB's sizes, comparable with the per-edge methods' at equal size. The kept circuit
-(``in_circuit``) is the shortest greedy prefix with ``|1 - f| <= threshold``, else the prefix with the
+(``in_circuit``) is the smallest greedy circuit with ``|1 - f| <= threshold``, else the one with the
 smallest ``|1 - f|``.
 
-**Assumptions.** (a) The edges worth adding are among the warm start's top ``M`` remaining edges (an edge
-EAP-IG ranks below them is never tried before ``max_size``). (b) Interactions of more than two edges
-are reached one or two edges at a time (a three-edge conjunction whose parts change nothing is found only
-through the warm start's tie order). (c) ``f`` is measured on the prompts the search runs on: the greedy
-circuits are fitted to them, so compare methods on held-out prompts
-(:func:`~circuitry.discovery.faithfulness.replicated_faithfulness`, ``discover --replicate``).
+**Assumptions.** (a) Greedy steps reach a good circuit: the circuit of each size is the previous one minus
+(or plus) one edge (nested circuits), not the best set of that size. (b) The edge to remove (add) is among
+the warm start's ``M`` lowest- (highest-) ranked remaining edges. (c) ``f`` is measured on the prompts the
+search runs on, so the greedy circuits are fitted to them: compare methods on held-out prompts
+(:func:`circuitry.discovery.compare.compare_faithfulness` on other prompts,
+:func:`~circuitry.discovery.faithfulness.replicated_faithfulness`, ``discover --replicate``).
 
-**Cost.** One EAP-IG run (``steps`` forward and backward passes), then per step ``M + P (P - 1) / 2``
-patched circuits (20 by default): ``max_size x 22`` circuits at most, each circuit a patched forward of
-the prompts (up to receivers-per-layer x layers recomputations, :mod:`circuitry.discovery.runs`), batched
-``max_rows // n`` circuits per pass. On attn-only-2l (16 induction prompts, 257 edges, 128 steps):
-2,816 circuits; docs/per-edge-scores.md gives the measured time.
+**Cost** in patched circuits (each a patched forward of the prompts with up to receivers-per-layer x layers
+recomputations, :mod:`circuitry.discovery.runs`, batched ``max_rows // n`` circuits per pass), after one
+EAP-IG run (``steps`` forward and backward passes): prune ``1 + sum over sizes k = 2 .. max_size of
+min(M, k)``, about ``M x max_size`` (3,992 on attn-only-2l's 257 edges with ``M = 16``); forward
+``max_size x (M + P (P - 1) / 2)``. On GPT-2 small (32,491 edges) a full prune is about 520,000 circuits:
+use a smaller ``max_size`` there. Measured times: docs/per-edge-scores.md.
 """
 
 from __future__ import annotations
@@ -68,9 +78,6 @@ Direction = Literal["prune", "forward"]
 (:func:`prune_order`); ``"forward"``: forward selection from the empty circuit (:func:`greedy_order`)."""
 DEFAULT_CANDIDATES = 16
 """``M``: the warm start's top remaining edges tried at each step."""
-MEMO_ENTRIES = 256
-"""Receiver inputs remembered between evaluations (:func:`circuitry.discovery.runs.evaluate_circuits`'s
-``memo``), cleared when exceeded."""
 """``M``: the warm start's top remaining edges tried at each step."""
 DEFAULT_PAIRS = 4
 """``P``: pairs of the top ``P`` candidates tried at each step (0: singles only)."""
@@ -197,10 +204,12 @@ def default_max_size(n_edges: int) -> int:
 
 def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = DEFAULT_CANDIDATES,
                   pairs: int = DEFAULT_PAIRS, max_size: int | None = None, steps: int = 5, threshold: float = 0.05,
-                  direction: Direction = "prune", warm=None, max_rows: int | None = None, progress: bool = True, seed: int | None = None):
+                  direction: Direction = "prune", warm=None, max_rows: int | None = None, progress: bool = True,
+                  seed: int | None = None):
     """Greedy circuit search (module docstring) as :class:`~circuitry.discovery.results.EdgeScores`
-    (``method="greedy"``): scores that rank the edges in the order they were added, ``order`` that order,
-    ``in_circuit`` the shortest greedy prefix with ``|1 - f| <= threshold``.
+    (``method="greedy"``): scores that rank the edges in the greedy order, ``order`` that order,
+    ``in_circuit`` the smallest greedy circuit with ``|1 - f| <= threshold``; the warm start's ablation
+    (``prepared``) is the search's too.
 
     Parameters
     ----------
@@ -209,7 +218,10 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
     prepared
         :func:`~circuitry.discovery.search.prepare`'s runs, shared with other methods.
     candidates, pairs, max_size
-        ``M``, ``P`` and the greedy edges (default :func:`default_max_size`).
+        ``M``, ``P`` (forward only) and the greedy circuits' largest size (default: every edge for
+        ``"prune"``, :func:`default_max_size` for ``"forward"``).
+    direction
+        :data:`Direction`.
     steps
         EAP-IG interpolation steps of the warm start.
     threshold
@@ -240,23 +252,21 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
         warm = score_edges(model, data, method="eap-ig", steps=steps, prepared=pr, progress=progress, seed=seed)
     t_warm = time.perf_counter() - t0
     m_clean, m_corr = pr.metric_of(pr.clean).numpy(), pr.metric_of(pr.corr).numpy()
-    memo: dict = {}
-
+    # no memo: evaluate_circuits' memo computes each remembered input in its own pass, which here (every
+    # circuit differs) was slower (18 s vs 15 s for 192 circuits) and grew the process to 10 GB over a search
     def evaluate(masks: np.ndarray) -> np.ndarray:
-        if len(memo) > MEMO_ENTRIES:  # bounded memory; entries are recomputed when needed
-            memo.clear()
         return evaluate_circuits(model, es, pr.ids, pr.clean, pr.corr, masks, pr.metric, pr.targets,
-                                 max_rows=max_rows, memo=memo).double().numpy()
+                                 max_rows=max_rows).double().numpy()
 
-    size = default_max_size(len(es)) if max_size is None else max_size
+    if direction not in ("prune", "forward"):
+        raise bad_value("direction", direction, "'prune' or 'forward'", "use direction='prune'")
+    size = max_size if max_size is not None else len(es) if direction == "prune" else default_max_size(len(es))
     if direction == "prune":
         path = prune_order(evaluate, np.asarray(warm.score), m_clean, m_corr, candidates=candidates, max_size=size,
                            progress="greedy pruning" if progress else False)
-    elif direction == "forward":
+    else:
         path = greedy_order(evaluate, np.asarray(warm.score), m_clean, m_corr, candidates=candidates, pairs=pairs,
                             max_size=size, progress="greedy search" if progress else False)
-    else:
-        raise bad_value("direction", direction, "'prune' or 'forward'", "use direction='prune'")
     E = len(es)
     gap = float(m_clean.mean() - m_corr.mean())
     sign = -1.0 if gap >= 0 else 1.0  # effect = -score / gap > 0
