@@ -142,3 +142,20 @@ def test_reference_from_circuitry_graph_files(small, tmp_path):
     assert ref.edges == ["L0H1->logits"]
     c = compare_to_reference(s, ref.mask(es), n_resamples=100)
     assert c.n_reference == 1 and 0 <= c.auc <= 1
+
+
+def test_reference_from_a_tracr_models_ground_truth(small):
+    from circuitry.discovery import edge_set
+    from circuitry.discovery.reference import load_reference
+    from circuitry.models import load_model
+    from circuitry.zoo.tracr_models import ground_truth
+
+    es = edge_set(load_model("zoo:tracr-reverse"))
+    ref = load_reference("zoo:tracr-reverse", es)
+    assert ref.edges == ground_truth("tracr-reverse") and ref.source == "zoo:tracr-reverse:counterfactual"
+    reads = load_reference("zoo:tracr-reverse", es, ablation="mean")  # the truth a mean ablation can see
+    assert set(reads.edges) == set(ground_truth("tracr-reverse", kind="reads")) and reads.source.endswith(":reads")
+    with pytest.raises(InputError, match="only the tracr models.*Fix"):
+        load_reference("zoo:attn-only-2l", es)
+    with pytest.raises(InputError, match="not an edge of this model.*Fix"):  # another model's truth
+        load_reference("zoo:tracr-reverse", edge_set(small[0]))
