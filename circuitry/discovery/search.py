@@ -275,8 +275,9 @@ class TauSweep(Frozen):
 
 def acdc_tau_sweep(model: ModelAdapter, data: PairDataset, reference: np.ndarray, *, taus: Sequence[float],
                    metric: str | Callable | None = None, max_rows: int | None = None, progress: bool = True,
-                   prepared: Prepared | None = None) -> TauSweep:
-    """Run ACDC at every ``tau`` and score the kept circuits against ``reference`` (``[E]`` bool).
+                   prepared: Prepared | None = None, ablation: Ablation = "counterfactual", seed: int = 0) -> TauSweep:
+    """Run ACDC at every ``tau`` and score the kept circuits against ``reference`` (``[E]`` bool);
+    ``ablation`` and ``seed`` as in :func:`prepare` (ignored with ``prepared``, which carries its own).
 
     Examples
     --------
@@ -291,7 +292,7 @@ def acdc_tau_sweep(model: ModelAdapter, data: PairDataset, reference: np.ndarray
     ts = [float(t) for t in taus]
     if not ts or any(not math.isfinite(t) or t < 0 for t in ts):
         raise bad_value("taus", taus, "one or more finite thresholds >= 0", "e.g. taus=[0.005, 0.01, 0.02, 0.05]")
-    pr = prepared or prepare(model, data, metric=metric, default_metric="kl")
+    pr = prepared or prepare(model, data, metric=metric, default_metric="kl", ablation=ablation, seed=seed)
     ref = np.asarray(reference, dtype=bool)
     if ref.shape != (len(pr.edges),) or ref.all() or not ref.any():
         raise bad_value("reference", f"{int(ref.sum())} of {ref.size}", f"a boolean mask over the {len(pr.edges)} "
