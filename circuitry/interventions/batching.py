@@ -36,9 +36,9 @@ def rows_per_pass(model: ModelAdapter, seq_len: int, *, memory_mb: float = 512.0
     off on a GPU."""
     i = model.info
     if logits is None:
-        n_logits = seq_len * i.d_vocab
+        n_logits = seq_len * i.n_outputs
     else:
-        n_logits = len(logits.positions) * (i.d_vocab if logits.columns is None else len(logits.columns))
+        n_logits = len(logits.positions) * (i.n_outputs if logits.columns is None else len(logits.columns))
     per_row = (seq_len * (4 * i.d_model + i.n_heads * seq_len + max(i.d_mlp, 1)) + n_logits) * 4 * 3
     rows = max(1, int(memory_mb * 2**20 // per_row))
     if model.device.type != "cpu":

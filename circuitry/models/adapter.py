@@ -140,7 +140,7 @@ class ModelAdapter:
             "q": (batch, seq, i.n_heads, i.d_head), "k": (batch, seq, i.n_kv_heads, i.d_head),
             "v": (batch, seq, i.n_kv_heads, i.d_head), "z": (batch, seq, i.n_heads, i.d_head),
             "head_out": (batch, seq, i.n_heads, i.d_model), "pattern": (batch, i.n_heads, seq, seq),
-            "logits": (batch, seq, i.d_vocab),
+            "logits": (batch, seq, i.n_outputs),
         }.get(site, (batch, seq, i.d_model))
 
     def mask(self, site: str, *, batch: int, seq: int, rows: Iterable[int] | None = None,

@@ -31,6 +31,16 @@ class ArchInfo(Frozen):
     bos_token_id: int | None = None
     #: ``c`` of a final logit soft-capping ``c * tanh(logits / c)`` (Gemma-2), applied by the adapter
     logit_softcap: float | None = None
+    #: width of the logits when it differs from the input vocabulary (tracr models: their output values);
+    #: ``None``: ``d_vocab``
+    d_vocab_out: int | None = None
+    #: attention sees only earlier positions (every Hugging Face causal LM; tracr models are bidirectional)
+    causal: bool = True
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the logits: ``d_vocab_out``, or ``d_vocab`` when it is ``None``."""
+        return self.d_vocab if self.d_vocab_out is None else self.d_vocab_out
 
     @property
     def has_mlp(self) -> bool:
@@ -70,6 +80,7 @@ def arch_info(module, spec: FamilySpec) -> ArchInfo:
             d_head=c.d_head, d_vocab=c.d_vocab, n_ctx=c.n_ctx, d_mlp=c.d_mlp,
             normalization="layernorm" if c.normalization == "layernorm" else "none",
             positional=c.positional, bos_token_id=getattr(module, "bos_token_id", 0),
+            d_vocab_out=getattr(c, "d_vocab_out", None), causal=getattr(c, "causal", True),
         )
     c = module.config
     n_heads = c.num_attention_heads if hasattr(c, "num_attention_heads") else c.n_head

@@ -46,7 +46,12 @@ def check_task(data: PairDataset, model, *, metric: str | Callable | None = None
     for i, p in enumerate(data.pairs):
         for field in ("clean", "corrupted", "answers", "foils"):
             vals = getattr(p, field)
-            bad = [(j, t) for j, t in enumerate(vals) if not 0 <= t < info.d_vocab]
+            bound = info.d_vocab if field in ("clean", "corrupted") else info.n_outputs  # answers index the logits
+            bad = [(j, t) for j, t in enumerate(vals) if not 0 <= t < bound]
+            if bad and bound != info.d_vocab:
+                raise InputError(f"{_pair_where(data, i)}: {field} id(s) {[t for _, t in bad[:5]]} at index(es) "
+                                 f"{[j for j, _ in bad[:5]]} lie outside the {bound} outputs of {model.model_id} "
+                                 f"(its logits are not its input vocabulary). Fix: ids 0..{bound - 1}")
             if bad:
                 fix = ("token ids of this model's tokenizer, or text pairs (docs/tasks.md)" if getattr(
                     model, "tokenizer", None) is not None else f"ids 0..{info.d_vocab - 1} (this model has no "
