@@ -102,6 +102,22 @@ class GreedyPath:
     seconds: float = 0.0
 
 
+def _checked(warm, m_model, m_empty, candidates, max_size) -> tuple[np.ndarray, int, int, float, float]:
+    """The options both directions share, checked: ``(warm, E, max_size, mean m_model, mean m_empty)``."""
+    warm = np.asarray(warm, dtype=float)
+    E = warm.size
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+        raise bad_value("candidates", candidates, "an integer >= 1", f"use candidates={DEFAULT_CANDIDATES}")
+    max_size = E if max_size is None else max_size
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
+        raise bad_value("max_size", max_size, f"an integer in [1, {E}]", "leave it unset for every size")
+    full, empty = float(np.mean(m_model)), float(np.mean(m_empty))
+    if not math.isfinite(full - empty) or full == empty:
+        raise bad_value("m_model", f"mean {full:g} vs empty {empty:g}", "a model that differs from the empty circuit",
+                        "check the clean-corrupted gap first (gap_summary)")
+    return warm, E, max_size, full, empty
+
+
 def greedy_order(evaluate: Callable[[np.ndarray], np.ndarray], warm: np.ndarray, m_model: np.ndarray,
                  m_empty: np.ndarray, *, candidates: int = DEFAULT_CANDIDATES, pairs: int = DEFAULT_PAIRS,
                  max_size: int | None = None, progress: bool | str = False) -> GreedyPath:
@@ -128,18 +144,9 @@ def greedy_order(evaluate: Callable[[np.ndarray], np.ndarray], warm: np.ndarray,
     """
     from circuitry.discovery.results import ranking
 
-    warm = np.asarray(warm, dtype=float)
-    E = warm.size
-    for name, v, lo in (("candidates", candidates, 1), ("pairs", pairs, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise bad_value(name, v, f"an integer >= {lo}", f"use {name}={DEFAULT_CANDIDATES if lo else DEFAULT_PAIRS}")
-    max_size = E if max_size is None else max_size
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
-        raise bad_value("max_size", max_size, f"an integer in [1, {E}]", "leave it unset for every size")
-    full, empty = float(np.mean(m_model)), float(np.mean(m_empty))
-    if not math.isfinite(full - empty) or full == empty:
-        raise bad_value("m_model", f"mean {full:g} vs empty {empty:g}", "a model that differs from the empty circuit",
-                        "check the clean-corrupted gap first (gap_summary)")
+    if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 0:
+        raise bad_value("pairs", pairs, "an integer >= 0", f"use pairs={DEFAULT_PAIRS}")
+    warm, E, max_size, full, empty = _checked(warm, m_model, m_empty, candidates, max_size)
     warm_rank = ranking(warm)
     pos = np.empty(E, dtype=int)
     pos[warm_rank] = np.arange(E)
@@ -314,17 +321,7 @@ def prune_order(evaluate: Callable[[np.ndarray], np.ndarray], warm: np.ndarray, 
     """
     from circuitry.discovery.results import ranking
 
-    warm = np.asarray(warm, dtype=float)
-    E = warm.size
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
-        raise bad_value("candidates", candidates, "an integer >= 1", f"use candidates={DEFAULT_CANDIDATES}")
-    max_size = E if max_size is None else max_size
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
-        raise bad_value("max_size", max_size, f"an integer in [1, {E}]", "leave it unset for every size")
-    full, empty = float(np.mean(m_model)), float(np.mean(m_empty))
-    if not math.isfinite(full - empty) or full == empty:
-        raise bad_value("m_model", f"mean {full:g} vs empty {empty:g}", "a model that differs from the empty circuit",
-                        "check the clean-corrupted gap first (gap_summary)")
+    warm, E, max_size, full, empty = _checked(warm, m_model, m_empty, candidates, max_size)
     warm_rank = ranking(warm)
     keep = np.zeros(E, dtype=bool)
     keep[warm_rank[:max_size]] = True
