@@ -1,9 +1,8 @@
 """Backup heads on a hand-built model where one head takes over when another is zero-ablated.
 
-Tokens: 0 = BOS, 1 = END, 2-7 values; prompts ``[BOS, x, END]``, answer ``x`` at the last position, foil
-another value (the corrupted prompt holds the foil). Residual dims: 0-7 one-hot token, 8 "is a value",
-9 "is BOS", 10 constant 1, 11 a flag. L0H0 (main) attends to the value and copies it, and writes the flag;
-L1H0 (backup) attends to the value when the flag is off and to BOS (writing nothing) when it is on. So
+Layout of the model and prompts: tests/discovery/handmade.py (dim 11 is the flag). L0H0 (main) attends
+to the value, copies it and writes the flag; L1H0 (backup) attends to the value when the flag is off and
+to BOS (writing nothing) when it is on. So
 with L0H0 intact L1H0 does nothing, and with L0H0 zero-ablated L1H0 copies the value: L0H0's ablation
 alone costs ~0 (self-repair) and L1H0's alone ~0, together the whole logit difference.
 """
@@ -17,26 +16,13 @@ import torch
 
 def _backup_model():
     from circuitry.models import load_model
-    from circuitry.zoo.arch import ZooConfig, ZooTransformer
+    from tests.discovery.handmade import blank_model, copy_values
 
-    cfg = ZooConfig(n_layers=2, n_heads=2, d_model=12, d_head=8, d_vocab=8, n_ctx=3, positional="absolute",
-                    normalization="none")
-    torch.manual_seed(0)
-    m = ZooTransformer(cfg)
+    m = blank_model()
     with torch.no_grad():
-        for p in m.parameters():
-            p.zero_()
-        E = m.embed.weight
-        for t in range(8):
-            E[t, t] = 1.0
-            E[t, 10] = 1.0
-        E[2:, 8] = 1.0
-        E[0, 9] = 1.0
-        for layer in (0, 1):  # head 0 of each layer; head 1 small noise (never a backup)
+        for layer in (0, 1):  # head 0 of each layer copies; head 1 is small noise (never a backup)
             a = m.blocks[layer].attn
-            for j, t in enumerate(range(2, 8)):  # values copy the value tokens
-                a.v_proj.weight[j, t] = 1.0
-                a.o_proj.weight[t, j] = 1.0
+            copy_values(a, slice(0, 8))
             a.k_proj.weight[0, 8] = 1.0  # key 0: "is a value"
             a.k_proj.weight[1, 9] = 1.0  # key 1: "is BOS"
             a.q_proj.weight[8:16].normal_(0, 0.05)
@@ -49,17 +35,13 @@ def _backup_model():
         A.o_proj.weight[11, 6] = 1.0
         B.q_proj.weight[0, 10], B.q_proj.weight[0, 11] = 20.0, -20.0  # the value, unless the flag is on
         B.q_proj.weight[1, 11] = 20.0  # flag on: BOS
-        for t in range(2, 8):
-            m.unembed.weight[t, t] = 1.0 + 0.1 * t  # answers differ in size, so prompts differ
     return load_model(m)
 
 
 def _pairs():
-    from circuitry.prompts import PairDataset, PromptPair
+    from tests.discovery.handmade import pairs
 
-    pairs = [PromptPair(clean=(0, x, 1), corrupted=(0, f, 1), positions=(2,), answers=(x,), foils=(f,))
-             for x in range(2, 8) for f in range(2, 8) if f != x]
-    return PairDataset(task="copy-with-backup", pairs=tuple(pairs), metric="logit_diff")
+    return pairs("copy-with-backup")
 
 
 @pytest.fixture(scope="module")

@@ -147,3 +147,59 @@ def test_greedy_beats_eap_ig_on_held_out_prompts(zoo_greedy):
     assert c.cmd_difference < 0 and c.cmd_ci[1] < 0
     assert at[13].difference > 0.05 and at[13].ci_low > 0
     assert at[51].f_a == pytest.approx(at[51].f_b, abs=1e-6)  # the start set: the same circuit
+
+
+def _or_model():
+    """L0H0 and L0H1 both write a marker on the value's position (an OR: either suffices); L1H0 attends to the
+    marked position, or to BOS without a marker, and copies the value; L1H1 is a small random distractor.
+    The corrupted prompt holds END where the value was: no marker, L1H0 reads BOS, logit difference 0."""
+    import torch
+
+    from circuitry.models import load_model
+    from tests.discovery.handmade import blank_model, copy_values
+
+    m = blank_model()
+    with torch.no_grad():
+        a0 = m.blocks[0].attn
+        for r in (0, 8):  # L0H0 and L0H1 alike: attend to the value, write "is a value" into the marker dim
+            a0.q_proj.weight[r, 10] = 30.0
+            a0.k_proj.weight[r, 8] = 1.0
+            a0.v_proj.weight[r, 8] = 1.0
+            a0.o_proj.weight[11, r] = 1.0
+        c = m.blocks[1].attn
+        c.q_proj.weight[0:3, 10] = 30.0
+        c.k_proj.weight[0, 11] = 1.0  # the marker
+        c.k_proj.weight[1, 1] = -2.0  # not END
+        c.k_proj.weight[2, 9] = 0.5  # BOS, when nothing is marked
+        copy_values(c, slice(0, 8))
+        for w in (c.q_proj.weight[8:16], c.k_proj.weight[8:16], c.v_proj.weight[8:16], c.o_proj.weight[2:8, 8:16]):
+            w.normal_(0, 0.3)
+    return load_model(m)
+
+
+def test_or_heads_in_a_model_per_edge_exact_misses_greedy_finds():
+    """Exact per-edge patching scores each marker edge L0H{0,1}->L1H0<k> about 0 (the other head still marks)
+    and ranks them below the distractor head's edges; greedy pruning, warm-started from that same ranking,
+    keeps the marker path, and its 7-edge circuit recovers the behaviour where exact's recovers nothing."""
+    import torch
+
+    from circuitry.discovery import prepare, score_edges
+    from circuitry.discovery.greedy import greedy_scores
+    from circuitry.discovery.runs import evaluate_circuits
+    from tests.discovery.handmade import pairs
+
+    torch.set_num_threads(1)
+    m, d = _or_model(), pairs("or-marker", corrupt=lambda x, f: 1)
+    pr = prepare(m, d)
+    ex = score_edges(m, d, method="exact", prepared=pr, progress=False)
+    rank = [ex.edges[i] for i in ex.ranking()]
+    for e in ("L0H0->L1H0<k>", "L0H1->L1H0<k>"):
+        assert abs(ex.share[ex.edges.index(e)]) < 0.01 and rank.index(e) > 6
+    assert "L1H1->logits" in rank[:6]  # a distractor outranks them
+    g = greedy_scores(m, d, prepared=pr, warm=ex, progress=False)
+    assert {"L0H0->L1H0<k>", "L0H1->L1H0<k>"} & set(g.order[:5])
+    E = len(pr.edges)
+    masks = np.stack([np.zeros(E, bool), np.ones(E, bool), g.top(7), ex.top(7)])
+    v = evaluate_circuits(m, pr.edges, pr.ids, pr.clean, pr.corr, masks, pr.metric, pr.targets).double().numpy()
+    f = (v[2:].mean(1) - v[0].mean()) / (v[1].mean() - v[0].mean())
+    assert f[0] > 0.95 and f[1] < 0.05
