@@ -285,13 +285,16 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
     keep = np.zeros(E, dtype=bool)
     keep[path.order[:k]] = True
     info = model.info
-    params = {"direction": direction, "warm_start": warm.method, "candidates": candidates,
+    ablation = getattr(pr, "ablation", "counterfactual")
+    params = {"ablation": ablation, "direction": direction, "warm_start": warm.method, "candidates": candidates,
               "pairs": pairs if direction == "forward" else 0, "greedy_edges": path.n_greedy,
               "pair_steps": len(path.pair_steps), "circuits_evaluated": path.circuits,
               "seconds_search": round(path.seconds, 2), "seconds_warm_start": round(t_warm, 2),
               "threshold": float(threshold), "kept_f": float(path.faithfulness[k - 1]),
               "objective": "|1 - f(C)|, f = (m(C) - m(empty)) / (m(model) - m(empty)), means over prompts",
               "score": "rank score: |score| = (E - r) / E for the r-th edge added (from 0); not metric units"}
+    if ablation == "resample":
+        params["resample_seed"] = pr.seed
     if warm.method == "eap-ig":
         params["steps"] = warm.params.get("steps", steps)
     return EdgeScores(
@@ -303,7 +306,7 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
                "has_mlp": int(info.has_mlp), "parallel_residual": int(info.parallel_residual),
                "d_model": info.d_model},
         provenance=make_provenance(model, dataset=data, seed=seed if seed is not None else data.seed,
-                                   task=data.task, method="greedy"),
+                                   task=data.task, method="greedy", ablation=ablation),
     )
 
 

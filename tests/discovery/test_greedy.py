@@ -116,6 +116,7 @@ def zoo_greedy():
 def test_greedy_order_and_scores_on_zoo(zoo_greedy):
     m, _, pr, ig, g = zoo_greedy
     assert g.method == "greedy" and len(g.order) == len(g.edges) == 257
+    assert g.params["ablation"] == "counterfactual" and g.provenance.extra["ablation"] == "counterfactual"
     assert [g.edges[i] for i in g.ranking()] == g.order  # the scores rank the edges in the greedy order
     assert set(g.order[:51]) == {ig.edges[i] for i in ig.ranking()[:51]}  # pruned within EAP-IG's top 51
     assert g.order[51:] == [ig.edges[i] for i in ig.ranking()[51:]]
