@@ -108,7 +108,7 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
             print(f"[{'holds' if f.holds else 'DOES NOT HOLD'}] {f.claim}\n    {f.evidence}")
         graph = ", graph.graphml/.json/.gexf (every path) and .dot/.mmd (the supported ones)" \
             if report.path_patching is not None else ""
-        print(f"[circuitry analyze] wrote {out / 'report.md'}, report.json{graph} and {len(paths)} figures")
+        print(f"[circuitry analyze] wrote report.md, report.json{graph} and {len(paths)} figures")
     return report
 
 

@@ -57,7 +57,9 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     code = max(r.exit_code for r in reports)
     for r in reports:
-        where = args.out if len(reports) == 1 else f"{args.out}/{r.claim_file.rsplit('.', 1)[0]}"
+        from pathlib import Path
+
+        where = Path(args.out) if len(reports) == 1 else Path(args.out) / r.claim_file.rsplit('.', 1)[0]
         counts = ", ".join(f"{n} {k}" for k, n in r.counts.items())
         print(f"{r.claim_file}: {counts}; wrote {where}/verdicts.json and verdicts.md")
     print(f"exit code {code}")

@@ -45,6 +45,6 @@ def plot_faithfulness(fa: Faithfulness, path: str | Path, *, title: str | None =
     ax.set_xlabel(f"edges kept in the circuit (% of all {fa.total_edges} edges, top by |score|)")
     ax.set_ylabel("faithfulness f = (m(C) - m(empty)) / (m(model) - m(empty))")
     ax.set_title(title or f"faithfulness ({fa.metric}; {lv}% bootstrap bands over {len(fa.m_model)} prompts)\nfilled: the "
-                          f"circuit beats random after Holm at {fa.alpha:g})", fontsize=9)
+                          f"circuit beats random after Holm at {fa.alpha:g}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     return save_figure(fig, path)

@@ -147,12 +147,13 @@ class RankingStability(Frozen):
                            for k, col in zip(self.k, zip(*self.per_split_jaccard)))
             rho = ", ".join("-" if v is None else f"{v:.2f}" for v in self.per_split_spearman)
             tail = f" (fewer than {MIN_INTERVAL_VALUES} splits: the values, no interval)"
-        else:
-            js = ", ".join(f"top {k}: {j:.2f} [{c.low:.2f}, {c.high:.2f}]"
-                           for k, j, c in zip(self.k, self.jaccard, self.jaccard_interval))
+        else:  # the median with the central 95 % of splits (a mean can lie outside that range)
+            js = ", ".join(f"top {k}: {np.median(col):.2f} [{c.low:.2f}, {c.high:.2f}]"
+                           for k, col, c in zip(self.k, zip(*self.per_split_jaccard), self.jaccard_interval))
+            vals = [v for v in self.per_split_spearman if v is not None]
             rho = ("undefined (constant scores)" if self.spearman is None else
-                   f"{self.spearman:.2f} [{self.spearman_interval.low:.2f}, {self.spearman_interval.high:.2f}]")
-            tail = ""
+                   f"{np.median(vals):.2f} [{self.spearman_interval.low:.2f}, {self.spearman_interval.high:.2f}]")
+            tail = " (median over splits [central 95 % of splits])"
         sb = "" if self.spearman_brown is None else f" (Spearman-Brown for {2 * self.half_size} prompts " \
                                                     f"{self.spearman_brown:.2f})"
         return (f"{self.method}: split-half stability over {self.n_splits} splits of {self.n_prompts} prompts "
