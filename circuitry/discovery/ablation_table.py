@@ -60,20 +60,13 @@ def tracr_rows(names: Sequence[str], n_pairs: int = 32, seed: int = 0,
     """One row per (tracr model, ablation): AUC per method against both ground truths."""
     import torch
 
-    from circuitry.discovery import edge_set, prepare, score_edges
-    from circuitry.discovery.reference import auc_of
-    from circuitry.models import load_model
-    from circuitry.zoo.tracr_models import ground_truth, numerical_output, task_pairs
+    from circuitry.discovery import prepare, score_edges
+    from circuitry.discovery.reference import auc_of, tracr_problem
 
     torch.set_num_threads(1)
     rows = []
     for name in names:
-        model = load_model(f"zoo:{name}")
-        man = model.manifest
-        data = task_pairs(man, n=n_pairs, seed=seed)
-        metric = "logit_diff" if man.output_kind == "categorical" else numerical_output
-        es = edge_set(model)
-        labs = {k: es.mask(ground_truth(man, kind=k)) for k in ("counterfactual", "reads")}
+        model, data, metric, es, labs = tracr_problem(name, n_pairs=n_pairs, seed=seed)
         for ab in ablations:
             pr = prepare(model, data, metric=metric, ablation=ab, seed=seed)
             row = {"model": name, "ablation": ab,

@@ -252,3 +252,23 @@ def compare_all(scores: Sequence, reference: ReferenceCircuit, edges: EdgeSet, *
     """:func:`compare_to_reference` for every method's scores."""
     lab = reference.mask(edges)
     return [compare_to_reference(s, lab, **options) for s in scores]
+
+
+def tracr_problem(name: str, *, n_pairs: int = 32, seed: int = 0,
+                  kinds: Sequence[str] = ("counterfactual", "reads")):
+    """A shipped tracr model with its task and ground truth: ``(model, data, metric, edges, {kind: mask})``.
+
+    ``data`` holds ``n_pairs`` clean/corrupted pairs of the program's inputs
+    (:func:`circuitry.zoo.tracr_models.task_pairs`), ``metric`` is ``"logit_diff"`` for a categorical output
+    and :func:`~circuitry.zoo.tracr_models.numerical_output` for a numerical one, and each mask marks the
+    ground-truth edges of one kind (``"counterfactual"``, ``"reads"`` or ``"acdc"``)."""
+    from circuitry.discovery.edges import edge_set
+    from circuitry.models import load_model
+    from circuitry.zoo.tracr_models import ground_truth, numerical_output, task_pairs
+
+    model = load_model(f"zoo:{name}")
+    man = model.manifest
+    data = task_pairs(man, n=n_pairs, seed=seed)
+    metric = "logit_diff" if man.output_kind == "categorical" else numerical_output
+    es = edge_set(model)
+    return model, data, metric, es, {k: es.mask(ground_truth(man, kind=k)) for k in kinds}

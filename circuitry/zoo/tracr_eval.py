@@ -27,19 +27,11 @@ def recovery(name: str, *, methods: Sequence[str] = ("exact", "eap", "eap-ig"), 
     and the edge counts. Deterministic for a given ``seed``."""
     import numpy as np
 
-    from circuitry.discovery import edge_set
+    from circuitry.discovery.reference import tracr_problem
     from circuitry.discovery.search import acdc_tau_sweep, roc_auc, score_edges
-    from circuitry.models import load_model
-    from circuitry.zoo.tracr_models import ground_truth, numerical_output, task_pairs
 
-    model = load_model(f"zoo:{name}")
-    man = model.manifest
-    data = task_pairs(man, n=n_pairs, seed=seed)
-    metric = "logit_diff" if man.output_kind == "categorical" else numerical_output
-    es = edge_set(model)
-    truths = {k: es.mask(ground_truth(man, kind=k)) for k in ("counterfactual", "reads")}
-    if name in ACDC_CIRCUITS:
-        truths["acdc"] = es.mask(ground_truth(man, kind="acdc"))
+    kinds = ("counterfactual", "reads") + (("acdc",) if name in ACDC_CIRCUITS else ())
+    model, data, metric, es, truths = tracr_problem(name, n_pairs=n_pairs, seed=seed, kinds=kinds)
     out: dict[str, dict[str, float | int | None]] = {}
     for method in methods:
         row: dict[str, float | int | None] = {"edges": len(es)}
