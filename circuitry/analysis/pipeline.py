@@ -136,8 +136,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {ctx.name} ({ctx.source}), "
          f"{len(data)} discovery prompt pairs of {data.seq_len} tokens, metric {metric}, seed {cfg.seed}", quiet)
     if len(data) < 16:
-        _log(f"warning: {len(data)} prompts are few: bootstrap intervals over prompts under-cover and the "
-             "sign-flip p-values cannot get small; use 32 or more", quiet)
+        _log(f"warning: {len(data)} prompts are few: the tests over prompts are calibrated from 10 (one-sided ones "
+             "from 16) and corrections over many heads and paths lean on their tails; use 32 or more", quiet)
 
     def scores() -> ScoreReport:
         # Olsson et al.'s recipe (25 tokens x 4 repeats, BOS first), the block shortened to fit the context
