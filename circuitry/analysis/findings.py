@@ -93,7 +93,7 @@ def _unreachable(effects, alpha: float, holm: bool) -> str:
     if best <= alpha:
         return ""
     return (f" Inconclusive by construction: with {len(effects)} tests the smallest "
-            f"{'Holm' if holm else 'BH'}-adjusted p this sample allows is {best:.2g} (sign-flip floor {f:.2g}), above "
+            f"{'Holm' if holm else 'BH'}-adjusted p this sample allows is {best:.2g} (the test's floor {f:.2g}), above "
             f"alpha {alpha}; more prompt pairs are needed before any can be significant.")
 
 

@@ -296,7 +296,7 @@ def ablation_effect(ctx: Context, claim: AblationEffect) -> ClaimResult:
 
 def path_share(ctx: Context, claim: PathShare) -> ClaimResult:
     """Exact path patching of one path (noising), decided by :func:`circuitry.stats.share_test`: the gap is
-    tested first, then share >= ``min_share`` one-sided at ``1 - alpha`` and the path's sign-flip test."""
+    tested first, then share >= ``min_share`` one-sided at ``1 - alpha`` and the path's effect test (Hall's t)."""
     from circuitry.interventions import path_patch
 
     n, seed, alpha = ctx.settings(claim)

@@ -149,7 +149,7 @@ class PathShare(_Claim):
 
     Share = (clean - patched) / (clean - corrupted) of the mean metric, noising the path (exact path
     patching, Wang et al. 2023), decided by :func:`circuitry.stats.share_test`: the gap is tested first,
-    then the one-sided ``1 - alpha`` test of share >= ``min_share`` and the path's sign-flip test; the
+    then the one-sided ``1 - alpha`` test of share >= ``min_share`` and the path's effect test (Hall's t); the
     Fieller interval of the share is reported."""
 
     type: Literal["path_share"]
