@@ -24,10 +24,19 @@ import torch
 
 from circuitry.errors import InputError, UnsupportedError
 from circuitry.models.activations import TANH_GELU_CLASSES, TanhGELU
-from circuitry.models.edits import STAGES, Edit, LogitSlice, RunResult, apply_edits, stage_of
+from circuitry.models.distributed import nnsight_envoy
+from circuitry.models.edits import (
+    STAGES,
+    Edit,
+    LogitSlice,
+    RunResult,
+    apply_edits,
+    stage_of,
+)
 from circuitry.models.families import HEAD_SITES, SITES, get_path
 from circuitry.models.info import ArchInfo, arch_info, detect_family
 from circuitry.models.weights import HeadWeights, extract_weights
+
 
 def _prepare(module: torch.nn.Module) -> int:
     """Eager attention, and every Hugging Face tanh-GELU module (``gelu_new``, ``gelu_fast``,
@@ -85,7 +94,7 @@ class ModelAdapter:
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.tensor_parallel = tensor_parallel
-        self._nn = _envoy(module, remote=remote, tensor_parallel=tensor_parallel)
+        self._nn = nnsight_envoy(module, remote=remote, tensor_parallel=tensor_parallel)
         self._weights: dict[bool, HeadWeights] = {}
         self._sha: str | None = weights_sha256
 
@@ -102,7 +111,7 @@ class ModelAdapter:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._nn = _envoy(self.module, remote=self.remote, tensor_parallel=False)
+        self._nn = nnsight_envoy(self.module, remote=self.remote, tensor_parallel=False)
 
     # ----------------------------------------------------------------- facts
     @property
@@ -481,40 +490,6 @@ class ModelAdapter:
         if "attn_out" in reads:
             out[("attn_out", layer)] = act
         return act
-
-
-def check_remote(remote) -> None:
-    """Raise unless ``remote`` is ``False`` or ``"local"`` (``True``, NDIF, is refused for now: see below)."""
-    if remote not in (False, True, "local"):
-        raise InputError(f"remote={remote!r}; expected False or 'local' (nnsight's in-process round trip)")
-    if remote is True:
-        raise UnsupportedError(
-            "remote=True (NDIF) does not work yet: NDIF names a model by its Hugging Face repo id, and the adapter "
-            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key to send (nnsight's "
-            "Remotable._remoteable_model_key is left for subclasses). Fix: remote='local' checks that circuitry's "
-            "traces ship (docs/scale.md); for a large model use device_map='auto' or tensor_parallel=N")
-
-
-def _envoy(module: torch.nn.Module, *, remote: bool | str, tensor_parallel: bool):
-    """The nnsight envoy over ``module``: plain ``NNsight``; a ``Remotable`` one when ``remote`` is set
-    (only those accept ``trace(remote=...)``); with nnsight's tensor-parallel interleaver when sharded."""
-    from nnsight import NNsight
-
-    kwargs = {}
-    if tensor_parallel:
-        from nnsight.intervention.interleaver import Interleaver
-        from nnsight.modeling.tp import TPFragments
-
-        from circuitry.models.distributed import transformers_compat
-
-        transformers_compat()
-        kwargs["interleaver"] = Interleaver(fragments=TPFragments())
-    check_remote(remote)
-    if remote:
-        from nnsight.modeling.mixins.remotable import Remotable
-
-        return Remotable(module, **kwargs)
-    return NNsight(module, **kwargs)
 
 
 def _sel(t: torch.Tensor, a, b) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Tensor parallelism through nnsight 0.8 and transformers: what circuitry needs beyond passing options on.
+"""Beyond one process: tensor parallelism, and the nnsight envoy the adapter wraps a module in (plain, remote or
+sharded); what circuitry needs beyond passing options on.
 
 A model loaded with ``load_model(DIR, tensor_parallel=N)`` inside a ``torchrun --nproc-per-node N`` launch
 has its linear layers sharded across the N ranks by transformers (``DistributedConfig(tp_size=N)``; the
@@ -10,8 +11,12 @@ analysis runs unchanged on every rank and gives the single-process numbers (``te
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from circuitry.errors import InputError
+from circuitry.errors import InputError, UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def transformers_compat() -> None:
@@ -51,3 +56,35 @@ def check_tensor_parallel(tensor_parallel: int | None) -> int | None:
         raise InputError(f"tensor_parallel={tensor_parallel} needs the 'accelerate' package (transformers shards "
                          "weights through it), which is not installed. Fix: pip install 'circuitry-lab[scale]'")
     return tensor_parallel
+
+
+def check_remote(remote) -> None:
+    """Raise unless ``remote`` is ``False`` or ``"local"`` (``True``, NDIF, is refused for now: see below)."""
+    if remote not in (False, True, "local"):
+        raise InputError(f"remote={remote!r}; expected False or 'local' (nnsight's in-process round trip)")
+    if remote is True:
+        raise UnsupportedError(
+            "remote=True (NDIF) does not work yet: NDIF names a model by its Hugging Face repo id, and the adapter "
+            "wraps a loaded module in nnsight's generic Remotable envoy, which has no model key to send (nnsight's "
+            "Remotable._remoteable_model_key is left for subclasses). Fix: remote='local' checks that circuitry's "
+            "traces ship (docs/scale.md); for a large model use device_map='auto' or tensor_parallel=N")
+
+
+def nnsight_envoy(module: "torch.nn.Module", *, remote: bool | str, tensor_parallel: bool):
+    """The nnsight envoy over ``module``: plain ``NNsight``; a ``Remotable`` one when ``remote`` is set
+    (only those accept ``trace(remote=...)``); with nnsight's tensor-parallel interleaver when sharded."""
+    from nnsight import NNsight
+
+    kwargs = {}
+    if tensor_parallel:
+        from nnsight.intervention.interleaver import Interleaver
+        from nnsight.modeling.tp import TPFragments
+
+        transformers_compat()
+        kwargs["interleaver"] = Interleaver(fragments=TPFragments())
+    check_remote(remote)
+    if remote:
+        from nnsight.modeling.mixins.remotable import Remotable
+
+        return Remotable(module, **kwargs)
+    return NNsight(module, **kwargs)

@@ -131,7 +131,7 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
         raise InputError(f"tensor_parallel={tensor_parallel} with model={name!r}{' and device_map' if device_map else ''}: "
                          "tensor parallelism shards a Hugging Face model while it loads. Fix: give a Hugging Face "
                          "directory or hub id (model.save_pretrained(DIR) first), without device_map")
-    from circuitry.models.adapter import check_remote
+    from circuitry.models.distributed import check_remote
 
     check_remote(remote)  # before any weights load
     if device_map is None:
