@@ -17,6 +17,7 @@ import networkx as nx
 import numpy as np
 
 from circuitry.discovery.edges import EdgeSet, _build
+from circuitry.display import TOP_ROWS, Displayed, Table, interval
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance
 
@@ -42,7 +43,7 @@ def top_mask(scores: np.ndarray, k: int, *, absolute: bool = True) -> np.ndarray
     return m
 
 
-class EdgeScores(Frozen):
+class EdgeScores(Displayed, Frozen):
     """Edge scores of one method on one model and prompt set.
 
     Attributes
@@ -145,6 +146,22 @@ class EdgeScores(Frozen):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _table(self) -> Table:
+        """The edges with the largest |score| (:meth:`ranking`) with share, interval, adjusted p and membership."""
+        n, share = len(self.edges), self.share if self.clean else [None] * len(self.edges)
+
+        def col(xs, i):
+            return None if xs is None else xs[i]
+
+        rows = [(self.edges[i], self.score[i], share[i], interval(col(self.ci_low, i), col(self.ci_high, i)),
+                 col(self.pvalue_adjusted, i), "yes" if self.in_circuit[i] else "")
+                for i in self.ranking()[:TOP_ROWS]]
+        notes = [f"{len(self.clean)} prompts, gap {self.gap:.3f}; {sum(self.in_circuit)} of {n} edges in the circuit"]
+        if self.decision:
+            notes.append(f"test: {self.decision}")
+        return Table(f"EdgeScores: {self.method}, metric {self.metric}",
+                     ("edge", "score", "share", "CI", "p_adj", "in circuit"), rows, notes=notes, total=n, noun="edge")
 
     def to_mib_json(self) -> dict:
         """The EAP-IG / MIB circuit JSON: ``{"cfg": {...}, "nodes": {name: {"in_graph": bool}},

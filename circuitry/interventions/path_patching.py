@@ -36,19 +36,21 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
+from circuitry.display import Displayed
 from circuitry.errors import InputError
 from circuitry.interventions.batching import logit_slice, row_mask, rows_per_pass, run_units
 from circuitry.labels import EMBED, LOGITS, group_heads, head_label, is_group, kv_label, parse_group, parse_head
 from circuitry.metrics import Targets, check_metric_values, get_metric, normalized_effect
 from circuitry.models import Edit, ModelAdapter
 from circuitry.prompts import PairDataset, check_task
+from circuitry.interventions.results import decide_changes, site_table
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
 
 Kind = Literal["q", "k", "v"]
 Direction = Literal["denoising", "noising"]
 
 
-class PathPatchResult(Frozen):
+class PathPatchResult(Displayed, Frozen):
     """Effects of paths ``sender -> (receiver, kind)``.
 
     ``paths`` lists ``(sender, receiver, kind)`` with kind ``q``/``k``/``v`` or ``out`` (receiver
@@ -103,6 +105,20 @@ class PathPatchResult(Frozen):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def labels(self) -> list[str]:
+        """One name per path, ``sender->receiver:kind``."""
+        return [f"{s}->{r}:{k}" for s, r, k in self.paths]
+
+    def decisions(self, *, alpha: float = 0.05, min_share: float | None = None):
+        """Every path's share with its interval and Benjamini-Hochberg-adjusted p-value
+        (:func:`circuitry.stats.decide.decide_sites`, the decision ``circuitry analyze`` makes for a path)."""
+        return decide_changes(self.per_prompt.numpy(), self.clean, self.corrupted, self.labels(),
+                              direction=self.direction, level="path", alpha=alpha, min_share=min_share)
+
+    def _table(self):
+        return site_table(self, f"PathPatchResult: {self.direction}, metric {self.metric}", self.labels(),
+                          self.share, "path")
 
     def receiver_of(self, receiver: str, kind: str) -> str:
         """The measured receiver a ``(receiver, kind)`` names: with grouped-query attention a query head's

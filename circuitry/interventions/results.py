@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, interval, ranked
 from circuitry.provenance import Frozen, NamedArray, Provenance
 
 
-class PatchResult(Frozen):
+class PatchResult(Displayed, Frozen):
     """An activation-patching sweep.
 
     :attr:`share` is the share of the clean-corrupted gap each site carries (positive = the site matters,
@@ -82,6 +83,18 @@ class PatchResult(Frozen):
     def __str__(self) -> str:
         return self.summary()
 
+    def decisions(self, *, alpha: float = 0.05, min_share: float | None = None):
+        """Every site's share with its interval and Holm-adjusted p-value: :func:`circuitry.stats.decide.decide_sites`
+        on the per-prompt changes (the decision ``circuitry analyze`` makes for a head). Needs 2 or more prompts."""
+        return decide_changes(self.per_prompt.numpy().reshape(-1, self.n_prompts), self.clean, self.corrupted,
+                              [_site_name(r) for r in self.unit_labels()], direction=self.direction, level="head",
+                              alpha=alpha, min_share=min_share)
+
+    def _table(self) -> Table:
+        return site_table(self, f"PatchResult: {self.direction} {self.site}, metric {self.metric}",
+                          [_site_name(r) for r in self.unit_labels()], self.share.numpy().reshape(-1).tolist(),
+                          "site")
+
     def heatmap(self, path: str | Path) -> Path:
         """Draw the share of the gap: a ``layer x head`` (or ``layer/head x position``) heatmap whose colour
         bar names the quantity (:func:`circuitry.metrics.share_label`), centred on 0."""
@@ -102,6 +115,43 @@ class PatchResult(Frozen):
         flat = arr.reshape(-1, arr.shape[-1])
         labels = [f"L{l}H{h}" for l in layers for h in range(arr.shape[1])]
         return heatmap(flat, path, xlabel="position", ylabel="head", yticklabels=labels, annotate=False, **kw)
+
+
+def decide_changes(per_prompt, clean, corrupted, labels: list[str], *, direction: str, level: str,
+                   alpha: float = 0.05, min_share: float | None = None):
+    """:func:`circuitry.stats.decide.decide_sites` on a patching result's raw metric ``per_prompt [site, prompt]``:
+    the change each site makes, signed so that positive carries the gap (noising ``M_clean - M_patched``,
+    denoising ``M_patched - M_corrupted``), against the per-prompt gap ``M_clean - M_corrupted``."""
+    from circuitry.stats.decide import MIN_SHARE, decide_sites
+
+    p = np.asarray(per_prompt, dtype=float)
+    c, k = np.asarray(clean, dtype=float), np.asarray(corrupted, dtype=float)
+    changes = c - p if direction == "noising" else p - k
+    return decide_sites(changes, c - k, labels=labels, level=level, alpha=alpha,
+                        min_share=MIN_SHARE if min_share is None else min_share)
+
+
+def site_table(res, title: str, labels: list[str], shares: list[float], noun: str) -> Table:
+    """The display table of a patching result (:class:`PatchResult`, ``PathPatchResult``): the sites with the
+    largest |share| with the interval and adjusted p-value of :meth:`PatchResult.decisions`' test, when the
+    result has 2 or more prompts with finite values (otherwise the shares alone)."""
+    clean, corr = float(np.mean(res.clean)), float(np.mean(res.corrupted))
+    notes = [f"{res.n_prompts} prompts; clean {clean:.3f}, corrupted {corr:.3f}, gap {clean - corr:.3f}; share = "
+             f"share of the gap the {noun} carries (1 = all of it)"]
+    try:
+        fam = res.decisions()
+    except Exception:  # one prompt, or a non-finite metric: no test, the shares alone
+        fam = None
+    if fam is None:
+        rows = ranked(list(zip(labels, shares)), key=lambda r: r[1])
+        return Table(title, (noun, "share"), rows, notes=notes + ["no test (fewer than 2 prompts or a "
+                                                                   "non-finite metric)"], noun=noun)
+    lv = int(round(fam.confidence_level * 100))
+    rows = [(d.site, d.share, interval(d.ci_low, d.ci_high), d.pvalue_adjusted, "yes" if d.member else "")
+            for d in ranked(fam.sites, key=lambda d: d.share)]
+    notes.append(f"test: {fam.describe()}")
+    return Table(title, (noun, "share", f"{lv}% CI", f"p_adj ({fam.correction})", "member"), rows, notes=notes,
+                 noun=noun)
 
 
 def _site_name(r: dict) -> str:
