@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from circuitry.display import Displayed, Table, interval, ranked
 from circuitry.graph.schema import EdgeMeasurement
 from circuitry.interventions.path_patching import PathPatchResult
 from circuitry.interventions.results import PatchResult
@@ -104,7 +105,7 @@ class Finding(Frozen):
     evidence: str
 
 
-class AnalysisReport(Frozen):
+class AnalysisReport(Displayed, Frozen):
     """Everything ``circuitry analyze`` computed."""
 
     config: AnalysisConfig
@@ -167,3 +168,14 @@ class AnalysisReport(Frozen):
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _table(self) -> Table:
+        """The gap and every finding's verdict, then the heads with the largest |share| with their statistics."""
+        first, *findings = self.summary().split("\n")
+        e0 = self.head_effects[0] if self.head_effects else None
+        rows = [(e.site, e.share, interval(e.ci_low, e.ci_high), e.pvalue_adjusted,
+                 "yes" if e.site in self.circuit_heads else "") for e in ranked(self.head_effects, lambda e: e.share)]
+        footer = [f"test: {e0.test}, {e0.correction} over {len(self.head_effects)} heads"] if e0 and e0.test else []
+        return Table(f"AnalysisReport: {first}", ("head", "share", "CI", f"p_adj ({e0.correction if e0 else ''})",
+                                                  "in circuit"), rows, notes=[f.strip() for f in findings],
+                     noun="head", footer=footer)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from circuitry.display import Displayed, Table, interval
 from circuitry.provenance import Frozen, Provenance
 from circuitry.stats import Verdict
 
@@ -62,7 +63,7 @@ class TableRow(Frozen):
     pvalue: float | None = None
 
 
-class ClaimResult(Frozen):
+class ClaimResult(Displayed, Frozen):
     """The verdict on one claim with its evidence."""
 
     id: str
@@ -83,8 +84,20 @@ class ClaimResult(Frozen):
     def outcome(self) -> str:
         return self.verdict.outcome
 
+    def _table(self) -> Table:
+        """The verdict and its reason, then one row per measured quantity with its interval, null and p-value."""
+        v = self.verdict
+        rows = [(e.effect_name, e.effect, interval(e.ci_low, e.ci_high),
+                 None if e.null_mean is None else f"{e.null_mean:.3g} ± {e.null_std or 0:.2g} (n={e.n_null})",
+                 e.pvalue, e.min_attainable_pvalue) for e in self.evidence]
+        return Table(f"ClaimResult {self.id} ({self.type}): {v.outcome.upper()}",
+                     ("quantity", "effect", "CI", "random null", "p", "floor"), rows,
+                     notes=[self.statement, f"{v.reason} (alpha {v.alpha:g})", f"test: {self.test}",
+                            f"{self.n_prompts} prompts, {self.draws} draws, seed {self.seed}",
+                            *(f"warning: {w}" for w in self.warnings)], noun="quantity")
 
-class VerdictReport(Frozen):
+
+class VerdictReport(Displayed, Frozen):
     """Every claim's result, with the claim file's hash and the exit code ``circuitry validate`` returns:
     0 when every claim is supported, 1 when any is refuted or inconclusive."""
 
@@ -104,6 +117,18 @@ class VerdictReport(Frozen):
             if r.id == claim_id:
                 return r
         raise KeyError(f"no claim with id {claim_id!r}; ids: {[r.id for r in self.results]}")
+
+    def _table(self) -> Table:
+        """One row per claim: verdict, its first measured quantity with interval, p-value and floor, the test."""
+        rows = []
+        for r in self.results:
+            e = r.evidence[0] if r.evidence else None
+            rows.append((r.id, r.type, r.verdict.outcome, None if e is None else e.effect,
+                         None if e is None else interval(e.ci_low, e.ci_high), r.verdict.pvalue,
+                         r.verdict.min_attainable_pvalue, r.test))
+        counts = ", ".join(f"{n} {k}" for k, n in self.counts.items())
+        return Table(f"VerdictReport: {self.claim_file} on {self.model_id}: {counts} (exit code {self.exit_code})",
+                     ("claim", "type", "verdict", "effect", "CI", "p", "floor", "test"), rows, noun="claim")
 
 
 def _f(x: float | None, digits: int = 3) -> str:

@@ -24,13 +24,14 @@ from circuitry.discovery.reference import ReferenceCircuit, ReferenceComparison,
 from circuitry.discovery.results import EdgeScores, check_method
 from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
 from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
+from circuitry.display import Displayed, Table, interval
 from circuitry.errors import bad_value
 from circuitry.io import atomic_write_json
 from circuitry.provenance import Frozen, Provenance, make_provenance
 from circuitry.stats.gap import GapSummary, gap_summary
 
 
-class DiscoveryReport(Frozen):
+class DiscoveryReport(Displayed, Frozen):
     """Everything one ``circuitry discover`` run measured (see the module docstring for the files)."""
 
     methods: list[str]
@@ -75,6 +76,27 @@ class DiscoveryReport(Frozen):
                          f"{self.reference.total_edges} edges):")
             lines += ["  " + c.summary() for c in self.reference_comparisons]
         return "\n".join(lines)
+
+    def _table(self) -> Table:
+        """One row per method: edges kept, CPR and CMD with their intervals, the curve's p-value against random
+        rankings."""
+        g = self.gap
+        title = (f"DiscoveryReport: task {self.task}, {self.n_prompts} prompt pairs, gap {g.mean:.3g} "
+                 f"[{g.ci_low:.3g}, {g.ci_high:.3g}]{'' if g.resolved else ' (not resolved: no circuit searched)'}")
+        fa = self.faithfulness
+        curves = {} if fa is None else {c.method: c for c in fa.curves}
+        rows = []
+        for s in self.scores:
+            c = curves.get(s.method)
+            rows.append((s.method, sum(s.in_circuit), len(s.edges), None if c is None else c.cpr,
+                         None if c is None else interval(c.cpr_ci.low, c.cpr_ci.high), None if c is None else c.cmd,
+                         None if c is None else c.curve_test.pvalue))
+        notes = [] if fa is None else [f"faithfulness: {fa.n_random} random rankings, {fa.metric}, ablation "
+                                       f"{self.ablation}; curve p: the method's CPR against the random rankings'"]
+        notes += [st.summary() for st in self.stability]
+        notes += ["reference: " + c.summary() for c in self.reference_comparisons]
+        return Table(title, ("method", "edges kept", "of", "CPR", "CI", "CMD", "curve p"), rows, notes=notes,
+                     noun="method", footer=[f"files: {', '.join(sorted(self.files))}"] if self.files else ())
 
 
 def parse_methods(spec: str | Sequence[str]) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from circuitry.display import TOP_ROWS, Displayed, Table, interval
 from circuitry.errors import InputError
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray, Provenance
@@ -63,7 +64,7 @@ class BootstrapInfo(Frozen):
                  "bootstrap from 8 sequences, Student's t below)")
 
 
-class HeadScores(Frozen):
+class HeadScores(Displayed, Frozen):
     """A score for every head: mean over ``n_samples`` sequences and a bootstrap interval.
 
     Attributes
@@ -118,6 +119,27 @@ class HeadScores(Frozen):
         order = np.argsort(-np.nan_to_num(arr, nan=-np.inf), axis=None)[:k]
         return [(head_label(*map(int, np.unravel_index(i, arr.shape))), float(arr.flat[i])) for i in order]
 
+    def _table(self) -> Table:
+        """The highest-scoring heads with their interval and, with a null, the excess over it and Holm's p."""
+        from circuitry.labels import parse_head
+
+        sig, arr = self.significance, self.numpy()
+        rows = []
+        for label, mean in self.top(TOP_ROWS):
+            l, h = parse_head(label)
+            ci = interval(*(None if a is None else float(a.numpy()[l, h]) for a in (self.ci_low, self.ci_high)))
+            rows.append((label, mean, ci) + (() if sig is None else (
+                float(sig.excess.numpy()[l, h]), float(sig.adjusted_pvalue.numpy()[l, h]),
+                "yes" if label in sig.significant else "")))
+        cols = ("head", "score", "CI") + (() if sig is None else ("excess over null", f"p_adj ({sig.method})",
+                                                                   "significant"))
+        notes = [self.description, f"{self.n_samples} sequences; {self.provenance.model_id}"]
+        if sig is not None:
+            notes.append(f"test: {sig.test}; null: {sig.null_description}; min effect {sig.min_effect:g}, alpha "
+                         f"{sig.alpha:g}; significant: {', '.join(sig.significant) or 'none'}")
+        return Table(f"HeadScores: {self.name}", cols, rows, notes=notes, total=int(np.isfinite(arr).sum()),
+                     noun="head")
+
     def heatmap(self, path: str | Path) -> Path:
         """Write a layer x head heatmap of the means (``circuitry.plots.heatmap``)."""
         from circuitry.plots import heatmap
@@ -126,7 +148,7 @@ class HeadScores(Frozen):
                        cbar_label=f"{self.name} score (mean over sequences)")
 
 
-class CompositionScores(Frozen):
+class CompositionScores(Displayed, Frozen):
     """Composition scores of one kind for every pair (earlier head -> later head).
 
     Attributes
@@ -173,6 +195,17 @@ class CompositionScores(Frozen):
                  float(arr[a, b, c, d] - self.baseline_mean)) for a, b, c, d in idx]
         rows.sort(key=lambda r: -r[2])
         return rows if k is None else rows[:k]
+
+    def _table(self) -> Table:
+        """The pairs with the highest raw score, with the excess over the random-matrix baseline in its
+        standard deviations."""
+        sd = self.baseline_std or float("nan")
+        rows = [(f"{a}->{b}", raw, sub, sub / sd) for a, b, raw, sub in self.pairs(TOP_ROWS)]
+        n = int(np.isfinite(self.numpy()).sum())
+        return Table(f"CompositionScores: {self.kind}-composition, {self.provenance.model_id}",
+                     ("pair", "score", "minus baseline", "z (baseline sd)"), rows,
+                     notes=[f"random-matrix baseline {self.baseline_mean:.3f} ± {self.baseline_std:.3f} over "
+                            f"{self.baseline_n_draws} draws ({self.baseline_distribution})"], total=n, noun="pair")
 
     def heatmap(self, path: str | Path, *, limit: float | None = None) -> Path:
         """Heatmap of the baseline-subtracted scores: rows = source heads (layers 0..L-2),
