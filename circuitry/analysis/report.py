@@ -95,7 +95,8 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
         # at most MAX_DRAWN_EDGES arrows, the largest shares; the legend says how many of how many, and the
         # graph files keep every one
         paths += draw_graph(drawn, circuit_files, node_score=score, title=_circuit_title(report, model),
-                            attr_label=f"share of the {report.task.metric} gap", node_label=words)
+                            attr_label=f"share of the {report.task.metric} gap", node_label=words,
+                            node_range=(0.0, 1.0) if score == "induction_score" else (-1.0, 1.0))
     else:
         why = ("the clean-corrupted gap is not resolved, so no path was measured" if drawn is None else
                f"no path has a BH-adjusted p <= {report.config.alpha} and a share >= {report.config.min_share:.0%}")
