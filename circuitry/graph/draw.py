@@ -101,6 +101,7 @@ def draw_graph(
     attr_label: Optional[str] = None,
     node_label: Optional[str] = None,
     max_edges: Optional[int] = MAX_DRAWN_EDGES,
+    node_range: Optional[tuple[float, float]] = None,
 ) -> list[Path]:
     """Draw ``G`` by layer and write PNG and/or SVG files.
 
@@ -116,9 +117,9 @@ def draw_graph(
         value is NaN are drawn thin and dashed.
     node_score : str, optional
         Node attribute for the node colour (``cmap``, with a colour bar); nodes without a value are
-        grey. ``None`` colours nodes by type. The colour scale is anchored at 0: ``[0, max]`` for
-        non-negative scores, ``[min, 0]`` for non-positive ones, symmetric about 0 (a diverging map)
-        for scores of both signs.
+        grey. ``None`` colours nodes by type. The colour scale is ``node_range`` when given, else
+        anchored at 0: ``[0, max]`` for non-negative scores, ``[min, 0]`` for non-positive ones,
+        symmetric about 0 (a diverging map) for scores of both signs.
     kinds : sequence of {"q", "k", "v", "out"}, optional
         Kinds to draw (default all). Each measured kind is its own arrow, coloured by kind
         (:data:`~circuitry.graph.schema.KIND_COLORS`), so Q, K and V paths into one head stay apart.
@@ -143,6 +144,10 @@ def draw_graph(
         itself keeps every edge, so the files written from it do too. Key/value group nodes
         (grouped-query attention) are labelled with their query heads. Each arrow has the SVG id
         ``edge:{source}->{target}:{kind}``.
+    node_range : (float, float), optional
+        The node score's natural range, fixed whatever the values (``(0, 1)`` for an attention share,
+        ``(-1, 1)`` for a share of the gap), so a weak score is not drawn in the strongest colour; a
+        range reaching below 0 uses a diverging map. Values outside take the end colours.
 
     Returns
     -------
@@ -164,6 +169,9 @@ def draw_graph(
         raise bad_value("node_score", node_score, "a node attribute", "e.g. 'induction_score'")
     if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 10:
         raise bad_value("dpi", dpi, "an integer of at least 10")
+    if node_range is not None and not (len(node_range) == 2 and all(isinstance(x, (int, float)) for x in node_range)
+                                       and node_range[0] < node_range[1]):
+        raise bad_value("node_range", node_range, "(low, high) with low < high", "e.g. (0, 1) for a share")
 
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -209,8 +217,10 @@ def draw_graph(
         vals = [float(d.get(node_score, math.nan)) for _, d in G.nodes(data=True)]
         finite = [v for v in vals if math.isfinite(v)]
         lo, hi = min(finite, default=0.0), max(finite, default=1.0)
-        signed = lo < 0 < hi
-        if signed:  # both signs: symmetric about 0, so 0 is the diverging map's middle colour
+        signed = lo < 0 < hi if node_range is None else node_range[0] < 0
+        if node_range is not None:  # the quantity's own range, whatever the values
+            norm = Normalize(vmin=float(node_range[0]), vmax=float(node_range[1]))
+        elif signed:  # both signs: symmetric about 0, so 0 is the diverging map's middle colour
             span = max(-lo, hi)
             norm = Normalize(vmin=-span, vmax=span)
         else:  # one sign: the scale starts at 0

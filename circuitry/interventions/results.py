@@ -95,9 +95,11 @@ class PatchResult(Displayed, Frozen):
                           [_site_name(r) for r in self.unit_labels()], self.share.numpy().reshape(-1).tolist(),
                           "site")
 
-    def heatmap(self, path: str | Path) -> Path:
+    def heatmap(self, path: str | Path, *, vmin: float | None = None, vmax: float | None = None) -> Path:
         """Draw the share of the gap: a ``layer x head`` (or ``layer/head x position``) heatmap whose colour
-        bar names the quantity (:func:`circuitry.metrics.share_label`), centred on 0."""
+        bar names the quantity (:func:`circuitry.metrics.share_label`), on the share's natural range
+        ``[-1, 1]`` with 0 white (a site with noise of +-0.001 is white, not saturated), unless ``vmin`` /
+        ``vmax`` are given; shares beyond it (overshoot) take the end colours and the bar an arrow."""
         from circuitry.metrics import share_label
         from circuitry.plots import heatmap
 
@@ -105,7 +107,8 @@ class PatchResult(Displayed, Frozen):
         axes = self.effect.axes
         layers = self.effect.coords.get("layer", list(range(arr.shape[0])))
         title = f"{self.direction} {self.site}: share of the {self.metric} gap"
-        kw = {"title": title, "center": 0.0, "cbar_label": share_label(self.metric, self.direction, short=True)}
+        kw = {"title": title, "center": 0.0, "natural": (-1.0, 1.0), "vmin": vmin, "vmax": vmax,
+              "cbar_label": share_label(self.metric, self.direction, short=True)}
         if axes == ("layer", "head"):
             return heatmap(arr, path, yticklabels=[str(l) for l in layers], **kw)
         if axes == ("layer",):

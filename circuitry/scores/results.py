@@ -36,6 +36,12 @@ CompositionKind = Literal["Q", "K", "V"]
 values (Elhage et al. 2021)."""
 
 
+def _spread(mat: np.ndarray) -> tuple[float, ...]:
+    """``(max |value|,)`` over the finite values, ``()`` when there are none."""
+    finite = np.abs(mat[np.isfinite(mat)])
+    return (float(finite.max()),) if finite.size else ()
+
+
 def bootstrap_seed(seed: int | None) -> int | None:
     """The seed of the bootstrap over sequences for a score seeded with ``seed``: the first
     :func:`~circuitry.stats.spawn_seeds` child of ``seed`` (``None`` stays ``None``: a fresh seed is drawn and
@@ -140,12 +146,19 @@ class HeadScores(Displayed, Frozen):
         return Table(f"HeadScores: {self.name}", cols, rows, notes=notes, total=int(np.isfinite(arr).sum()),
                      noun="head")
 
-    def heatmap(self, path: str | Path) -> Path:
-        """Write a layer x head heatmap of the means (``circuitry.plots.heatmap``)."""
+    def heatmap(self, path: str | Path, *, vmin: float | None = None, vmax: float | None = None) -> Path:
+        """Write a layer x head heatmap of the means (``circuitry.plots.heatmap``). Scores that are shares
+        (every value in ``[0, 1]``: attention shares, hit rates) are drawn on ``[0, 1]``, so a duplicate-token
+        score of 0.06 is dark, not the top colour; others (a loss in nats) on a scale anchored at 0;
+        ``vmin``/``vmax`` set the limits instead."""
         from circuitry.plots import heatmap
 
-        return heatmap(self.numpy(), path, title=f"{self.name} score ({self.provenance.model_id})",
-                       cbar_label=f"{self.name} score (mean over sequences)")
+        arr = self.numpy()
+        finite = arr[np.isfinite(arr)]
+        share = finite.size > 0 and finite.min() >= 0 and finite.max() <= 1
+        return heatmap(arr, path, title=f"{self.name} score ({self.provenance.model_id})",
+                       cbar_label=f"{self.name} score (mean over sequences)", natural=(0.0, 1.0) if share else None,
+                       vmin=vmin, vmax=vmax)
 
 
 class CompositionScores(Displayed, Frozen):
@@ -207,10 +220,14 @@ class CompositionScores(Displayed, Frozen):
                      notes=[f"random-matrix baseline {self.baseline_mean:.3f} ± {self.baseline_std:.3f} over "
                             f"{self.baseline_n_draws} draws ({self.baseline_distribution})"], total=n, noun="pair")
 
-    def heatmap(self, path: str | Path, *, limit: float | None = None) -> Path:
+    def heatmap(self, path: str | Path, *, limit: float | None = None, vmin: float | None = None,
+                vmax: float | None = None) -> Path:
         """Heatmap of the baseline-subtracted scores: rows = source heads (layers 0..L-2),
-        columns = destination heads (layers 1..L-1); invalid pairs blank. The colour scale is centred on
-        0; ``limit`` fixes its half-width so that the Q, K and V figures share one scale."""
+        columns = destination heads (layers 1..L-1); invalid pairs blank. The colour scale is symmetric
+        around 0, half-width ``limit`` (default the largest |score - baseline|; :func:`composition_heatmaps`
+        passes one for Q, K and V so the figures share a scale) but at least 3 standard deviations of the
+        random-matrix baseline, so pairs within the baseline's noise stay pale; ``vmin``/``vmax`` set the
+        limits instead."""
         from circuitry.plots import heatmap
 
         arr = self.numpy(which="subtracted")
@@ -220,8 +237,10 @@ class CompositionScores(Displayed, Frozen):
         cols = [head_label(a, b) for a in range(1, n_layers) for b in range(n_heads)]
         return heatmap(mat, path, title=f"{self.kind}-composition minus baseline {self.baseline_mean:.3f}",
                        xlabel="destination head", ylabel="source head", xticklabels=cols, yticklabels=rows,
-                       center=0.0, annotate=mat.size <= 256, limit=limit,
-                       cbar_label=f"{self.kind}-composition score minus random-matrix baseline")
+                       center=0.0, annotate=mat.size <= 256, limit=max(limit or 0.0, *_spread(mat),
+                                                                        3 * self.baseline_std) or 1.0,
+                       vmin=vmin, vmax=vmax, cbar_label=f"{self.kind}-composition score minus random-matrix "
+                                                        f"baseline (baseline sd {self.baseline_std:.3f})")
 
 
 class ScalarScore(Frozen):
@@ -313,8 +332,10 @@ def head_scores_from_samples(per_sample: np.ndarray, *, name: str, description: 
 
 
 def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, title: str = "") -> Path:
-    """Heatmap of every head (columns) by detector (rows): the mean excess over the detector's null, colours
-    clipped to +-1 (``ablation_loss`` is in nats and can exceed it); significant heads are marked ``*``.
+    """Heatmap of every head (columns) by detector (rows): the mean excess over the detector's null on a fixed
+    scale of +-1, the natural range of a share's excess (an excess of 0.05 is pale whatever the largest;
+    ``ablation_loss`` is in nats and can exceed it: it takes the end colour and the bar an arrow); significant
+    heads are marked ``*``.
     Detectors without a null are left out."""
     from circuitry.plots import _plt, save_figure
 
@@ -325,8 +346,8 @@ def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, titl
     mat = np.stack([sig.excess.numpy().reshape(-1) for _, sig in rows])
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * L * H + 2.5), 0.45 * len(rows) + 1.8))
-    span = min(float(np.nanmax(np.abs(mat))) or 1.0, 1.0)  # attention/hit shares are <= 1; losses can exceed it
-    im = ax.imshow(np.clip(mat, -span, span), cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto")
+    span = 1.0  # the natural range of a share's excess; a loss (nats) beyond it takes the end colour
+    im = ax.imshow(mat, cmap="RdBu_r", vmin=-span, vmax=span, aspect="auto")
     cols = [head_label(a, b) for a in range(L) for b in range(H)]
     ax.set_xticks(range(len(cols)), cols, rotation=90)
     ax.set_yticks(range(len(rows)), [n for n, _ in rows])
@@ -336,7 +357,9 @@ def plot_catalogue(head_scores: dict[str, HeadScores], path: str | Path, *, titl
     ax.set_xlabel("head")
     ax.set_ylabel("detector")
     ax.set_title(title or "head catalogue: excess over the null (* significant after correction)")
-    fig.colorbar(im, ax=ax, label=f"mean score minus null score (clipped to +-{span:.2g})")
+    over, under = bool(np.nanmax(mat) > span), bool(np.nanmin(mat) < -span)
+    fig.colorbar(im, ax=ax, label=f"mean score minus null score (clipped to +-{span:.2g})",
+                 extend="both" if over and under else "max" if over else "min" if under else "neither")
     return save_figure(fig, path)
 
 
