@@ -11,7 +11,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "analyze", help="the full analysis: head scores, composition, patching, path patching, graph, statistics",
         description="Run head scores, composition scores, activation patching, path patching and their "
-                    "statistics on MODEL and TASK; write report.md, report.json, graph.* and figures/ to --out. "
+                    "statistics on MODEL and TASK; write report.md, report.html (interactive), report.json, graph.* and figures/ to --out. "
                     "Finished stages are reused when re-run with the same options and prompts. Exit 0: the "
                     "analysis completed; 1: it completed but the model shows no clean-corrupted gap on the "
                     "task (nothing to explain); 2: bad input.")

@@ -66,11 +66,12 @@ def _circuit_title(report: AnalysisReport, model) -> str:
 def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = False) -> AnalysisReport:
     from circuitry.graph import draw_graph, prune, write_all
     from circuitry.plots import message_figure
+    from circuitry.viewer import write_report_html
 
     figs = out / "figures"
     # report.json and report.md go first and come back last: a run killed while writing the outputs leaves
     # a folder without a report, never an old report beside new figures
-    for stale in ("report.json", "report.md"):
+    for stale in ("report.json", "report.md", "report.html"):
         (out / stale).unlink(missing_ok=True)
     paths = []
     for name, hs in report.head_scores.items():
@@ -104,12 +105,13 @@ def write_outputs(report: AnalysisReport, model, out: Path, *, quiet: bool = Fal
     report = report.model_copy(update={"figures": [str(Path(p).relative_to(out)) for p in paths]})
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_markdown(report, model))
+    write_report_html(out)  # the interactive page, from the files just written (circuitry.viewer)
     if not quiet:
         for f in report.findings:
             print(f"[{'holds' if f.holds else 'DOES NOT HOLD'}] {f.claim}\n    {f.evidence}")
         graph = ", graph.graphml/.json/.gexf (every path) and .dot/.mmd (the supported ones)" \
             if report.path_patching is not None else ""
-        print(f"[circuitry analyze] wrote report.md, report.json{graph} and {len(paths)} figures")
+        print(f"[circuitry analyze] wrote report.md, report.html, report.json{graph} and {len(paths)} figures")
     return report
 
 

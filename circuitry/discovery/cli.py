@@ -19,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Score every edge (sender output -> Q/K/V of later heads, MLPs, logits) with each method, mark "
                     "the kept circuit, and measure faithfulness as MIB does, with bootstrap bands and tests against "
                     "random edge rankings (whole curve, and per size with Holm), and the ranking's split-half "
-                    "stability. Writes discovery.json, faithfulness.png and per method the graph in every export format and the EAP-IG/MIB JSON.")
+                    "stability. Writes discovery.json, report.html (interactive), faithfulness.png and per method the graph in every export format and the EAP-IG/MIB JSON.")
     add_model_args(p)
     p.add_argument("--method", default="eap-ig",
                    help=f"one or more of {', '.join(_METHODS)}, comma-separated (default eap-ig)")
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     if not rep.gap.resolved:
         print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")
         return 1
-    print(f"wrote {out / 'discovery.json'}, {out / 'faithfulness.png'} and per method graph.*, circuit.*, "
+    print(f"wrote {out / 'discovery.json'}, {out / 'report.html'}, {out / 'faithfulness.png'} and per method graph.*, circuit.*, "
           "scores_mib.json")
     return 0
 

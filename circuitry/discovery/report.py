@@ -135,6 +135,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     evaluator, top_k = check_evaluator(evaluator, top_k)
     from circuitry.discovery.figures import plot_faithfulness
     from circuitry.graph import draw_graph, write_dot, write_gexf, write_graphml, write_mermaid, write_node_link_json
+    from circuitry.viewer import write_report_html
 
     methods = parse_methods(methods)
     stability_splits = stability_splits if stability_resamples is None else stability_resamples
@@ -150,6 +151,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                                  files={"discovery.json": str(out / "discovery.json")}, ablation=ablation,
                                  reference=reference)
         atomic_write_json(out / "discovery.json", report)
+        write_report_html(out)
         return report
     kl = prepare(model, data, metric="kl", ablation=ablation, seed=seed) if "acdc" in methods and metric is None \
         else shared
@@ -203,4 +205,5 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                              reference=reference, reference_comparisons=comparisons,
                              provenance=prov)
     atomic_write_json(out / "discovery.json", report)
+    write_report_html(out)  # the interactive page, from the files just written (circuitry.viewer)
     return report
