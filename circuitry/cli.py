@@ -25,6 +25,7 @@ _COMMANDS = [
     "circuitry.claims.cli",
     "circuitry.zoo.cli",
     "circuitry.discovery.cli",
+    "circuitry.viewer.cli",
 ]
 
 
