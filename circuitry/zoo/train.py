@@ -321,6 +321,21 @@ def _lr(recipe: TrainRecipe, step: int) -> float:
     return floor + (recipe.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
+def make_optimizer(model, recipe: TrainRecipe):
+    """AdamW with ``recipe``'s settings; weight decay on matrices only: not on biases, norms or (positional)
+    embeddings."""
+    import torch
+
+    no_wd = [p.ndim < 2 or n.split(".")[-2] in ("embed", "pos_embed", "embed_tokens", "wte", "wpe")
+             for n, p in model.named_parameters()]
+    decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if not skip]
+    no_decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if skip]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=recipe.lr, betas=recipe.betas, foreach=False,
+    )
+
+
 def train(
     recipe: TrainRecipe,
     out_dir: str | Path,
@@ -371,15 +386,7 @@ def train(
             with torch.no_grad():
                 model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
         model.train()
-        # Weight decay on matrices only: not on biases, norms or (positional) embeddings.
-        no_wd = [p.ndim < 2 or n.split(".")[-2] in ("embed", "pos_embed", "embed_tokens", "wte", "wpe")
-                 for n, p in model.named_parameters()]
-        decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if not skip]
-        no_decay = [p for (n, p), skip in zip(model.named_parameters(), no_wd) if skip]
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=recipe.lr, betas=recipe.betas, foreach=False,
-        )
+        opt = make_optimizer(model, recipe)
         batches = iter_batches(recipe.corpus, seed=recipe.seed, batch_size=recipe.batch_size)
         curve: list[CurvePoint] = []
         ckpts: list[CheckpointFile] = []
