@@ -1,0 +1,111 @@
+"""The in-context-learning score on held-out prose (Olsson et al. 2022, "In-context Learning and Induction Heads").
+
+Olsson et al. define the *in-context learning score* as the loss of the 500th token of a context minus the
+loss of the 50th, averaged over many contexts: negative when the model predicts later tokens better
+because it has more context to use. Here the contexts are windows of held-out King James prose (Joshua and
+Acts, never trained on; :mod:`circuitry.zoo.text_corpus`), each ``[BOS]`` + 511 tokens, taken every
+``stride`` tokens. Token ``t`` is the token at index ``t`` of the window (BOS is index 0), predicted from
+the ``t`` tokens before it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from circuitry.errors import bad_value
+from circuitry.provenance import Frozen
+
+#: Default stride between the held-out windows of the reported score (222 windows of 512 tokens).
+ICL_STRIDE = 256
+
+
+class ICLScore(Frozen):
+    """Loss at two context positions on held-out prose and their difference (Olsson et al.'s ICL score).
+
+    ``icl_score = loss_late - loss_early``; ``sem`` is its standard error over the ``n_windows`` windows
+    (windows overlap when ``stride < seq_len``, so it is a lower bound). ``mean_loss`` is the mean loss over
+    all predicted positions.
+    """
+
+    early: int
+    late: int
+    loss_early: float
+    loss_late: float
+    icl_score: float
+    sem: float
+    mean_loss: float
+    n_windows: int
+
+
+def heldout_tokens(root: str | Path | None = None) -> np.ndarray:
+    """The shipped held-out prose (``heldout.txt`` beside the tokenizer), tokenized: int64 ``[n_tokens]``."""
+    from circuitry.zoo.text_corpus import encode_stream, load_tokenizer, tokenizer_dir
+
+    folder = tokenizer_dir(root)
+    text = (folder / "heldout.txt").read_text(encoding="utf-8")
+    return encode_stream(load_tokenizer(folder), text)
+
+
+def heldout_sequences(n: int, *, seq_len: int = 512, stride: int = ICL_STRIDE) -> tuple[object, dict]:
+    """Up to ``n`` held-out prose windows (``[BOS]`` + ``seq_len - 1`` tokens, every ``stride`` tokens) as a
+    torch tensor, and a description of them (for :func:`circuitry.dynamics.measure.heldout_tokens`)."""
+    import torch
+
+    from circuitry.zoo.text_corpus import HELDOUT_BOOKS, heldout_windows
+
+    win = heldout_windows(heldout_tokens(), seq_len=seq_len, stride=stride, n_max=n)
+    return torch.from_numpy(win), {"kind": "held-out prose (King James Bible: " + ", ".join(HELDOUT_BOOKS) + ")",
+                                   "stride": stride, "seq_len": seq_len, "n": len(win)}
+
+
+def per_token_loss(model, tokens) -> object:
+    """Next-token loss ``[batch, pos - 1]`` (entry ``i`` is the loss of token ``i + 1``), no gradients."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        out = model(tokens)
+        logits = getattr(out, "logits", out)
+        return F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
+
+
+def icl_score(model, windows: np.ndarray, *, early: int = 50, late: int = 500, batch_size: int = 16) -> ICLScore:
+    """Olsson et al.'s ICL score of ``model`` on ``windows`` (int64 ``[n, seq_len]``, BOS first).
+
+    Raises
+    ------
+    InputError
+        If ``late`` is not below the windows' length or ``early`` is not in ``1..late - 1``.
+    """
+    import torch
+
+    n, seq_len = windows.shape
+    if not 1 <= late < seq_len:
+        raise bad_value("late", late, f"a token index in 1..{seq_len - 1} (the windows hold {seq_len} tokens)",
+                        "use a smaller late position or longer windows")
+    if not 1 <= early < late:
+        raise bad_value("early", early, f"an index in 1..{late - 1}", "pick an early position before late")
+    was_training = model.training
+    model.eval()
+    rows = []
+    for i in range(0, n, batch_size):
+        rows.append(per_token_loss(model, torch.from_numpy(windows[i:i + batch_size])))
+    model.train(was_training)
+    loss = torch.cat(rows).double()
+    diff = loss[:, late - 1] - loss[:, early - 1]
+    return ICLScore(early=early, late=late, loss_early=float(loss[:, early - 1].mean()),
+                    loss_late=float(loss[:, late - 1].mean()), icl_score=float(diff.mean()),
+                    sem=float(diff.std() / n ** 0.5) if n > 1 else 0.0, mean_loss=float(loss.mean()), n_windows=n)
+
+
+def heldout_icl_score(model, *, stride: int = ICL_STRIDE, seq_len: int = 512, root: str | Path | None = None,
+                      early: int = 50, late: int = 500) -> ICLScore:
+    """The ICL score of ``model`` on the shipped held-out prose, windows every ``stride`` tokens (the docs' number)."""
+    from circuitry.zoo.text_corpus import heldout_windows
+
+    if not isinstance(stride, int) or stride < 1:
+        raise bad_value("stride", stride, "a positive number of tokens", f"use the default {ICL_STRIDE}")
+    return icl_score(model, heldout_windows(heldout_tokens(root), seq_len=seq_len, stride=stride),
+                     early=early, late=late)

@@ -1,0 +1,237 @@
+"""Training the zoo's natural-text models: the KJV corpus in, safetensors checkpoints and a manifest out.
+
+The loop is :func:`circuitry.zoo.train.train`'s (AdamW, linear warm-up then cosine, gradient clipping, one
+torch thread, bit-reproducible) on batches of King James prose (:mod:`circuitry.zoo.text_corpus`) instead of
+the synthetic corpus. Every ``eval_every`` steps it records, on one time axis, the training loss, Olsson et
+al.'s probes on repeated random tokens (previous-token and prefix-matching score of every head) and the
+in-context-learning score on held-out prose (loss at token 500 minus token 50,
+:mod:`circuitry.zoo.text_eval`) -- the three curves of their phase-change figure.
+
+Commands (the tokenizer and held-out prose first, then each model; both need ``apt-get install bible-kjv``)::
+
+    python -m circuitry.zoo.text_train tokenizer --out DIR
+    python -m circuitry.zoo.text_train model kjv-attn-only-2l --out DIR
+"""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import version as _version
+from pathlib import Path
+from typing import Literal
+
+from circuitry.errors import InputError, bad_value
+from circuitry.io import atomic_write_bytes, atomic_write_json
+from circuitry.zoo.text_corpus import TextCorpusSpec
+from circuitry.zoo.text_eval import ICLScore
+from circuitry.zoo.train import CurvePoint, ProbeSpec, TrainRecipe, ZooManifest
+
+#: Windows of held-out prose scored at every evaluation during training (one every 2048 tokens: 27 windows).
+TRAIN_EVAL_STRIDE = 2048
+
+
+class TextTrainRecipe(TrainRecipe):
+    """A :class:`~circuitry.zoo.train.TrainRecipe` whose corpus is the KJV prose (:class:`TextCorpusSpec`)."""
+
+    corpus: TextCorpusSpec
+    probe: ProbeSpec = ProbeSpec(block_len=25, n_repeats=4, n_samples=16, seed=999)
+
+
+class TextCurvePoint(CurvePoint):
+    """A curve point with the held-out ICL score (:class:`~circuitry.zoo.text_eval.ICLScore`) beside the probes."""
+
+    icl: ICLScore
+
+
+class TextZooManifest(ZooManifest):
+    """A :class:`~circuitry.zoo.train.ZooManifest` of a text model: ``kind="text"``, the tokenizer it reads."""
+
+    kind: Literal["text"] = "text"
+    recipe: TextTrainRecipe
+    curve: list[TextCurvePoint]
+    tokenizer: str
+    final_icl: ICLScore
+
+
+def text_recipes() -> dict[str, TextTrainRecipe]:
+    """The recipes of the two shipped text models (same corpus, tokenizer, batches and schedule shape)."""
+    from circuitry.zoo.arch import ZooConfig
+    from circuitry.zoo.train import GPT2Spec
+
+    corpus = TextCorpusSpec(tokenizer_sha256=shipped_tokenizer_sha256())
+    common = dict(corpus=corpus, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.05, warmup=100, batch_size=8,
+                  seed=0, eval_every=50)
+    return {
+        "kjv-attn-only-2l": TextTrainRecipe(
+            name="kjv-attn-only-2l",
+            description="natural text: 2 attention-only layers x 8 heads, shortformer, BPE-4096, King James Bible",
+            model=ZooConfig(n_layers=2, n_heads=8, d_model=128, d_head=16, d_vocab=corpus.d_vocab,
+                            n_ctx=corpus.seq_len, positional="shortformer"),
+            steps=1000, checkpoint_steps=(50, 100, 150, 200, 250, 300, 400, 500, 700), pos_init_std=1.0, **common),
+        "kjv-gpt2-2l": TextTrainRecipe(
+            name="kjv-gpt2-2l", family="gpt2",
+            description="natural text: HF GPT-2, 2 layers x 4 heads with MLPs, d 128, BPE-4096, King James Bible",
+            model=GPT2Spec(n_layers=2, n_heads=4, d_model=128, d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len),
+            steps=1000, checkpoint_steps=(50, 100, 150, 200, 250, 300, 400, 500, 700), **common),
+    }
+
+
+def shipped_tokenizer_sha256(root: str | Path | None = None) -> str:
+    """sha256 of the shipped ``tokenizer.json`` bytes (pins the tokenizer in each text recipe)."""
+    from circuitry.zoo.text_corpus import tokenizer_dir
+    from circuitry.zoo.train import sha256_bytes
+
+    path = tokenizer_dir(root) / "tokenizer.json"
+    return sha256_bytes(path.read_bytes()) if path.is_file() else ""
+
+
+def build_tokenizer(out_dir: str | Path) -> Path:
+    """Train the BPE tokenizer on the KJV training books and write it, with the held-out prose, to ``out_dir``.
+
+    Writes ``out_dir/kjv-bpe-4096/{tokenizer.json, tokenizer_config.json, heldout.txt}``. Needs the Debian
+    package (``apt-get install bible-kjv``); raises :class:`~circuitry.errors.InputError` naming it if absent.
+    """
+    from circuitry.zoo.text_corpus import TOKENIZER_NAME, load_kjv, save_tokenizer, train_tokenizer
+
+    train_text, heldout = load_kjv()
+    folder = Path(out_dir) / TOKENIZER_NAME
+    save_tokenizer(train_tokenizer(train_text), folder)
+    atomic_write_bytes(folder / "heldout.txt", heldout.encode("utf-8"))
+    return folder
+
+
+def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: str | Path | None = None,
+               stop_step: int | None = None, progress: bool = True) -> TextZooManifest:
+    """Train ``recipe`` on one thread and write ``out_dir/NAME.{safetensors,json}`` and ``out_dir/NAME/step_*``.
+
+    Parameters
+    ----------
+    recipe
+        A recipe from :func:`text_recipes` (or a shipped manifest's ``recipe``).
+    out_dir
+        Output folder (as :func:`circuitry.zoo.train.train`).
+    tokenizer_root
+        Folder holding ``kjv-bpe-4096/`` (default: the shipped tokenizer); its ``tokenizer.json`` must have
+        the recipe's ``tokenizer_sha256``.
+    stop_step
+        Stop after this many steps of the schedule (a bit-identical prefix of the full run).
+
+    Raises
+    ------
+    InputError
+        The Debian package is missing (the message names ``apt-get install bible-kjv``), the tokenizer is not
+        the recipe's, or ``stop_step`` is out of range.
+    """
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    from circuitry.zoo.text_corpus import encode_stream, heldout_windows, iter_text_batches, load_kjv, \
+        load_tokenizer, tokenizer_dir
+    from circuitry.zoo.text_eval import icl_score
+    from circuitry.zoo.train import CheckpointFile, _lr, build_model, make_optimizer, run_probes, sha256_bytes, \
+        weights_bytes
+
+    n_steps = recipe.steps if stop_step is None else stop_step
+    if not 1 <= n_steps <= recipe.steps:
+        raise bad_value("stop_step", stop_step, f"an integer in 1..{recipe.steps}", "omit it to train fully")
+    tok_sha = shipped_tokenizer_sha256(tokenizer_root)
+    if tok_sha != recipe.corpus.tokenizer_sha256:
+        raise InputError(f"tokenizer {tokenizer_dir(tokenizer_root)}/tokenizer.json has sha256 {tok_sha or '(none)'}, "
+                         f"but the recipe was made with {recipe.corpus.tokenizer_sha256}. Fix: train with the shipped "
+                         "tokenizer (omit tokenizer_root), or rebuild the recipe from this tokenizer")
+    train_text_, _ = load_kjv()
+    tokenizer = load_tokenizer(tokenizer_dir(tokenizer_root))
+    stream = encode_stream(tokenizer, train_text_)
+    held = (tokenizer_dir(tokenizer_root) / "heldout.txt").read_text(encoding="utf-8")
+    windows = heldout_windows(encode_stream(tokenizer, held), seq_len=recipe.corpus.seq_len, stride=TRAIN_EVAL_STRIDE)
+    out_dir = Path(out_dir)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(recipe.seed)
+        model = build_model(recipe)
+        if recipe.pos_init_std is not None and hasattr(model, "pos_embed"):
+            with torch.no_grad():
+                model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
+        model.train()
+        opt = make_optimizer(model, recipe)
+        batches = iter_text_batches(stream, seq_len=recipe.corpus.seq_len, seed=recipe.seed,
+                                    batch_size=recipe.batch_size)
+        curve: list[TextCurvePoint] = []
+        ckpts: list[CheckpointFile] = []
+        window: list[float] = []
+        t0 = time.perf_counter()
+        bar = tqdm(range(1, n_steps + 1), desc=f"train {recipe.name}", disable=not progress, leave=False,
+                   mininterval=30)
+        for step in bar:
+            lr = _lr(recipe, step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            tokens = torch.from_numpy(next(batches))
+            out = model(tokens)
+            logits = getattr(out, "logits", out)
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            opt.step()
+            window.append(loss.item())
+            if step % recipe.eval_every == 0 or step == n_steps:
+                probes = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
+                icl = icl_score(model, windows)
+                curve.append(TextCurvePoint(step=step, train_loss=sum(window) / len(window), lr=lr, probes=probes,
+                                            icl=icl))
+                window = []
+                bar.set_postfix(loss=f"{curve[-1].train_loss:.3f}", ind=f"{probes.induction_best:.2f}",
+                                icl=f"{icl.icl_score:.3f}")
+            if step in recipe.checkpoint_steps:
+                rel = f"{recipe.name}/step_{step:05d}.safetensors"
+                data = weights_bytes(model)
+                atomic_write_bytes(out_dir / rel, data)
+                ckpts.append(CheckpointFile(step=step, file=rel, sha256=sha256_bytes(data)))
+        seconds = time.perf_counter() - t0
+        bar.close()
+        model.eval()
+        final = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
+        data = weights_bytes(model)
+        weights_file = f"{recipe.name}.safetensors"
+        atomic_write_bytes(out_dir / weights_file, data)
+        manifest = TextZooManifest(
+            name=recipe.name, family=recipe.family, description=recipe.description,
+            config=recipe.model.model_dump(), recipe=recipe, seed=recipe.seed, steps=n_steps,
+            d_vocab=recipe.model.d_vocab, n_ctx=recipe.model.n_ctx, corpus_sha256=recipe.corpus.text_sha256,
+            weights_file=weights_file, weights_sha256=sha256_bytes(data), checkpoints=ckpts, curve=curve,
+            final_probes=final, train_seconds=round(seconds, 2), threads=torch.get_num_threads(),
+            torch_version=torch.__version__, tokenizer=recipe.corpus.tokenizer, final_icl=icl_score(model, windows),
+            transformers_version=_version("transformers") if recipe.family != "zoo" else None,
+        )
+        atomic_write_json(out_dir / f"{recipe.name}.json", manifest)
+        return manifest
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m circuitry.zoo.text_train {tokenizer,model NAME} --out DIR [--stop-step N]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m circuitry.zoo.text_train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("tokenizer", help="train the BPE tokenizer and write the held-out prose")
+    t.add_argument("--out", required=True)
+    m = sub.add_parser("model", help="train a text model")
+    m.add_argument("name", choices=sorted(text_recipes()))
+    m.add_argument("--out", required=True)
+    m.add_argument("--stop-step", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.what == "tokenizer":
+        print(build_tokenizer(args.out))
+        return 0
+    man = train_text(text_recipes()[args.name], args.out, stop_step=args.stop_step)
+    print(f"{man.name}: {man.steps} steps in {man.train_seconds:.0f} s, ICL score {man.final_icl.icl_score:.3f}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
