@@ -87,6 +87,10 @@ class CheckpointScores(Frozen):
 def heldout_tokens(model: "ModelAdapter", *, n: int, seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
     """Held-out sequences for ``model`` and a description of where they came from (module docstring)."""
     man = getattr(model, "manifest", None)
+    if getattr(man, "kind", None) == "text":  # held-out prose (circuitry.zoo.text_eval)
+        from circuitry.zoo.text_eval import heldout_sequences
+
+        return heldout_sequences(n)
     if man is not None:
         from circuitry.zoo.corpus import make_batch
 

@@ -143,6 +143,7 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
         raise InputError(f"model={name!r} is invalid: expected 'zoo:NAME', a directory or a hub id")
     if name.startswith("zoo:"):
         from circuitry.zoo.registry import load_zoo
+        from circuitry.zoo.text_corpus import zoo_tokenizer
 
         zname, _, step = name[4:].partition("@")
         if step and not step.isdigit():
@@ -152,7 +153,7 @@ def _load(name: str | torch.nn.Module, *, device: str | torch.device = "cpu",
         if step and int(step) != manifest.steps:
             sha = next(c.sha256 for c in manifest.checkpoints if c.step == int(step))
         return ModelAdapter(module, model_id=name, remote=remote, manifest=manifest,
-                            weights_sha256=None if torch_dtype else sha)
+                            weights_sha256=None if torch_dtype else sha, tokenizer=zoo_tokenizer(manifest))
     from circuitry.zoo import list_zoo
 
     if name in list_zoo() and not os.path.isdir(name):

@@ -48,6 +48,8 @@ def _list(args: argparse.Namespace) -> int:
         c = m.config
         heads = f"{c['n_layers']}L x {c['n_heads']}H"
         print(f"{name:16s} {m.family:6s} {heads:9s} steps={m.steps:<5d} {m.description}")
+        if getattr(m, "kind", None) == "text":
+            print(f"{'':16s} corpus: {m.recipe.corpus.describe()}")
     return 0
 
 
@@ -102,6 +104,8 @@ def _train_locked(args: argparse.Namespace) -> int:
         _compare(new.final_probes, None)
         return 0
     shipped = zoo_manifest(args.name)
+    if getattr(shipped, "kind", None) == "text":
+        from circuitry.zoo.text_train import train_text as train
     new = train(shipped.recipe, args.out, stop_step=args.steps, progress=not args.no_progress)
     if new.steps == shipped.steps:
         ref_sha, what = shipped.weights_sha256, "final weights"

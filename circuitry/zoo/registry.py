@@ -70,6 +70,10 @@ def zoo_manifest(name: str, *, root: str | Path | None = None) -> ZooManifest | 
         from circuitry.zoo.tracr_models import TracrManifest
 
         return TracrManifest.model_validate(data)
+    if data.get("kind") == "text":  # trained on natural text (circuitry.zoo.text_train)
+        from circuitry.zoo.text_train import TextZooManifest
+
+        return TextZooManifest.model_validate(data)
     return ZooManifest.model_validate(data)
 
 
@@ -266,6 +270,8 @@ def summary(manifest: ZooManifest | TracrManifest) -> dict[str, Any]:
                 "output_kind": manifest.output_kind, "weights_sha256": manifest.weights_sha256,
                 "ground_truth_edges": {k: len(gt[k]) for k in ("reads", "counterfactual")}}
     p = manifest.final_probes
+    text = {"corpus": manifest.recipe.corpus.model_dump(), "final_icl": manifest.final_icl.model_dump()} \
+        if getattr(manifest, "kind", None) == "text" else {}
     return {
         "name": manifest.name,
         "family": manifest.family,
@@ -282,6 +288,7 @@ def summary(manifest: ZooManifest | TracrManifest) -> dict[str, Any]:
         "loss_per_repeat": [round(x, 3) for x in p.loss_per_repeat],
         "prev_token": [[round(x, 2) for x in row] for row in p.prev_token],
         "induction": [[round(x, 2) for x in row] for row in p.induction],
+        **text,
     }
 
 
