@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -150,11 +151,24 @@ class Displayed:
     def _table(self) -> Table:  # pragma: no cover - every subclass defines it
         raise TypeError(f"{type(self).__name__} derives from Displayed but defines no _table()")
 
+    def _shown_table(self) -> Table:
+        # results are frozen, so the table is built once per object (Jupyter asks for the text and the HTML,
+        # and a table's statistics over thousands of sites take seconds); dropped with the object
+        key = id(self)
+        table = _TABLES.get(key)
+        if table is None:
+            table = _TABLES[key] = self._table()
+            weakref.finalize(self, _TABLES.pop, key, None)
+        return table
+
     def __repr__(self) -> str:
-        return self._table().text()
+        return self._shown_table().text()
 
     def _repr_html_(self) -> str:
-        return self._table().html()
+        return self._shown_table().html()
+
+
+_TABLES: dict[int, Table] = {}
 
 
 def _cut(s: str, n: int) -> str:
