@@ -12,13 +12,8 @@ from circuitry.models import load_model
 
 
 @pytest.fixture(scope="module")
-def analysis(tmp_path_factory):
-    out = tmp_path_factory.mktemp("analyze")
-    model = load_model("zoo:attn-only-2l")
-    cfg = AnalysisConfig(model="zoo:attn-only-2l", task="induction", n_prompts=24, seed=0, n_draws=500,
-                         n_resamples=999)
-    report = run_analysis(model, cfg, out, quiet=True)
-    return model, cfg, out, report
+def analysis(analysis_2l):  # one run per session (tests/conftest.py), shared with tests/viewer
+    return analysis_2l
 
 
 def test_headline_findings_hold(analysis):

@@ -9,20 +9,13 @@ from collections import Counter
 import pytest
 
 from circuitry.analysis.findings import circuit_from_scores
-from circuitry.analysis.pipeline import run_analysis
-from circuitry.analysis.results import AnalysisConfig
 from circuitry.graph import MAX_DRAWN_EDGES, read_graphml
 from circuitry.labels import group_of, is_group
-from circuitry.models import load_model
 
 
 @pytest.fixture(scope="module")
-def gqa_report(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gqa")
-    model = load_model("zoo:llama-2l-gqa")
-    cfg = AnalysisConfig(model="zoo:llama-2l-gqa", task="induction", n_prompts=16, seed=0, n_score_samples=3,
-                         n_baseline=50, n_resamples=200, n_draws=20)
-    return model, run_analysis(model, cfg, out, quiet=True), out
+def gqa_report(analysis_gqa):  # one run per session (tests/conftest.py), shared with tests/viewer
+    return analysis_gqa
 
 
 @pytest.mark.slow
