@@ -14,6 +14,11 @@ Acts, never trained on; :mod:`circuitry.zoo.text_corpus`), the names from the tr
   went into the tent, and Aaron gave the bread to"`` -> ``" Moses"`` (answer) vs ``" Aaron"`` (foil); corrupted:
   the repeated name replaced by a third (their ABC distribution), ``"... and Joshua gave the bread to"``.
 
+* ``kjv-prose`` -- windows of held-out prose for the in-context-learning score (Olsson et al. 2022): clean
+  ``[BOS]`` + 511 tokens of Joshua or Acts, corrupted another such window; targets every position (answer the
+  next token), so the ``loss`` metric is the held-out loss and ``icl_score`` reads tokens 50 and 500. Written as
+  token ids (a window cut from running text need not start at a word), with the text beside them.
+
 Build a file with ``python -m circuitry.prompts.text_tasks kjv-induction --out kjv_induction.jsonl``.
 """
 
@@ -42,7 +47,7 @@ IOI_TEMPLATES = (
     "Now {a} and {b} dwelt in the land, and {s} sent a gift to",
     "And it came to pass, that {a} and {b} met in the way, and {s} blessed",
 )
-TEXT_TASKS = ("kjv-induction", "kjv-ioi")
+TEXT_TASKS = ("kjv-induction", "kjv-ioi", "kjv-prose")
 _SENTENCE = re.compile(r"(?<=[.?!])\s+")
 
 
@@ -137,6 +142,29 @@ def ioi_lines(tokenizer, *, n: int = 32, seed: int = 0, names: tuple[str, ...] =
     return lines
 
 
+def prose_lines(tokenizer, stream: np.ndarray, *, n: int = 16, seed: int = 0, seq_len: int = 512,
+                stride: int = 256) -> list[dict[str, Any]]:
+    """``n`` token-id pairs of held-out prose windows (``[BOS]`` + ``seq_len - 1`` tokens of ``stream``, starts
+    every ``stride`` tokens, ``n`` of them drawn with ``seed``); corrupted: the next drawn window."""
+    from circuitry.zoo.text_corpus import heldout_windows
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise bad_value("n", n, "an integer >= 2", "use n=16")
+    win = heldout_windows(stream, seq_len=seq_len, stride=stride)
+    if n > len(win):
+        raise bad_value("n", n, f"at most {len(win)} windows of {seq_len} tokens every {stride} tokens",
+                        f"use n={len(win)} or less")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 41])))
+    pick = sorted(rng.choice(len(win), size=n, replace=False).tolist())
+    lines = []
+    for i, k in enumerate(pick):
+        clean, corrupted = win[k].tolist(), win[pick[(i + 1) % n]].tolist()
+        lines.append({"clean": clean, "corrupted": corrupted, "positions": list(range(seq_len - 1)),
+                      "answers": clean[1:], "clean_text": tokenizer.decode(clean[1:]),
+                      "corrupted_text": tokenizer.decode(corrupted[1:]), "meta": {"window_start": k * stride}})
+    return lines
+
+
 def build_text_task(task: str, *, n: int = 32, seed: int = 0) -> list[dict[str, Any]]:
     """The lines of text task ``task`` (:data:`TEXT_TASKS`) for the shipped KJV tokenizer, header first."""
     from circuitry.zoo.text_corpus import load_tokenizer, tokenizer_dir
@@ -144,7 +172,12 @@ def build_text_task(task: str, *, n: int = 32, seed: int = 0) -> list[dict[str, 
     if task not in TEXT_TASKS:
         raise bad_value("task", task, f"one of {TEXT_TASKS}")
     tok = load_tokenizer(tokenizer_dir())
-    if task == "kjv-induction":
+    if task == "kjv-prose":
+        from circuitry.zoo.text_eval import heldout_tokens
+
+        body = prose_lines(tok, heldout_tokens(), n=n, seed=seed)
+        params = {"source": "held-out KJV prose (Joshua, Acts)", "seq_len": 512, "stride": 256}
+    elif task == "kjv-induction":
         held = (tokenizer_dir() / "heldout.txt").read_text(encoding="utf-8")
         body = sentence_induction_lines(tok, held, n=n, seed=seed)
         params = {"source": "held-out KJV prose (Joshua, Acts)", "corrupt": "both"}
@@ -169,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Write a text task file for the zoo's King James models.")
     p.add_argument("task", choices=TEXT_TASKS)
     p.add_argument("--out", required=True, help="the .jsonl file to write")
-    p.add_argument("--n", type=int, default=32, help="pairs (default 32)")
+    p.add_argument("--n", type=int, default=None, help="pairs (default 32; kjv-prose 16)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     args = p.parse_args(argv)
-    print(f"wrote {write_text_task(args.task, args.out, n=args.n, seed=args.seed)}")
+    n = args.n if args.n is not None else 16 if args.task == "kjv-prose" else 32
+    print(f"wrote {write_text_task(args.task, args.out, n=n, seed=args.seed)}")
     return 0
 
 
