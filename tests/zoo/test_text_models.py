@@ -1,0 +1,85 @@
+"""The natural-text zoo: the KJV tokenizer, the text tasks, the missing-corpus error and the shipped text models."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from circuitry.errors import InputError
+from circuitry.zoo.text_corpus import KJV_TEXT_SHA256, kjv_chapters, kjv_verses, load_tokenizer, split_text, \
+    tokenizer_dir
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer(tokenizer_dir())
+
+
+def test_tokenizer_round_trips_text(tok):
+    for text in ["In the beginning God created the heaven and the earth.\n",
+                 " And Moses said unto Aaron, Take thy rod; café 1611 — naïve {json: [1, 2]}",
+                 "zzqx Ünïcödé 😀\ttabs  and  spaces"]:
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert tok.decode(ids) == text  # byte-level: lossless on any string, even far from the corpus
+    assert len(tok) == 4096 and tok.bos_token_id == 0 and tok.convert_ids_to_tokens(0) == "<|endoftext|>"
+    words = tok(" And the LORD spake unto Moses, saying", add_special_tokens=False)["input_ids"]
+    assert len(words) == 8  # frequent corpus words are single tokens: the BPE learned the corpus
+
+
+def test_tokenizer_files_are_standard_hf(tok):
+    from transformers import AutoTokenizer
+
+    again = AutoTokenizer.from_pretrained(str(tokenizer_dir()), local_files_only=True)
+    assert again("Joshua the son of Nun")["input_ids"] == tok("Joshua the son of Nun")["input_ids"]
+    assert (tokenizer_dir() / "heldout.txt").read_text(encoding="utf-8").startswith("Now after the death of Moses")
+
+
+def test_missing_corpus_package_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `bible` program
+    with pytest.raises(InputError, match=r"apt-get install bible-kjv"):
+        kjv_verses()
+
+
+def test_verse_parsing_and_heldout_split():
+    verses = ["Ge1:1 In the beginning.", "Ge1:2 And the earth.", "Josh1:1 Now after.", "Acts28:31 Preaching."]
+    chapters = kjv_chapters(verses)
+    assert chapters == [("Ge", "In the beginning. And the earth."), ("Josh", "Now after."), ("Acts", "Preaching.")]
+    assert split_text(chapters) == ("In the beginning. And the earth.\n", "Now after.\nPreaching.\n")
+
+
+@pytest.mark.skipif(shutil.which("bible") is None, reason="needs Debian's bible-kjv (apt-get install bible-kjv)")
+def test_installed_corpus_is_the_pinned_text():
+    import hashlib
+
+    from circuitry.zoo.text_corpus import kjv_text
+
+    text = kjv_text(kjv_chapters(kjv_verses()))
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest() == KJV_TEXT_SHA256
+
+
+@pytest.mark.parametrize("task", ["kjv-induction", "kjv-ioi", "kjv-prose"])
+def test_text_tasks_build_and_pass_the_checks(task, tmp_path, tok):
+    from circuitry.models import ModelAdapter
+    from circuitry.prompts import make_task
+    from circuitry.prompts.text_tasks import write_text_task
+    from circuitry.zoo.arch import ZooConfig, ZooTransformer
+
+    path = write_text_task(task, tmp_path / f"{task}.jsonl", n=8, seed=1)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert lines[0]["header"]["task"] == task and len(lines) == 9
+    model = ZooTransformer(ZooConfig(n_layers=1, n_heads=2, d_model=16, d_head=8, d_vocab=4096, n_ctx=512))
+    data = make_task(str(path), ModelAdapter(model, model_id="tiny", tokenizer=tok),
+                     metric="loss" if task == "kjv-prose" else "logit_diff")
+    assert len(data) == 8
+    pair = data.pairs[0]
+    if task == "kjv-ioi":  # answer = the name said once, foil = the repeated one; corrupted swaps the repeat
+        io, s = (tok.decode([t]).strip() for t in (pair.answers[0], pair.foils[0]))
+        words = lambda text: re.findall(r"\w+", text)  # noqa: E731
+        assert words(pair.clean_text).count(io) == 1 and words(pair.clean_text).count(s) == 2
+        assert words(pair.corrupted_text).count(s) == 1
+    elif task == "kjv-induction":  # " A A": each target's answer is the next token of the sentence's first copy
+        L = (len(pair.clean) - 1) // 2
+        assert pair.clean[1:L + 1] == pair.clean[L + 1:] and pair.answers == tuple(pair.clean[p + 1] for p in pair.positions)
+    else:
+        assert len(pair.clean) == 512 and pair.answers == tuple(pair.clean[1:])
