@@ -198,6 +198,7 @@
         { selector: ".focus", style: { opacity: 1, "overlay-color": "#000", "overlay-opacity": 0.12 } }
       ]
     });
+    window.circuitryGraph = cy;  // the drawn graph, for the browser console (and tests/viewer)
     cy.on("mouseover", "node, edge", function (e) { e.target.addClass("focus"); show(e.target); });
     cy.on("mouseout", "node, edge", function (e) {
       e.target.removeClass("focus");
