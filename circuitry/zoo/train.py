@@ -336,6 +336,38 @@ def make_optimizer(model, recipe: TrainRecipe):
     )
 
 
+def init_training(recipe: TrainRecipe):
+    """``(model, optimizer)`` at step 0: seeded with ``recipe.seed``, positional embeddings re-drawn at
+    ``recipe.pos_init_std`` (zoo models), train mode, :func:`make_optimizer`."""
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe)
+    if recipe.pos_init_std is not None and hasattr(model, "pos_embed"):
+        with torch.no_grad():
+            model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
+    model.train()
+    return model, make_optimizer(model, recipe)
+
+
+def optimizer_step(model, opt, recipe: TrainRecipe, step: int, tokens) -> tuple[float, float]:
+    """One training step on ``tokens`` ``[batch, pos]`` (next-token loss at every position, gradient clipping at
+    ``recipe.grad_clip``, the learning rate of ``step``); returns ``(loss, lr)``."""
+    import torch
+    import torch.nn.functional as F
+
+    lr = _lr(recipe, step)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    logits = _logits(model, tokens)
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+    opt.step()
+    return loss.item(), lr
+
+
 def train(
     recipe: TrainRecipe,
     out_dir: str | Path,
@@ -368,7 +400,6 @@ def train(
         If ``stop_step`` is not in ``1..recipe.steps``.
     """
     import torch
-    import torch.nn.functional as F
     from tqdm.auto import tqdm
 
     from circuitry.zoo.corpus import iter_batches
@@ -380,13 +411,7 @@ def train(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(recipe.seed)
-        model = build_model(recipe)
-        if recipe.pos_init_std is not None and hasattr(model, "pos_embed"):
-            with torch.no_grad():
-                model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
-        model.train()
-        opt = make_optimizer(model, recipe)
+        model, opt = init_training(recipe)
         batches = iter_batches(recipe.corpus, seed=recipe.seed, batch_size=recipe.batch_size)
         curve: list[CurvePoint] = []
         ckpts: list[CheckpointFile] = []
@@ -394,17 +419,8 @@ def train(
         t0 = time.perf_counter()
         bar = tqdm(range(1, n_steps + 1), desc=f"train {recipe.name}", disable=not progress, leave=False)
         for step in bar:
-            lr = _lr(recipe, step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            tokens = torch.from_numpy(next(batches))
-            logits = _logits(model, tokens)
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            opt.step()
-            window.append(loss.item())
+            loss, lr = optimizer_step(model, opt, recipe, step, torch.from_numpy(next(batches)))
+            window.append(loss)
             if step % recipe.eval_every == 0 or step == n_steps:
                 probes = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
                 curve.append(CurvePoint(step=step, train_loss=sum(window) / len(window), lr=lr, probes=probes))
