@@ -90,7 +90,7 @@ def sentence_induction_lines(tokenizer, text: str, *, n: int = 32, seed: int = 0
     lengths = sorted(by_len)
     weights = np.array([len(by_len[k]) for k in lengths], dtype=float)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 31])))
-    enc = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    enc = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]
     lines: list[dict[str, Any]] = []
     for _ in range(50 * n):
         if len(lines) == n:

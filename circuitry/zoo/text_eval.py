@@ -60,44 +60,49 @@ def heldout_sequences(n: int, *, seq_len: int = 512, stride: int = ICL_STRIDE) -
                                    "stride": stride, "seq_len": seq_len, "n": len(win)}
 
 
-def per_token_loss(model, tokens) -> object:
-    """Next-token loss ``[batch, pos - 1]`` (entry ``i`` is the loss of token ``i + 1``), no gradients."""
+def token_losses(model, windows: np.ndarray, *, batch_size: int = 16):
+    """Next-token loss ``[n, seq_len - 1]`` (float64; entry ``i`` is the loss of token ``i + 1``), no gradients,
+    in eval mode."""
     import torch
     import torch.nn.functional as F
 
+    was_training = model.training
+    model.eval()
+    rows = []
     with torch.no_grad():
-        out = model(tokens)
-        logits = getattr(out, "logits", out)
-        return F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
+        for i in range(0, len(windows), batch_size):
+            tokens = torch.from_numpy(windows[i:i + batch_size])
+            out = model(tokens)
+            logits = getattr(out, "logits", out)
+            rows.append(F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none"))
+    model.train(was_training)
+    return torch.cat(rows).double()
 
 
-def icl_score(model, windows: np.ndarray, *, early: int = 50, late: int = 500, batch_size: int = 16) -> ICLScore:
-    """Olsson et al.'s ICL score of ``model`` on ``windows`` (int64 ``[n, seq_len]``, BOS first).
+def icl_from_losses(loss, *, early: int = 50, late: int = 500) -> ICLScore:
+    """The :class:`ICLScore` of per-token losses ``[n, seq_len - 1]`` (:func:`token_losses`).
 
     Raises
     ------
     InputError
         If ``late`` is not below the windows' length or ``early`` is not in ``1..late - 1``.
     """
-    import torch
-
-    n, seq_len = windows.shape
+    n, seq_len = loss.shape[0], loss.shape[1] + 1
     if not 1 <= late < seq_len:
         raise bad_value("late", late, f"a token index in 1..{seq_len - 1} (the windows hold {seq_len} tokens)",
                         "use a smaller late position or longer windows")
     if not 1 <= early < late:
         raise bad_value("early", early, f"an index in 1..{late - 1}", "pick an early position before late")
-    was_training = model.training
-    model.eval()
-    rows = []
-    for i in range(0, n, batch_size):
-        rows.append(per_token_loss(model, torch.from_numpy(windows[i:i + batch_size])))
-    model.train(was_training)
-    loss = torch.cat(rows).double()
     diff = loss[:, late - 1] - loss[:, early - 1]
     return ICLScore(early=early, late=late, loss_early=float(loss[:, early - 1].mean()),
                     loss_late=float(loss[:, late - 1].mean()), icl_score=float(diff.mean()),
                     sem=float(diff.std() / n ** 0.5) if n > 1 else 0.0, mean_loss=float(loss.mean()), n_windows=n)
+
+
+def icl_score(model, windows: np.ndarray, *, early: int = 50, late: int = 500) -> ICLScore:
+    """Olsson et al.'s ICL score of ``model`` (a zoo or Hugging Face module) on ``windows`` (int64 ``[n, seq_len]``,
+    BOS first). :func:`circuitry.scores.icl_score` computes the same number through the model adapter."""
+    return icl_from_losses(token_losses(model, windows), early=early, late=late)
 
 
 def heldout_icl_score(model, *, stride: int = ICL_STRIDE, seq_len: int = 512, root: str | Path | None = None,
@@ -105,7 +110,43 @@ def heldout_icl_score(model, *, stride: int = ICL_STRIDE, seq_len: int = 512, ro
     """The ICL score of ``model`` on the shipped held-out prose, windows every ``stride`` tokens (the docs' number)."""
     from circuitry.zoo.text_corpus import heldout_windows
 
-    if not isinstance(stride, int) or stride < 1:
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise bad_value("stride", stride, "a positive number of tokens", f"use the default {ICL_STRIDE}")
     return icl_score(model, heldout_windows(heldout_tokens(root), seq_len=seq_len, stride=stride),
                      early=early, late=late)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m circuitry.zoo.text_eval NAME [--step N] [--stride S]``: the ICL score on held-out prose."""
+    import argparse
+
+    from circuitry.zoo.registry import load_zoo
+    from circuitry.zoo.text_corpus import HELDOUT_BOOKS, heldout_windows
+
+    p = argparse.ArgumentParser(prog="python -m circuitry.zoo.text_eval",
+                                description="Olsson et al.'s ICL score of a KJV zoo model on held-out prose.")
+    p.add_argument("name", help="a text zoo model, e.g. kjv-attn-only-2l (or zoo:kjv-attn-only-2l)")
+    p.add_argument("--step", type=int, default=None, help="an intermediate checkpoint (default: final weights)")
+    p.add_argument("--stride", type=int, default=ICL_STRIDE, help=f"tokens between windows (default {ICL_STRIDE})")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    model, man = load_zoo(args.name.removeprefix("zoo:"), step=args.step)
+    if getattr(man, "kind", None) != "text":
+        raise bad_value("name", args.name, "a zoo model trained on text (`circuitry zoo list`: kjv-*)")
+    if args.stride < 1:
+        raise bad_value("--stride", args.stride, "a positive number of tokens", f"use {ICL_STRIDE}")
+    loss = token_losses(model, heldout_windows(heldout_tokens(), seq_len=512, stride=args.stride))
+    s = icl_from_losses(loss)
+    at = (1, 10, 50, 100, 200, 300, 400, 500)
+    print(f"{args.name} (step {args.step or man.steps}) on held-out prose ({', '.join(HELDOUT_BOOKS)}): "
+          f"{s.n_windows} windows of 512 tokens, one every {args.stride}")
+    print("loss at token " + ", ".join(f"{t}: {float(loss[:, t - 1].mean()):.3f}" for t in at))
+    print(f"ICL score (loss at token {s.late} minus token {s.early}): {s.icl_score:.3f} nats (sem {s.sem:.3f}); "
+          f"mean loss {s.mean_loss:.3f}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -35,6 +35,8 @@ class TextTrainRecipe(TrainRecipe):
 
     corpus: TextCorpusSpec
     probe: ProbeSpec = ProbeSpec(block_len=25, n_repeats=4, n_samples=16, seed=999)
+    #: dtype of the written weights (training is float32): float16 halves the shipped files
+    weights_dtype: Literal["float32", "float16"] = "float32"
 
 
 class TextCurvePoint(CurvePoint):
@@ -59,7 +61,7 @@ def text_recipes() -> dict[str, TextTrainRecipe]:
     from circuitry.zoo.train import GPT2Spec
 
     corpus = TextCorpusSpec(tokenizer_sha256=shipped_tokenizer_sha256())
-    common = dict(corpus=corpus, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.05, warmup=100, batch_size=8,
+    common = dict(corpus=corpus, lr=2e-3, betas=(0.9, 0.99), weight_decay=0.05, warmup=100, batch_size=4,
                   seed=0, eval_every=50)
     return {
         "kjv-attn-only-2l": TextTrainRecipe(
@@ -67,12 +69,12 @@ def text_recipes() -> dict[str, TextTrainRecipe]:
             description="natural text: 2 attention-only layers x 8 heads, shortformer, BPE-4096, King James Bible",
             model=ZooConfig(n_layers=2, n_heads=8, d_model=128, d_head=16, d_vocab=corpus.d_vocab,
                             n_ctx=corpus.seq_len, positional="shortformer"),
-            steps=1000, checkpoint_steps=(50, 100, 150, 200, 250, 300, 400, 500, 700), pos_init_std=1.0, **common),
+            steps=1200, checkpoint_steps=(100, 200, 300, 400, 500, 600, 800, 1000), pos_init_std=1.0, **common),
         "kjv-gpt2-2l": TextTrainRecipe(
             name="kjv-gpt2-2l", family="gpt2",
             description="natural text: HF GPT-2, 2 layers x 4 heads with MLPs, d 128, BPE-4096, King James Bible",
             model=GPT2Spec(n_layers=2, n_heads=4, d_model=128, d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len),
-            steps=1000, checkpoint_steps=(50, 100, 150, 200, 250, 300, 400, 500, 700), **common),
+            steps=1200, checkpoint_steps=(100, 200, 300, 400, 500, 600, 800, 1000), **common),
     }
 
 
@@ -91,7 +93,12 @@ def build_tokenizer(out_dir: str | Path) -> Path:
     Writes ``out_dir/kjv-bpe-4096/{tokenizer.json, tokenizer_config.json, heldout.txt}``. Needs the Debian
     package (``apt-get install bible-kjv``); raises :class:`~circuitry.errors.InputError` naming it if absent.
     """
-    from circuitry.zoo.text_corpus import TOKENIZER_NAME, load_kjv, save_tokenizer, train_tokenizer
+    from circuitry.zoo.text_corpus import (
+        TOKENIZER_NAME,
+        load_kjv,
+        save_tokenizer,
+        train_tokenizer,
+    )
 
     train_text, heldout = load_kjv()
     folder = Path(out_dir) / TOKENIZER_NAME
@@ -123,14 +130,24 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
         the recipe's, or ``stop_step`` is out of range.
     """
     import torch
-    import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from circuitry.zoo.text_corpus import encode_stream, heldout_windows, iter_text_batches, load_kjv, \
-        load_tokenizer, tokenizer_dir
+    from circuitry.zoo.text_corpus import (
+        encode_stream,
+        heldout_windows,
+        iter_text_batches,
+        load_kjv,
+        load_tokenizer,
+        tokenizer_dir,
+    )
     from circuitry.zoo.text_eval import icl_score
-    from circuitry.zoo.train import CheckpointFile, _lr, build_model, make_optimizer, run_probes, sha256_bytes, \
-        weights_bytes
+    from circuitry.zoo.train import (
+        CheckpointFile,
+        init_training,
+        optimizer_step,
+        run_probes,
+        sha256_bytes,
+    )
 
     n_steps = recipe.steps if stop_step is None else stop_step
     if not 1 <= n_steps <= recipe.steps:
@@ -149,13 +166,7 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
     old_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(recipe.seed)
-        model = build_model(recipe)
-        if recipe.pos_init_std is not None and hasattr(model, "pos_embed"):
-            with torch.no_grad():
-                model.pos_embed.weight.normal_(0.0, recipe.pos_init_std)
-        model.train()
-        opt = make_optimizer(model, recipe)
+        model, opt = init_training(recipe)
         batches = iter_text_batches(stream, seq_len=recipe.corpus.seq_len, seed=recipe.seed,
                                     batch_size=recipe.batch_size)
         curve: list[TextCurvePoint] = []
@@ -165,18 +176,8 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
         bar = tqdm(range(1, n_steps + 1), desc=f"train {recipe.name}", disable=not progress, leave=False,
                    mininterval=30)
         for step in bar:
-            lr = _lr(recipe, step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            tokens = torch.from_numpy(next(batches))
-            out = model(tokens)
-            logits = getattr(out, "logits", out)
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            opt.step()
-            window.append(loss.item())
+            loss, lr = optimizer_step(model, opt, recipe, step, torch.from_numpy(next(batches)))
+            window.append(loss)
             if step % recipe.eval_every == 0 or step == n_steps:
                 probes = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
                 icl = icl_score(model, windows)
@@ -187,14 +188,14 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
                                 icl=f"{icl.icl_score:.3f}")
             if step in recipe.checkpoint_steps:
                 rel = f"{recipe.name}/step_{step:05d}.safetensors"
-                data = weights_bytes(model)
+                data = weights_as(model, recipe.weights_dtype)
                 atomic_write_bytes(out_dir / rel, data)
                 ckpts.append(CheckpointFile(step=step, file=rel, sha256=sha256_bytes(data)))
         seconds = time.perf_counter() - t0
         bar.close()
         model.eval()
         final = run_probes(model, recipe.probe, n_symbols=recipe.corpus.n_symbols)
-        data = weights_bytes(model)
+        data = weights_as(model, recipe.weights_dtype)
         weights_file = f"{recipe.name}.safetensors"
         atomic_write_bytes(out_dir / weights_file, data)
         manifest = TextZooManifest(
@@ -212,6 +213,51 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
         torch.set_num_threads(old_threads)
 
 
+def weights_as(model, dtype: str) -> bytes:
+    """``model``'s safetensors bytes (:func:`~circuitry.zoo.train.weights_bytes`) with the tensors cast to ``dtype``."""
+    import copy
+
+    import torch
+
+    from circuitry.zoo.train import weights_bytes
+
+    return weights_bytes(model if dtype == "float32" else copy.deepcopy(model).to(getattr(torch, dtype)))
+
+
+def ship(name: str, trained_dir: str | Path, out_dir: str | Path, *, steps: tuple[int, ...],
+         dtype: str = "float16") -> TextZooManifest:
+    """Copy a trained text model to ``out_dir`` with only the checkpoints ``steps``, its weights cast to ``dtype``.
+
+    The manifest written is the one :func:`train_text` writes for the recipe with ``checkpoint_steps=steps``
+    and ``weights_dtype=dtype`` (saving never changes training, so the curve and probes are the trained run's).
+
+    Raises
+    ------
+    InputError
+        A step that the trained run did not save.
+    """
+    from circuitry.zoo.registry import load_zoo, zoo_manifest
+    from circuitry.zoo.train import CheckpointFile, sha256_bytes
+
+    man = zoo_manifest(name, root=trained_dir)
+    missing = sorted(set(steps) - {c.step for c in man.checkpoints})
+    if missing:
+        raise bad_value("steps", missing, f"steps the run saved: {[c.step for c in man.checkpoints]}")
+    out_dir = Path(out_dir)
+    ckpts = []
+    for s in sorted(steps):
+        data = weights_as(load_zoo(name, step=s, root=trained_dir)[0], dtype)
+        rel = f"{name}/step_{s:05d}.safetensors"
+        atomic_write_bytes(out_dir / rel, data)
+        ckpts.append(CheckpointFile(step=s, file=rel, sha256=sha256_bytes(data)))
+    data = weights_as(load_zoo(name, root=trained_dir)[0], dtype)
+    atomic_write_bytes(out_dir / man.weights_file, data)
+    recipe = man.recipe.model_copy(update={"checkpoint_steps": tuple(sorted(steps)), "weights_dtype": dtype})
+    new = man.model_copy(update={"recipe": recipe, "checkpoints": ckpts, "weights_sha256": sha256_bytes(data)})
+    atomic_write_json(out_dir / f"{name}.json", new)
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m circuitry.zoo.text_train {tokenizer,model NAME} --out DIR [--stop-step N]``."""
     import argparse
@@ -224,9 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("name", choices=sorted(text_recipes()))
     m.add_argument("--out", required=True)
     m.add_argument("--stop-step", type=int, default=None)
+    s = sub.add_parser("ship", help="copy a trained model with a subset of its checkpoints, cast to float16")
+    s.add_argument("name", choices=sorted(text_recipes()))
+    s.add_argument("--trained", required=True, help="the --out folder of `model`")
+    s.add_argument("--out", required=True)
+    s.add_argument("--steps", required=True, help="comma-separated checkpoint steps to keep")
     args = parser.parse_args(argv)
     if args.what == "tokenizer":
         print(build_tokenizer(args.out))
+        return 0
+    if args.what == "ship":
+        new = ship(args.name, args.trained, args.out, steps=tuple(int(x) for x in args.steps.split(",")))
+        print(f"{new.name}: checkpoints {[c.step for c in new.checkpoints]}, weights {new.weights_sha256}")
         return 0
     man = train_text(text_recipes()[args.name], args.out, stop_step=args.stop_step)
     print(f"{man.name}: {man.steps} steps in {man.train_seconds:.0f} s, ICL score {man.final_icl.icl_score:.3f}")

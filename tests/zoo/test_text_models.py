@@ -7,8 +7,14 @@ import shutil
 import pytest
 
 from circuitry.errors import InputError
-from circuitry.zoo.text_corpus import KJV_TEXT_SHA256, kjv_chapters, kjv_verses, load_tokenizer, split_text, \
-    tokenizer_dir
+from circuitry.zoo.text_corpus import (
+    KJV_TEXT_SHA256,
+    kjv_chapters,
+    kjv_verses,
+    load_tokenizer,
+    split_text,
+    tokenizer_dir,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +81,7 @@ def test_text_tasks_build_and_pass_the_checks(task, tmp_path, tok):
     pair = data.pairs[0]
     if task == "kjv-ioi":  # answer = the name said once, foil = the repeated one; corrupted swaps the repeat
         io, s = (tok.decode([t]).strip() for t in (pair.answers[0], pair.foils[0]))
-        words = lambda text: re.findall(r"\w+", text)  # noqa: E731
+        words = lambda text: re.findall(r"\w+", text)
         assert words(pair.clean_text).count(io) == 1 and words(pair.clean_text).count(s) == 2
         assert words(pair.corrupted_text).count(s) == 1
     elif task == "kjv-induction":  # " A A": each target's answer is the next token of the sentence's first copy
