@@ -195,3 +195,104 @@ def mean_ablation_effects(ref: RefModel, ids, positions, answers, head_sets, *, 
             x, _ = ref.layer(l, x, pos, z_edit=ablate if rows else None)
         out.append((ref.loss(x, rep(positions), rep(answers)).view(k, n) - base).mean(1))
     return torch.cat(out)
+
+
+# ------------------------------------------------------------------------------------------- EAP-IG
+def _gpt2_senders(ref: RefModel, ids: torch.Tensor) -> torch.Tensor:
+    """Every sender's output on ``ids``, ``[S, n, p, d]``: the embedding, then per layer each head's
+    ``z_h W_O[h]`` (without the output bias, which no head owns) and the MLP."""
+    x, _ = ref.embed(ids)
+    out = [x]
+    n, p, H, dh = *ids.shape, ref.H, ref.dh
+    for l, blk in enumerate(ref.blocks):
+        q, k, v = ref.qkv(l, x, None)
+        z = ref.attend(q, k, v)
+        out += list(torch.einsum("bphe,hed->hbpd", z, blk.attn.c_proj.weight.view(H, dh, ref.D)).unbind(0))
+        mid = x + blk.attn.c_proj(z.reshape(n, p, ref.D))
+        mlp = blk.mlp.c_proj(gelu_tanh(blk.mlp.c_fc(blk.ln_2(mid))))
+        out.append(mlp)
+        x = mid + mlp
+    return torch.stack(out)
+
+
+def _gpt2_receiver_grads(ref: RefModel, emb: torch.Tensor, positions, answers, foils) -> list[torch.Tensor]:
+    """``d m / d x_v`` per receiver (``m`` the summed logit difference) on one run whose first-layer input is
+    ``emb``: every query, key and value of layer ``l`` reads its own copy ``x + e_v`` of the residual stream
+    (a zero leaf ``e_v`` per receiver, its own layer norm), the MLP reads ``mid + e_mlp``, the logits
+    ``x + e_out``; autograd gives each ``d m / d e_v``. Per layer ``[3H + 1, n, p, d]``, then the logits'."""
+    n, p, d = emb.shape
+    H, dh = ref.H, ref.dh
+    x, leaves = emb, []
+    for blk in ref.blocks:
+        e = torch.zeros(3 * H, n, p, d, requires_grad=True)
+        hs = blk.ln_1(x.unsqueeze(0) + e).view(3, H, n, p, d)
+        W = blk.attn.c_attn.weight.view(d, 3, H, dh)
+        b = blk.attn.c_attn.bias.view(3, H, dh)
+        q, k, v = (torch.einsum("hnpd,dhe->nphe", hs[i], W[:, i]) + b[i] for i in range(3))
+        mid = x + blk.attn.c_proj(ref.attend(q, k, v).reshape(n, p, d))
+        e_mlp = torch.zeros(n, p, d, requires_grad=True)
+        x = mid + blk.mlp.c_proj(gelu_tanh(blk.mlp.c_fc(blk.ln_2(mid + e_mlp))))
+        leaves += [e, e_mlp]
+    e_out = torch.zeros(n, p, d, requires_grad=True)
+    m = ref.logit_diff(x + e_out, positions, answers, foils).sum()
+    grads = torch.autograd.grad(m, leaves + [e_out])
+    per_layer = [torch.cat([grads[2 * l], grads[2 * l + 1][None]]) for l in range(ref.L)]
+    return per_layer + [grads[-1][None]]
+
+
+def eap_ig(ref: RefModel, clean_ids, corr_ids, positions, answers, foils, *, steps: int,
+           chunk: int = 8) -> dict[str, torch.Tensor]:
+    """EAP-IG (Hanna et al. 2024) over every edge of a GPT-2, in plain torch: ``{edge name: [n]}``, the
+    score ``(a_u(corrupted) - a_u(clean)) . mean_k d m / d x_v`` at the first-layer input
+    ``x_corr + (k / steps)(x_clean - x_corr)``, ``k = 0 .. steps - 1``, per prompt (``chunk`` prompts at a
+    time). Names as circuitry's edges: ``"L0H3->L1H5<k>"``, ``"embed->MLP0"``, ``"MLP11->logits"``."""
+    H, L = ref.H, ref.L
+    senders = ["embed"] + [s for l in range(L) for s in [f"L{l}H{h}" for h in range(H)] + [f"MLP{l}"]]
+    receivers = [(l, f"L{l}H{h}", kind) for l in range(L) for kind in "qkv" for h in range(H)]
+    receivers = [r for l in range(L) for r in [x for x in receivers if x[0] == l] + [(l + 0.5, f"MLP{l}", "out")]]
+    receivers.append((L, "logits", "out"))
+    s_layer = [-1.0] + [float(l) + (0.5 if s.startswith("MLP") else 0.0) for l in range(L) for s in
+                        [f"L{l}H{h}" for h in range(H)] + [f"MLP{l}"]]
+    n = clean_ids.shape[0]
+    out = {}
+    for i in range(0, n, chunk):
+        rows = slice(i, i + chunk)
+        with torch.no_grad():
+            delta = _gpt2_senders(ref, corr_ids[rows]) - _gpt2_senders(ref, clean_ids[rows])  # [S, c, p, d]
+            e_clean, _ = ref.embed(clean_ids[rows])
+            e_corr, _ = ref.embed(corr_ids[rows])
+        grads = None
+        for k in range(steps):
+            g = _gpt2_receiver_grads(ref, e_corr + (k / steps) * (e_clean - e_corr), positions[rows], answers[rows],
+                                     foils[rows])
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+        g_all = torch.cat(grads) / steps  # [R, c, p, d]
+        score = torch.einsum("snpd,rnpd->srn", delta, g_all)
+        for r, (rl, node, kind) in enumerate(receivers):
+            limit = float("inf") if node == "logits" else rl - 0.25  # senders written before v reads
+            for s, sl in enumerate(s_layer):
+                if sl < limit:
+                    name = f"{senders[s]}->{node}<{kind}>" if kind != "out" else f"{senders[s]}->{node}"
+                    out.setdefault(name, []).append(score[s, r])
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def eap_ig_floor(module: torch.nn.Module, clean_ids, corr_ids, positions, answers, foils, *, steps: int) -> None:
+    """The passes EAP-IG must make, in plain torch on the Hugging Face GPT-2, computing no scores: the clean
+    and the corrupted forward pass (the metric of each), then ``steps`` forward passes from interpolated
+    embeddings, each with a backward pass to its input (activation gradients through every layer, no
+    weight gradients). Every pass unembeds only ``W_U[answer] - W_U[foil]`` at the target positions."""
+    tr, W_U = module.transformer, module.lm_head.weight
+    rows = torch.arange(clean_ids.shape[0])[:, None]
+    dw = W_U[answers] - W_U[foils]  # [n, k, d]
+
+    def metric(h):
+        return (h[rows, positions] * dw).sum(-1).mean(-1)
+
+    with torch.no_grad():
+        metric(tr(input_ids=clean_ids).last_hidden_state)
+        metric(tr(input_ids=corr_ids).last_hidden_state)
+        e_clean, e_corr = tr.wte(clean_ids), tr.wte(corr_ids)
+    for k in range(steps):
+        emb = (e_corr + (k / steps) * (e_clean - e_corr)).requires_grad_(True)
+        torch.autograd.grad(metric(tr(inputs_embeds=emb).last_hidden_state).sum(), emb)

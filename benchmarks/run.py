@@ -90,18 +90,25 @@ def run_workload(w, repeats: int) -> dict:
     rows, answers = {}, {}
     for impl in w.impls:
         walls, cpus, out, peak = measure(impl.fn, impl.repeats or repeats)
-        answers[impl.name] = np.asarray(impl.answer(out), dtype=float)
+        a = impl.answer(out)
+        answers[impl.name] = None if a is None else np.asarray(a, dtype=float)  # None: computes no answer
+        del out
         rows[impl.name] = {"cpu_seconds": round(statistics.median(cpus), 3), "seconds": round(statistics.median(walls), 3),
                            "cpu_runs": [round(t, 3) for t in cpus], "wall_runs": [round(t, 3) for t in walls],
                            "peak_mb": peak}
-    base = answers[w.baseline]
+    check = w.check or w.baseline
+    base = answers[check]
     for name, r in rows.items():
         a = answers[name]
-        r["max_abs_diff_vs_" + w.baseline] = float(np.abs(a - base).max()) if a.shape == base.shape else None
-        r["agrees"] = a.shape == base.shape and bool(np.abs(a - base).max() <= TOL)
+        if a is None:
+            r["agrees"] = None
+        else:
+            r["max_abs_diff_vs_" + check] = float(np.abs(a - base).max()) if a.shape == base.shape else None
+            r["agrees"] = a.shape == base.shape and bool(np.abs(a - base).max() <= TOL)
         r["x_" + w.baseline] = round(r["cpu_seconds"] / rows[w.baseline]["cpu_seconds"], 3)
     spread = float(np.ptp(base)) if base.size else 0.0
-    return {"title": w.title, "note": w.note, "baseline": w.baseline, "answer_range": spread, "impls": rows,
+    return {"title": w.title, "note": w.note, "baseline": w.baseline, "checked_against": check,
+            "answer_range": spread, "impls": rows,
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
 
 
@@ -155,9 +162,8 @@ def trained_gpt2(quick: bool, cache: Path) -> Path:
     machinery on the zoo corpus until induction heads form, saved as a model folder ``analyze`` loads.
 
     Trained once on one thread (bit-reproducible there) and cached under ``cache`` by the recipe's hash."""
-    from circuitry.provenance import sha256_json
-    from circuitry.zoo.registry import load_zoo, zoo_corpus
-    from circuitry.zoo.train import GPT2Spec, TrainRecipe, train
+    from circuitry.zoo.registry import zoo_corpus
+    from circuitry.zoo.train import GPT2Spec, TrainRecipe
 
     corpus = zoo_corpus()
     shape = dict(n_layers=2, n_heads=4, d_model=64) if quick else dict(n_layers=6, n_heads=8, d_model=256)
@@ -165,11 +171,41 @@ def trained_gpt2(quick: bool, cache: Path) -> Path:
                          model=GPT2Spec(**shape, d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len), corpus=corpus,
                          lr=P4B_LR, warmup=100, batch_size=64, steps=40 if quick else P4B_STEPS, seed=0,
                          eval_every=20 if quick else 50)
+    return _trained(recipe, cache, "P4b", progress=not quick)
+
+
+P8_LR, P8_STEPS, P8_BATCH = 1e-3, 150, 16  # ~15 min of one CPU thread; docs/performance.md, P8
+
+
+def trained_gpt2_small(quick: bool, cache: Path) -> Path:
+    """A GPT-2-small-shaped model (12 layers x 12 heads, d 768; quick: 2 x 4, d 64) with the zoo corpus's
+    vocabulary (65), trained by the zoo trainer for P8 (once, cached) on the zoo corpus shortened to 32 tokens
+    with more repeated blocks (half the sequences, blocks of 4-12 symbols), to fit one CPU thread's budget."""
+    from circuitry.zoo.registry import zoo_corpus
+    from circuitry.zoo.train import GPT2Spec, TrainRecipe
+
+    corpus = type(zoo_corpus())(**dict(zoo_corpus().model_dump(), seq_len=32, p_repeat=0.5, block_min=4,
+                                       block_max=12, span_min=4, span_max=12))
+    shape = dict(n_layers=2, n_heads=4, d_model=64) if quick else dict(n_layers=12, n_heads=12, d_model=768)
+    recipe = TrainRecipe(name="gpt2-small-bench", family="gpt2",
+                         description="benchmark P8: GPT-2-small shape with induction heads",
+                         model=GPT2Spec(**shape, d_vocab=corpus.d_vocab, n_ctx=corpus.seq_len), corpus=corpus,
+                         lr=P8_LR, warmup=30, batch_size=P8_BATCH, steps=40 if quick else P8_STEPS, seed=0,
+                         eval_every=20 if quick else 25)
+    return _trained(recipe, cache, "P8", progress=not quick)
+
+
+def _trained(recipe, cache: Path, key: str, *, progress: bool) -> Path:
+    """Train ``recipe`` once (one thread) into ``cache/<recipe hash>``; the Hugging Face model folder."""
+    from circuitry.provenance import sha256_json
+    from circuitry.zoo.registry import load_zoo
+    from circuitry.zoo.train import train
+
     folder = cache / sha256_json(recipe.model_dump())[:16]
     hf_dir = folder / "hf"
     if not (hf_dir / "config.json").exists():
-        print(f"P4b: training {recipe.model} for {recipe.steps} steps (once; cached in {folder})", flush=True)
-        train(recipe, folder, progress=not quick)
+        print(f"{key}: training {recipe.model} for {recipe.steps} steps (once; cached in {folder})", flush=True)
+        train(recipe, folder, progress=progress)
         module, _ = load_zoo(recipe.name, root=folder)
         module.save_pretrained(hf_dir)
     return hf_dir
@@ -315,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                                               args.workers))
     if "P5" in want:
         results["workloads"]["P5"] = run_workload(W.p5(args.quick), args.repeats)
+    if "P6" in want:
+        results["workloads"]["P6"] = run_workload(W.p6(args.quick), args.repeats)
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
     print_table(results)
     out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results.json"))

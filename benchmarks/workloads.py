@@ -34,6 +34,7 @@ class Workload:
     impls: list[Impl]
     note: str = ""
     baseline: str = "reference"  # the implementation the ratios are relative to
+    check: str | None = None  # the implementation whose answers the others must match (default: baseline)
 
 
 def gpt2(n_layer: int, n_head: int, d: int, vocab: int, seed: int = 0, n_positions: int = 1024):
@@ -239,3 +240,35 @@ def p5(quick: bool) -> Workload:
                           lambda r: np.asarray(r.score)),
                      Impl("reference", lambda: _plain_exact(zoo, ids, cids, t, es), np.asarray)],
                     note="TransformerLens 4.3 has no edge-level patching; EAP timings: benchmarks/bench_discovery.py")
+
+
+# ---------------------------------------------------------------------------------------------- P6
+def p6(quick: bool) -> Workload:
+    """EAP-IG (5 steps) over every edge of the GPT-2-small shape, 64 prompt pairs x 32 tokens, beside its
+    pass-count floor (the passes the method must make, in plain torch, computing no scores) and a
+    plain-torch EAP-IG whose scores circuitry's are checked against."""
+    from benchmarks.bench_discovery import _pairs
+    from circuitry.discovery import edge_set, score_edges
+    from circuitry.models import load_model
+
+    shape = (2, 4, 64, 1000) if quick else (12, 12, 768, 50257)
+    n, seq, steps = (4, 16, 5) if quick else (64, 32, 5)
+    module = gpt2(*shape)
+    model = load_model(copy.deepcopy(module), bos="none")
+    data = _pairs(n, seq, shape[3], 0)
+    clean, corr = data.clean_ids(), data.corrupted_ids()
+    pos, ans, foil = _targets(data)
+    names = edge_set(model).names
+    name = "GPT-2 2 x 4, d 64, vocab 1000" if quick else "GPT-2-small shape (12 x 12, d 768, vocab 50257)"
+    return Workload("P6", f"EAP-IG ({steps} steps) over every one of the {len(names)} edges, {name}, {n} prompt "
+                    f"pairs x {seq} tokens, logit diff (scores per edge and prompt)", [
+                        Impl("circuitry", lambda: score_edges(model, data, method="eap-ig", steps=steps,
+                                                              progress=False),
+                             lambda r: r.per_prompt.numpy()),
+                        Impl("reference", lambda: ref.eap_ig(ref.RefModel(module), clean, corr, pos, ans, foil,
+                                                             steps=steps),
+                             lambda d: np.stack([d[k].numpy() for k in names])),
+                        Impl("floor", lambda: ref.eap_ig_floor(module, clean, corr, pos, ans, foil, steps=steps),
+                             lambda out: None)],
+                    note="floor: 2 forward passes + 5 x (forward + backward to the input), only the metric's "
+                         "logits, no scores", baseline="floor", check="reference")

@@ -22,7 +22,7 @@ negative, with the KL divergence positive. Rankings use ``|score|``.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Collection
 
 import torch
 
@@ -33,76 +33,186 @@ from circuitry.models import Edit, ModelAdapter
 
 
 def receiver_gradients(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, metric: Callable, targets: Targets,
-                       *, embed: torch.Tensor | None = None) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+                       *, embed: torch.Tensor | None = None, blocks: Collection[int] | None = None,
+                       into: dict[int, torch.Tensor] | None = None) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
     """``d m / d x_v`` for every receiver ``v`` on one run of ``ids`` (input embeddings replaced by
-    ``embed [n, p, d]`` if given): ``({layer: [R_layer, n, p, d]}, metric [n])``; the logits' gradient is
-    under key ``n_layers``. Receivers of a layer are in :attr:`EdgeSet.receivers` order."""
+    ``embed [n, p, d]`` if given): ``({r0: [R, n, p, d]}, metric [n])``, one tensor per block of consecutive
+    receivers in :attr:`EdgeSet.receivers` order keyed by its first receiver ``r0`` (a layer's queries, keys
+    and values; its MLP; the logits: :func:`receiver_blocks`). ``blocks``: only these blocks (the backward
+    pass then stops at the earliest layer they need); ``into``: add each block's gradient to ``into[r0]``
+    in place (and return ``into``), so that a sum over runs holds one copy.
+
+    Only the logits the metric reads are computed (:func:`~circuitry.interventions.batching.logit_slice`:
+    for the logit difference two columns at the target positions), forward and backward."""
+    from circuitry.interventions.batching import logit_slice
+
     info = model.info
     L, n, p = info.n_layers, *ids.shape
+    recs = edges.receivers
+    blocks = sorted(receiver_blocks(edges) if blocks is None else blocks)
     leaves = {}
     edits = []
     if embed is not None:
         edits.append(Edit("resid_pre", 0, embed.detach().clone().requires_grad_(True)))
-    for l in range(L):
-        for k in ("q", "k", "v", "mlp_in") if edges.has_mlp else "qkv":
+    for r0 in blocks:
+        l = recs[r0].layer
+        for k in ("qkv" if recs[r0].kind in "qkv" else ["mlp_in"] if recs[r0].kind == "mlp" else []):
             z = torch.zeros(model.site_shape(k, n, p), dtype=model.dtype, device=model.device, requires_grad=True)
             leaves[(k, l)] = z
             edits.append(Edit(k, l, z, op="add"))
-    reads = [("resid_pre", l) for l in range(L)] + [("attn_in", l) for l in range(L)] + [("resid_post", L - 1)]
-    out = model.run(ids, reads=reads, edits=edits, grad=True)
-    m = metric(out.logits, targets)
+    attn = [recs[r0].layer for r0 in blocks if recs[r0].kind in "qkv"]
+    reads = [("resid_pre", l) for l in attn] + [("attn_in", l) for l in attn] + [("resid_post", L - 1)]
+    cut, cut_targets = logit_slice(metric, targets)
+    out = model.run(ids, reads=reads, edits=edits, grad=True, logits_at=cut)
+    m = metric(out.logits, cut_targets)
     wrt = list(leaves.values()) + [out[("resid_post", L - 1)]]
-    grads = torch.autograd.grad(m.sum(), wrt, retain_graph=True)
-    g = dict(zip(list(leaves) + ["final"], grads))
-    W = model.weights(fold_ln=False)
-    G = info.group_size
-    result: dict[int, torch.Tensor] = {}
-    for l in range(L):
-        recs = [r for r in edges.receivers if r.layer == l and r.kind in "qkv"]
-        cot = []
-        for r in recs:
-            mat = {"q": W.W_Q, "k": W.W_K, "v": W.W_V}[r.kind][l, r.index * (G if r.kind != "q" else 1)]
-            cot.append(g[(r.kind, l)][:, :, r.index] @ mat.T.to(model.dtype))
-        cot = torch.stack(cot)  # [R_l, n, p, d] cotangents of attn_in
-        gin = torch.autograd.grad(out[("attn_in", l)], out[("resid_pre", l)], grad_outputs=cot,
-                                  is_grads_batched=True, retain_graph=True)[0]
-        if edges.has_mlp:
-            gin = torch.cat([gin, g[("mlp_in", l)].unsqueeze(0)])
-        result[l] = gin.detach()
-    result[L] = g["final"].detach().unsqueeze(0)
+    g = dict(zip(list(leaves) + ["final"], torch.autograd.grad(m.sum(), wrt, retain_graph=bool(attn))))
+    W = model.weights(fold_ln=False) if attn else None
+    result: dict[int, torch.Tensor] = {} if into is None else into
+    for r0 in blocks:
+        l, kind = recs[r0].layer, recs[r0].kind
+        if kind in "qkv":
+            cot = _cotangents(edges, W, [g.pop((k, l)) for k in "qkv"], l, model.dtype)  # [R, n, p, d]
+            grad = torch.autograd.grad(out[("attn_in", l)], out[("resid_pre", l)], grad_outputs=cot,
+                                       is_grads_batched=True, retain_graph=True)[0].detach()
+            del cot
+        else:
+            grad = g.pop(("mlp_in", l) if kind == "mlp" else "final").detach().unsqueeze(0)
+        if r0 in result:
+            result[r0] += grad
+        else:
+            result[r0] = grad
+        del grad
     return result, m.detach().float().cpu()
+
+
+def receiver_blocks(edges: EdgeSet) -> dict[int, int]:
+    """The receiver blocks :func:`receiver_gradients` returns: ``{first receiver: number of receivers}``,
+    a layer's queries, keys and values, its MLP, the logits."""
+    out: dict[int, int] = {}
+    r0 = 0
+    for i, r in enumerate(edges.receivers):
+        prev = edges.receivers[i - 1] if i else None
+        if prev is None or prev.layer != r.layer or (prev.kind in "qkv") != (r.kind in "qkv"):
+            r0 = i
+        out[r0] = out.get(r0, 0) + 1
+    return out
+
+
+def _cotangents(edges: EdgeSet, W, grads: list[torch.Tensor], layer: int, dtype) -> torch.Tensor:
+    """``(d m / d q_h) W_Q[h]^T`` for every query, key and value receiver of ``layer`` (a key/value head's
+    weights are those of its group's first query head), ``[R, n, p, d]`` in :attr:`EdgeSet.receivers` order:
+    the cotangents of the layer norm's output, in one batched matmul."""
+    recs = [r for r in edges.receivers if r.layer == layer and r.kind in "qkv"]
+    G = edges.n_heads // edges.n_kv_heads
+    heads = [r.index * (G if r.kind != "q" else 1) for r in recs]
+    kinds = torch.tensor(["qkv".index(r.kind) for r in recs])
+    mats = torch.stack([W.W_Q[layer], W.W_K[layer], W.W_V[layer]])[kinds, heads].to(dtype)  # [R, d, dh]
+    g = torch.cat([gr[:, :, [r.index for r in recs if r.kind == kind]] for gr, kind in zip(grads, "qkv")], dim=2)
+    return torch.einsum("npre,rde->rnpd", g, mats)
+
+
+GRADIENT_BYTES = 512 * 2**20
+"""Receiver gradients held at once (bytes). :func:`attribution_plan` scores the prompts in chunks, and if one
+prompt's gradients exceed this, the receivers in groups of consecutive layers, whose float32
+``[receiver, prompt, position, d_model]`` gradients fit in it. Memory model: docs/scale.md."""
+DELTA_BYTES = 64 * 2**20
+"""Corrupted-minus-clean sender outputs held at once (bytes) while contracting."""
+
+
+def attribution_plan(edges: EdgeSet, n: int, seq: int, d_model: int, *, chunk: int | None = None,
+                     budget: int = GRADIENT_BYTES) -> tuple[int, list[list[int]]]:
+    """``(prompts per chunk, groups of receiver blocks)`` such that one chunk's gradients for one group,
+    ``receivers x chunk x seq x d_model`` float32 values, fit in ``budget`` bytes (at least one block per
+    group). ``chunk``: the prompts per chunk (default: as many as fit, all receivers in one group). Each group
+    repeats the chunk's forward and backward passes, so more prompts per chunk cost no extra passes and
+    more groups do."""
+    blocks = receiver_blocks(edges)
+    per = seq * d_model * 4  # bytes per receiver and prompt
+    if chunk is None:
+        chunk = max(1, min(n, budget // (per * len(edges.receivers))))
+    groups: list[list[int]] = [[]]
+    size = 0
+    for r0, R in blocks.items():
+        if groups[-1] and size + R * chunk * per > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(r0)
+        size += R * chunk * per
+    return chunk, groups
 
 
 def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache,
                            corr: RunCache, metric: Callable, targets: Targets, *, steps: int | None = None,
-                           progress: bool = True) -> torch.Tensor:
-    """EAP (``steps=None``) or EAP-IG (``steps`` interpolation points) scores per edge and prompt: ``[E, n]``."""
-    delta = (corr.acts - clean.acts).float()  # [S, n, p, d]
-    if steps is None:
-        grads, _ = receiver_gradients(model, edges, ids, metric, targets)
-    else:
-        e_clean, e_corr = clean.acts[0], corr.acts[0]
-        alphas = [k / steps for k in range(steps)]
-        if progress:
-            from tqdm.auto import tqdm
+                           progress: bool = True, chunk: int | None = None,
+                           budget: int = GRADIENT_BYTES) -> torch.Tensor:
+    """EAP (``steps=None``) or EAP-IG (``steps`` interpolation points) scores per edge and prompt: ``[E, n]``.
 
-            alphas = tqdm(alphas, desc="EAP-IG: interpolation steps", leave=False)
-        grads = {}
-        for a in alphas:
-            g, _ = receiver_gradients(model, edges, ids, metric, targets, embed=e_corr + a * (e_clean - e_corr))
-            grads = g if not grads else {l: grads[l] + g[l] for l in grads}
-        grads = {l: v / steps for l, v in grads.items()}
-    n = ids.shape[0]
+    Prompts are independent, so they are scored ``chunk`` at a time and the receivers in groups of layers
+    (:func:`attribution_plan`, within ``budget`` bytes of gradients): a chunk's gradients, summed over the
+    steps in place, are contracted with its senders' corrupted-minus-clean outputs, block by block, then
+    dropped. The scores do not depend on the chunking beyond float rounding."""
+    n, p = ids.shape
+    d = clean.acts.shape[-1]
+    chunk, groups = attribution_plan(edges, n, p, d, chunk=chunk, budget=budget)
+    plan = _contraction_plan(edges)
     out = torch.zeros(len(edges), n)
-    rec_layer = [r.layer for r in edges.receivers]
-    first = {l: rec_layer.index(l) for l in grads}
-    for l, gl in grads.items():
-        idx = [e for e, (_, r) in enumerate(edges.edges) if rec_layer[r] == l]
-        if not idx:
-            continue
-        s_idx = torch.tensor([edges.edges[e][0] for e in idx])
-        r_idx = torch.tensor([edges.edges[e][1] - first[l] for e in idx])
-        smax = int(s_idx.max()) + 1
-        full = torch.einsum("snpd,rnpd->srn", delta[:smax], gl.float())  # [S_l, R_l, n]
-        out[idx] = full[s_idx, r_idx].cpu()
+    work = [(i, grp) for i in range(0, n, chunk) for grp in groups]
+    if progress:
+        from tqdm.auto import tqdm
+
+        work = tqdm(work, desc="EAP-IG" if steps else "EAP", unit="chunk", leave=False)
+    S = clean.acts.shape[0]
+    sub_rows = max(1, DELTA_BYTES // (S * p * d * 4))
+    for i, grp in work:
+        rows = slice(i, min(n, i + chunk))
+        sub = Targets(*(None if t is None else t[rows] for t in (targets.positions, targets.answers, targets.foils,
+                                                                   targets.clean_logprobs)))
+        grads = _mean_gradients(model, edges, ids[rows], clean.acts[0, rows], corr.acts[0, rows], metric, sub, steps,
+                                grp)
+        c = rows.stop - rows.start
+        for j in range(0, c, sub_rows):  # a few prompts' corrupted - clean outputs at a time: [c', S, p * d]
+            js = slice(j, min(c, j + sub_rows))
+            a = slice(i + js.start, i + js.stop)
+            delta = torch.empty(js.stop - js.start, S, p, d, dtype=torch.float32, device=clean.acts.device)
+            torch.sub(corr.acts[:, a].transpose(0, 1), clean.acts[:, a].transpose(0, 1), out=delta)
+            delta = delta.view(js.stop - js.start, S, p * d)
+            for r0 in grp:
+                idx, s_idx, r_idx, smax = plan[r0]
+                gr = grads[r0][:, js].float()  # [R, c', p, d]
+                full = torch.matmul(delta[:, :smax], gr.reshape(gr.shape[0], -1, p * d).permute(1, 2, 0))
+                out[idx, a] = full[:, s_idx, r_idx].T.cpu()  # [c', S, R] -> the block's edges
+            del delta
+        del grads
     return out
+
+
+def _mean_gradients(model, edges, ids, e_clean, e_corr, metric, targets, steps, blocks) -> dict[int, torch.Tensor]:
+    """EAP's receiver gradients (of ``blocks``) on the clean run, or EAP-IG's mean over the ``steps``
+    interpolated inputs ``e_corr + (k / steps) (e_clean - e_corr)``, summed in place."""
+    if steps is None:
+        return receiver_gradients(model, edges, ids, metric, targets, blocks=blocks)[0]
+    total: dict[int, torch.Tensor] = {}
+    for k in range(steps):
+        receiver_gradients(model, edges, ids, metric, targets, embed=e_corr + (k / steps) * (e_clean - e_corr),
+                           blocks=blocks, into=total)
+    for v in total.values():
+        v /= steps
+    return total
+
+
+def _contraction_plan(edges: EdgeSet) -> dict[int, tuple[list[int], torch.Tensor, torch.Tensor, int]]:
+    """Per receiver block (:func:`receiver_blocks`): its edges, their senders and receivers (from the block's
+    first) and how many senders precede the block."""
+    first = {}
+    for r0, R in receiver_blocks(edges).items():
+        first.update({r: r0 for r in range(r0, r0 + R)})
+    members: dict[int, list[int]] = {}
+    for e, (_, r) in enumerate(edges.edges):
+        members.setdefault(first[r], []).append(e)
+    plan = {}
+    for r0, idx in members.items():
+        s_idx = torch.tensor([edges.edges[e][0] for e in idx])
+        r_idx = torch.tensor([edges.edges[e][1] - r0 for e in idx])
+        plan[r0] = (idx, s_idx, r_idx, int(s_idx.max()) + 1)
+    return plan
