@@ -76,7 +76,7 @@ def run_circuit_tests(model, test, circuit: list[str], ctx, cfg) -> CircuitTests
     s_pool, s_beyond, s_mean = (procedure_seed(cfg.seed, f"circuit-test/{p}") for p in ("pool", "beyond", "mean"))
     fn = head_set_effect_fn(model, ids, targets, method=cfg.ablation, metric=ctx.test_metric,
                             seed=procedure_seed(cfg.seed, "circuit-test/ablation"),
-                            sign=ctx.test_sign)
+                            sign=ctx.test_sign, mask=test.mask(model.device) if test.padded else None)
     par = dict(executor=cfg.executor, max_workers=cfg.workers, stop_after=stop_rule(cfg.stop_after, cfg.n_draws, cfg.alpha))
     pool = circuit_vs_random(fn, circuit, heads, null="pool", n_draws=cfg.n_draws, rng=s_pool, **par)
     # every single head's damage, per prompt: which circuit head matters most alone

@@ -134,7 +134,7 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     timings: dict[str, float] = {}
     info = model.info
     _log(f"{model.model_id}: {info.n_layers} layers x {info.n_heads} heads, task {ctx.name} ({ctx.source}), "
-         f"{len(data)} discovery prompt pairs of {data.seq_len} tokens, metric {metric}, seed {cfg.seed}", quiet)
+         f"{len(data)} discovery prompt pairs of {data.length_words}, metric {metric}, seed {cfg.seed}", quiet)
     if len(data) < 16:
         _log(f"warning: {len(data)} prompts are few: the tests over prompts are calibrated from 10 (one-sided ones "
              "from 16) and corrections over many heads and paths lean on their tails; use 32 or more", quiet)

@@ -43,7 +43,7 @@ def plan_task(model, cfg: AnalysisConfig) -> tuple[PairDataset, PairDataset, Tas
         tseed = None
         source = "file" if data.source else "python"
         name = f"task file `{data.source}`" if data.source else f"task `{data.task}`"
-        prompts = f"{name}: {len(data)} clean/corrupted prompt pairs of {data.seq_len} tokens"
+        prompts = f"{name}: {len(data)} clean/corrupted prompt pairs of {data.length_words}"
         target = _target_words(metric)
         if len(data) >= MIN_SPLIT:
             perm = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[2]).permutation(len(data))

@@ -111,7 +111,11 @@ def validate_against_model(claim_file: ClaimFile, model, *, base_dir: Path | Non
             from circuitry.scores.icl import default_positions
 
             early, late = default_positions(data.seq_len)
-            if not 1 <= early < late:
+            if data.padded:
+                problems.append(f"claim {c.id!r}: metric icl_score reads the same early and late token of every "
+                                f"prompt, but the task's pairs have different lengths ({min(data.lengths)} to "
+                                f"{max(data.lengths)} tokens). Fix: pairs of one length, or metric: loss")
+            elif not 1 <= early < late:
                 problems.append(f"claim {c.id!r}: metric icl_score needs prompts long enough for an early and a late "
                                 f"token; the task's prompts have {data.seq_len} tokens. Fix: a longer block_len or "
                                 "metric: loss")

@@ -71,6 +71,7 @@ class Setup:
     dataset_sha256: str
     base: torch.Tensor  # metric of the full model per prompt
     n: int  # prompts really used
+    mask: torch.Tensor | None = None  # real positions of right-padded prompts of different lengths
 
 
 @dataclass
@@ -131,7 +132,8 @@ class Context:
             targets, fn = Targets.of(data, device=dev), metric
         with torch.no_grad():
             base = get_metric(fn)(self.model.run(ids.to(dev)).logits, targets).float().cpu()
-        self._setups[key] = Setup(ids, targets, fn, metric, data.sha256(), base, len(data))
+        mask = data.mask(dev) if data.padded else None
+        self._setups[key] = Setup(ids, targets, fn, metric, data.sha256(), base, len(data), mask)
         return self._setups[key]
 
 
@@ -162,7 +164,7 @@ def _ablate(ctx: Context, s: Setup, head_sets: list[list[str]], ablation: str, s
     from circuitry.interventions import ablate_heads
 
     return ablate_heads(ctx.model, s.ids, head_sets, s.targets, method=ablation, metric=s.metric,
-                        seed=ctx.streams(seed)["ablation"])
+                        seed=ctx.streams(seed)["ablation"], mask=s.mask)
 
 
 def _ci(values, ctx: Context, seed: int, conf: float):
@@ -180,7 +182,7 @@ def _random_heads(ctx: Context, claim, metric: str, n_prompts: int, seed: int, d
     s = ctx.setup(metric, n_prompts, seed)
     info = ctx.model.info
     fn = head_set_effect_fn(ctx.model, s.ids, s.targets, method=claim.ablation, metric=s.metric,
-                            seed=ctx.streams(seed)["ablation"], sign=SIGN[metric])
+                            seed=ctx.streams(seed)["ablation"], sign=SIGN[metric], mask=s.mask)
     test = random_head_test(fn, claim.heads, all_heads(info.n_layers, info.n_heads), n_draws=draws,
                             match=claim.match, alternative="greater" if claim.direction == "more" else "less",
                             exclude_candidates=claim.exclude_candidates, given=claim.given,

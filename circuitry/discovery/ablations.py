@@ -17,6 +17,11 @@ input embeddings from the ablated embedding). The ablations (Zhang & Nanda 2024;
   every sender (a random cyclic permutation of the pairs, so no prompt is its own source), drawn from
   ``circuitry.stats.procedure_seed(seed, "discovery/resample")``.
 
+Pairs of different lengths (right-padded, :class:`~circuitry.prompts.PairDataset`): the means run over
+real positions only (a position's mean over the prompts that reach it), and a prompt resamples from
+another prompt at least as long (drawn uniformly among them from the same stream), so no real position
+receives a padding token's activation.
+
 With every edge patched the receivers see only ablated senders: for ``"counterfactual"`` that is the
 corrupted run, for the others the "empty circuit" run whose metric replaces ``m(corrupted)`` everywhere
 (gap, shares, faithfulness's ``m(empty)``).
@@ -47,37 +52,59 @@ def check_ablation(ablation: str) -> str:
     return ablation
 
 
-def resample_sources(n: int, seed: int) -> np.ndarray:
+def resample_sources(n: int, seed: int, lengths: tuple[int, ...] | None = None) -> np.ndarray:
     """``src[i]``: the pair whose clean activations prompt ``i`` receives under ``"resample"``. A random
-    cyclic permutation (``order[j] -> order[j + 1]``), so ``src[i] != i`` for ``n >= 2``."""
+    cyclic permutation (``order[j] -> order[j + 1]``), so ``src[i] != i`` for ``n >= 2``. With ``lengths``
+    that differ, ``src[i]`` is drawn uniformly among the other pairs at least as long as pair ``i``."""
     from circuitry.stats import procedure_seed
 
     if n < 2:
         raise bad_value("prompts", n, "at least 2 prompt pairs for the resample ablation", "use more prompts")
-    order = np.random.default_rng(procedure_seed(seed, RESAMPLE_STREAM)).permutation(n)
+    rng = np.random.default_rng(procedure_seed(seed, RESAMPLE_STREAM))
+    if lengths is not None and len(set(lengths)) > 1:
+        lens = np.asarray(lengths)
+        if (lens == lens.max()).sum() < 2:
+            raise bad_value("prompts", f"one longest pair ({int(lens.max())} tokens)", "at least two pairs of the "
+                            "greatest length for the resample ablation with pairs of different lengths (a pair "
+                            "resamples from another pair at least as long)", "add a pair of that length, or use "
+                            "--ablation mean")
+        return np.array([rng.choice(np.flatnonzero((lens >= lens[i]) & (np.arange(n) != i))) for i in range(n)])
+    order = rng.permutation(n)
     src = np.empty(n, dtype=np.int64)
     src[order] = np.roll(order, -1)
     return src
 
 
+def masked_mean(acts: torch.Tensor, mask: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor:
+    """``acts`` ``[..., n, p, d]`` averaged over ``dims`` (of ``n`` and ``p``, given as -3 and -2) at the real
+    positions of ``mask`` ``[n, p]`` only (all of them when ``mask`` is None), kept as size-1 dimensions. A
+    position no prompt reaches gets 0."""
+    if mask is None:
+        return acts.mean(dim=dims, keepdim=True)
+    w = mask.to(acts.dtype)[..., None]
+    return (acts * w).sum(dim=dims, keepdim=True) / w.sum(dim=dims, keepdim=True).clamp(min=1)
+
+
 def ablated_acts(clean_acts: torch.Tensor, corrupted_acts: torch.Tensor, ablation: str, *,
-                 seed: int = 0) -> torch.Tensor:
+                 seed: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Every sender's ablated output, ``[sender, n, p, d]`` like ``clean_acts`` (the clean run's outputs)
-    and ``corrupted_acts`` (the corrupted run's)."""
+    and ``corrupted_acts`` (the corrupted run's). ``mask`` ``[n, p]``: the real positions of right-padded
+    prompts of different lengths (:meth:`~circuitry.prompts.PairDataset.mask`; None: all real)."""
     check_ablation(ablation)
     if ablation == "counterfactual":
         return corrupted_acts
     if ablation == "zero":
         return torch.zeros_like(clean_acts)
-    if ablation == "mean":
-        return clean_acts.mean(dim=(1, 2), keepdim=True).expand_as(clean_acts).contiguous()
-    if ablation == "mean-positional":
-        return clean_acts.mean(dim=1, keepdim=True).expand_as(clean_acts).contiguous()
-    src = torch.from_numpy(resample_sources(clean_acts.shape[1], seed)).to(clean_acts.device)
+    if ablation in ("mean", "mean-positional"):
+        dims = (-3, -2) if ablation == "mean" else (-3,)
+        return masked_mean(clean_acts, mask, dims).expand_as(clean_acts).contiguous()
+    lengths = None if mask is None else tuple(mask.sum(1).tolist())
+    src = torch.from_numpy(resample_sources(clean_acts.shape[1], seed, lengths)).to(clean_acts.device)
     return clean_acts[:, src].contiguous()
 
 
-def ablated_run(model, ids: torch.Tensor, clean, corr, ablation: str, *, seed: int = 0):
+def ablated_run(model, ids: torch.Tensor, clean, corr, ablation: str, *, seed: int = 0,
+                mask: torch.Tensor | None = None):
     """A :class:`~circuitry.discovery.runs.RunCache` whose sender outputs are ablated and whose logits are
     those of the run with every edge patched: the final residual stream is the clean one with every
     sender's output replaced by its ablated output (every other receiver's output is then unused). Its
@@ -85,7 +112,7 @@ def ablated_run(model, ids: torch.Tensor, clean, corr, ablation: str, *, seed: i
     from circuitry.discovery.runs import RunCache, run_from
     from circuitry.models import Edit
 
-    acts = ablated_acts(clean.acts, corr.acts, ablation, seed=seed)
+    acts = ablated_acts(clean.acts, corr.acts, ablation, seed=seed, mask=mask)
     last = model.info.n_layers - 1
     shift = (acts - clean.acts).sum(0)
     out = run_from(model, ids, last, clean.resid[last], edits=[Edit("resid_post", last, shift, op="add")])

@@ -200,7 +200,7 @@ def backup_heads(model, data, main: Sequence[str], *, heads: Sequence[str] | Non
     gap = (fn(clean_logits, targets) - fn(corr_logits, targets)).float().cpu().numpy().astype(float)
     s = 1.0 if gap.mean() >= 0 else -1.0
     effect = head_set_effect_fn(model, ids, targets, method=ablation, metric=name, seed=seed, max_rows=max_rows,
-                                sign=-s)  # damage: positive when the behaviour is lost
+                                sign=-s, mask=data.mask(model.device) if data.padded else None)  # damage: positive when the behaviour is lost
     singles_needed = list(dict.fromkeys(heads + main))
     sets = [[h] for h in singles_needed] + [main] + [main + [h] for h in heads]
     dmg = effect.per_prompt(sets)  # [set, n]

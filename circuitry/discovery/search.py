@@ -73,7 +73,8 @@ def prepare(model: ModelAdapter, data: PairDataset, *, metric: str | Callable | 
     ids, cids = data.clean_ids(model.device), data.corrupted_ids(model.device)
     clean, corr = cache_run(model, edges, ids), cache_run(model, edges, cids)
     if ablation != "counterfactual":
-        corr = ablated_run(model, ids, clean, corr, ablation, seed=seed)
+        corr = ablated_run(model, ids, clean, corr, ablation, seed=seed,
+                           mask=data.mask(model.device) if data.padded else None)
     targets = Targets.of(data, device=model.device, metric=name, clean_logits=clean.logits)
     return Prepared(edges, ids, cids, fn, name, targets, clean, corr, ablation, seed)
 

@@ -9,6 +9,9 @@ Ablating a head replaces its output ``z_h W_O^h`` for every position; circuitry 
 * ``resample``: ``z_h`` taken from another prompt of the reference set (a seeded random pairing that
   never pairs a prompt with itself when the reference set is the prompt set).
 
+Right-padded prompts of different lengths (``mask``, :meth:`~circuitry.prompts.PairDataset.mask`): the
+means run over real positions only, and a prompt resamples from a reference prompt at least as long.
+
 This is the operation the random-head baseline repeats thousands of times, so every call stacks many
 head sets along the batch (see :mod:`circuitry.interventions.batching`).
 """
@@ -43,45 +46,72 @@ def _check_sets(model: ModelAdapter, head_sets) -> list[list[Head]]:
     return sets
 
 
+def _masked_mean(z: torch.Tensor, mask: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor:
+    """``z`` ``[n, pos, head, d]`` averaged over ``dims`` at the real positions of ``mask`` ``[n, pos]``."""
+    if mask is None:
+        return z.mean(dims, keepdim=True)
+    w = mask.to(z.device, z.dtype)[..., None, None]
+    return (z * w).sum(dims, keepdim=True) / w.sum(dims, keepdim=True).clamp(min=1)
+
+
 def ablation_values(model: ModelAdapter, ids: torch.Tensor, *, method: AblationMethod,
                     reference_ids: torch.Tensor | None = None, per_position: bool = True,
-                    seed: int = 0) -> dict[int, torch.Tensor | float]:
+                    seed: int = 0, mask: torch.Tensor | None = None,
+                    reference_mask: torch.Tensor | None = None) -> dict[int, torch.Tensor | float]:
     """The replacement ``z`` per layer for every prompt row of ``ids``: ``[n, pos, head, d_head]``
-    (or a scalar 0 for ``zero``)."""
+    (or a scalar 0 for ``zero``). ``mask`` / ``reference_mask``: the real positions of right-padded prompts
+    (None: every position is real); the reference set's mask is ``mask`` when it is the prompt set."""
     L = model.info.n_layers
     if method == "zero":
         return {l: 0.0 for l in range(L)}
     if method not in ("mean", "resample"):
         raise InputError(f"method={method!r}; expected 'zero', 'mean' or 'resample'")
     ref = ids if reference_ids is None else reference_ids.to(model.device)
+    ref_mask = mask if reference_ids is None else reference_mask
     cache = model.run(ref, reads=[("z", l) for l in range(L)])
     n, seq = ids.shape
     out: dict[int, torch.Tensor | float] = {}
     if method == "mean":
         for l in range(L):
             z = cache[("z", l)]
-            if per_position and z.shape[1] == seq:
-                out[l] = z.mean(0, keepdim=True)
-            else:
-                out[l] = z.mean((0, 1), keepdim=True)
+            out[l] = _masked_mean(z, ref_mask, (0,) if per_position and z.shape[1] == seq else (0, 1))
         return out
     if ref.shape[1] != seq:
         raise InputError(f"reference_ids have {ref.shape[1]} tokens but the prompts have {seq}; resample "
                          "ablation needs reference prompts of the same length")
     g = torch.Generator().manual_seed(seed)
     m = ref.shape[0]
-    if reference_ids is None:  # a derangement-like pairing: never a prompt with itself
+    if mask is not None or ref_mask is not None:
+        pick = _pick_longer(mask, ref_mask, n, m, seq, g, same=reference_ids is None)
+    elif reference_ids is None:  # a derangement-like pairing: never a prompt with itself
         pick = (torch.arange(n) + torch.randint(1, max(m, 2), (n,), generator=g)) % m
     else:
         pick = torch.randint(m, (n,), generator=g)
     return {l: cache[("z", l)][pick] for l in range(L)}
 
 
+def _pick_longer(mask, ref_mask, n: int, m: int, seq: int, g: torch.Generator, *, same: bool) -> torch.Tensor:
+    """For each prompt, a reference prompt at least as long (another one when the sets are the same),
+    uniformly from ``g``; an :class:`InputError` when a prompt has none."""
+    own = (mask.sum(1) if mask is not None else torch.full((n,), seq)).cpu()
+    ref = (ref_mask.sum(1) if ref_mask is not None else torch.full((m,), seq)).cpu()
+    pick = torch.empty(n, dtype=torch.long)
+    for i in range(n):
+        ok = (ref >= own[i]) & ~((torch.arange(m) == i) & same)
+        if not ok.any():
+            raise InputError(f"prompt {i} has {int(own[i])} tokens and no other reference prompt is as long; resample "
+                             "ablation of prompts of different lengths draws from prompts at least as long. Fix: add "
+                             "a prompt of that length, or use mean ablation")
+        cand = ok.nonzero()[:, 0]
+        pick[i] = cand[torch.randint(len(cand), (1,), generator=g)]
+    return pick
+
+
 def ablate_heads(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
                  targets: Targets, *, method: AblationMethod = "zero", metric: str | Callable = "loss",
                  reference_ids: torch.Tensor | None = None, per_position: bool = True, seed: int = 0,
                  max_rows: int | None = None, progress: bool = False, values=None,
-                 resid_pre: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+                 resid_pre: dict[int, torch.Tensor] | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Metric per head set and prompt with each set ablated, ``[len(head_sets), n]``.
 
     Sets run through :func:`~circuitry.interventions.shared_prefix.ablate_shared`: the layers before a
@@ -93,7 +123,7 @@ def ablate_heads(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Seq
     ids = ids.to(model.device)
     n, seq = ids.shape
     vals = values if values is not None else ablation_values(
-        model, ids, method=method, reference_ids=reference_ids, per_position=per_position, seed=seed)
+        model, ids, method=method, reference_ids=reference_ids, per_position=per_position, seed=seed, mask=mask)
 
     if resid_pre is None:
         resid_pre = clean_resid(model, ids)
@@ -111,10 +141,10 @@ def clean_resid(model: ModelAdapter, ids: torch.Tensor) -> dict[int, torch.Tenso
 def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[Sequence[str | Head]],
                    targets: Targets, *, method: AblationMethod = "zero", metric: str | Callable = "loss",
                    reference_ids: torch.Tensor | None = None, seed: int = 0, dataset=None,
-                   progress: bool = False) -> AblationResult:
+                   progress: bool = False, mask: torch.Tensor | None = None) -> AblationResult:
     """:func:`ablate_heads` plus the unablated baseline, as a result with provenance."""
     vals = ablate_heads(model, ids, head_sets, targets, method=method, metric=metric, reference_ids=reference_ids,
-                        seed=seed, progress=progress)
+                        seed=seed, progress=progress, mask=mask)
     base = get_metric(metric)(model.run(ids.to(model.device)).logits, targets).float().cpu()
     labels = [[head_label(*parse_head(h)) for h in hs] for hs in head_sets]
     return AblationResult(
@@ -128,7 +158,7 @@ def ablation_sweep(model: ModelAdapter, ids: torch.Tensor, head_sets: Sequence[S
 def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets, *,
                        method: AblationMethod = "mean", metric: str | Callable = "loss",
                        reference_ids: torch.Tensor | None = None, seed: int = 0, max_rows: int | None = None,
-                       sign: float = 1.0) -> "HeadSetEffect":
+                       sign: float = 1.0, mask: torch.Tensor | None = None) -> "HeadSetEffect":
     """A batched ``effect_fn(head_sets) -> array`` for :func:`circuitry.stats.random_head_test`.
 
     The effect of a set is ``sign * mean over prompts of (metric(ablated) - metric(unablated))``; with
@@ -140,7 +170,7 @@ def head_set_effect_fn(model: ModelAdapter, ids: torch.Tensor, targets: Targets,
     processes or Ray (``executor=`` of :func:`~circuitry.stats.random_head_test`); a user ``metric`` must
     then be a module-level function."""
     ids = ids.to(model.device)
-    vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed)
+    vals = ablation_values(model, ids, method=method, reference_ids=reference_ids, seed=seed, mask=mask)
     base = get_metric(metric)(model.run(ids).logits, targets).float().cpu()
     return HeadSetEffect(model, ids, targets, method=method, metric=metric, values=vals, base=base,
                          resid_pre=clean_resid(model, ids), max_rows=max_rows, sign=sign)

@@ -30,7 +30,8 @@ def _pair_where(data: PairDataset, i: int) -> str:
 def check_task(data: PairDataset, model, *, metric: str | Callable | None = None) -> PairDataset:
     """Raise :class:`InputError` when ``data`` cannot give a meaningful measurement on ``model``.
 
-    Checked, in order: at least two pairs (statistics over prompts need two); every token id, answer and
+    Checked, in order: at least two pairs (statistics over prompts need two); pairs of different lengths
+    (right-padded) only on a causal model; every token id, answer and
     foil inside the vocabulary (``[0, d_vocab)``); prompts no longer than the context; the targets that
     ``metric`` reads present in every pair (``logit_diff`` needs answers and foils, ``loss`` and
     ``answer_prob`` answers, ``kl`` none); for ``logit_diff``, an answer that differs from its foil
@@ -43,6 +44,11 @@ def check_task(data: PairDataset, model, *, metric: str | Callable | None = None
     if len(data) < MIN_PAIRS:
         raise InputError(f"{where} holds {len(data)} prompt pair(s); statistics over prompts need at least "
                          f"{MIN_PAIRS} (32 or more for tight intervals)")
+    if data.padded and not getattr(info, "causal", True):
+        raise InputError(f"{where}: pairs have different lengths ({min(data.lengths)} to {max(data.lengths)} tokens), "
+                         f"which circuitry right-pads; {model.model_id} attends in both directions, so the padding "
+                         "would change what real positions see. Fix: pairs of one length for this model (split the "
+                         "file by length)")
     for i, p in enumerate(data.pairs):
         for field in ("clean", "corrupted", "answers", "foils"):
             vals = getattr(p, field)

@@ -197,7 +197,8 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
     InputError
         A missing or empty file, a line that is not UTF-8, not JSON or not a pair (with its line number), a field
         of the wrong type (a string where a list is expected, ...), text pairs without a tokenizer, answers or
-        foils that are not single tokens, unequal lengths. :class:`~circuitry.errors.LimitError` past
+        foils that are not single tokens, a clean and corrupted prompt of unequal lengths (pairs of
+        different lengths are fine: they are right-padded, see :class:`~circuitry.prompts.PairDataset`). :class:`~circuitry.errors.LimitError` past
         :data:`MAX_FILE_PAIRS` pairs.
     """
     from circuitry.io import iter_jsonl
@@ -244,10 +245,6 @@ def read_pairs(path: str | Path, *, tokenizer=None, bos: int | None = None) -> P
             raise InputError(f"{where}: clean and corrupted prompts have {len(pair.clean)} and {len(pair.corrupted)} "
                              "tokens; a pair must have equal length. Fix: corrupt with a prompt of the same template "
                              "(same number of tokens)")
-        if pairs and len(pair.clean) != len(pairs[0].clean):
-            raise InputError(f"{where}: the pair has {len(pair.clean)} tokens but the first pair has "
-                             f"{len(pairs[0].clean)}; every pair of a task file must have the same length. Fix: "
-                             "split the file by prompt length")
         pairs.append(pair)
     if not pairs:
         raise InputError(f"task file {str(path)!r} holds no prompt pairs. Fix: one JSON object per line with "

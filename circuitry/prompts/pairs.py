@@ -5,6 +5,13 @@ A pair holds token ids (and optionally the texts they came from). Metric targets
 ``answers[i]`` and the foil ``foils[i]`` (for the logit difference). Clean and corrupted prompts must
 tokenize to the same length (Zhang & Nanda 2024: symmetric token replacement); unequal pairs are
 rejected up front with an error naming the pair.
+
+Different pairs may have different lengths. The dataset then stacks into ``[n, max_len]`` tensors
+**right-padded** with :data:`PAD_ID`, and each pair's metric positions index its own tokens. On a causal
+model a position never reads a later one, so the padding changes nothing at a real position: the metric,
+every patch and every edge score of a pair equal those of the pair run alone (tested). What averages over
+prompts (mean ablations) averages over real positions only (:meth:`PairDataset.mask`); a bidirectional
+model (tracr's) refuses unequal lengths (:func:`circuitry.prompts.check_task`).
 """
 
 from __future__ import annotations
@@ -62,10 +69,15 @@ class PromptPair(_Validated):
         return self
 
 
+#: the token id right-padding fills with (any id would do: on a causal model no real position reads it)
+PAD_ID = 0
+
+
 class PairDataset(_Validated):
     """A list of :class:`PromptPair` s with the recipe that made them.
 
-    All pairs share one length, so the dataset stacks into ``[n, pos]`` tensors.
+    Pairs of one length stack into ``[n, pos]`` tensors; pairs of different lengths are right-padded to
+    the longest (:data:`PAD_ID`; :meth:`mask` tells the real positions).
     """
 
     task: str
@@ -82,21 +94,17 @@ class PairDataset(_Validated):
     def _lengths(self) -> "PairDataset":
         if not self.pairs:
             raise InputError("a PairDataset needs at least one pair; got none")
-        n0 = len(self.pairs[0].clean)
         for i, p in enumerate(self.pairs):
             if len(p.clean) != len(p.corrupted):
                 raise InputError(
                     f"pair {i}: clean and corrupted prompts tokenize to {len(p.clean)} and {len(p.corrupted)} "
                     "tokens; pairs must have equal length (use a corruption of the same template)"
                 )
-            if len(p.clean) != n0:
-                raise InputError(
-                    f"pair {i} has {len(p.clean)} tokens but pair 0 has {n0}; every pair in a dataset must have "
-                    "the same length (split the dataset by length)"
-                )
-            bad = [q for q in p.positions if not 0 <= q < n0]
+            if not p.clean:
+                raise InputError(f"pair {i}: the prompts are empty; a pair needs at least one token")
+            bad = [q for q in p.positions if not 0 <= q < len(p.clean)]
             if bad:
-                raise InputError(f"pair {i}: metric positions {bad} lie outside the prompt (length {n0})")
+                raise InputError(f"pair {i}: metric positions {bad} lie outside the prompt (length {len(p.clean)})")
         return self
 
     def __len__(self) -> int:
@@ -104,15 +112,42 @@ class PairDataset(_Validated):
 
     @property
     def seq_len(self) -> int:
-        return len(self.pairs[0].clean)
+        """The longest prompt's length (every prompt's, when they share one)."""
+        return max(self.lengths)
+
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        """Each pair's token count."""
+        return tuple(len(p.clean) for p in self.pairs)
+
+    @property
+    def length_words(self) -> str:
+        """``"12 tokens"``, or ``"7 to 12 tokens (right-padded)"`` when the lengths differ."""
+        lo, hi = min(self.lengths), max(self.lengths)
+        return f"{hi} tokens" if lo == hi else f"{lo} to {hi} tokens (right-padded)"
+
+    @property
+    def padded(self) -> bool:
+        """Whether the pairs have different lengths (and so stack right-padded)."""
+        return len(set(self.lengths)) > 1
+
+    def mask(self, device: str | torch.device = "cpu") -> torch.Tensor:
+        """``[n, pos]`` booleans: ``True`` at each pair's real tokens, ``False`` at the right padding."""
+        lengths = torch.tensor(self.lengths, device=device)
+        return torch.arange(self.seq_len, device=device)[None, :] < lengths[:, None]
+
+    def _stack(self, field: str, device) -> torch.Tensor:
+        n = self.seq_len
+        return torch.tensor([getattr(p, field) + (PAD_ID,) * (n - len(p.clean)) for p in self.pairs],
+                            dtype=torch.long, device=device)
 
     def clean_ids(self, device: str | torch.device = "cpu") -> torch.Tensor:
-        """``[n, pos]`` clean token ids."""
-        return torch.tensor([p.clean for p in self.pairs], dtype=torch.long, device=device)
+        """``[n, pos]`` clean token ids (right-padded with :data:`PAD_ID` when lengths differ)."""
+        return self._stack("clean", device)
 
     def corrupted_ids(self, device: str | torch.device = "cpu") -> torch.Tensor:
-        """``[n, pos]`` corrupted token ids."""
-        return torch.tensor([p.corrupted for p in self.pairs], dtype=torch.long, device=device)
+        """``[n, pos]`` corrupted token ids (right-padded with :data:`PAD_ID` when lengths differ)."""
+        return self._stack("corrupted", device)
 
     def targets(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(positions, answers, foils)``, each ``[n, k]``: the metric targets of every pair.

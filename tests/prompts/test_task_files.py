@@ -56,8 +56,6 @@ BAD = [
     ("missing corrupted", [IDS, {"clean": [0, 1]}], r"bad.jsonl:2: missing field\(s\) \['corrupted'\]"),
     ("negative id", [IDS, {**IDS, "clean": [0, -5, 9, 5, 9]}], r"bad.jsonl:2: 'clean' holds negative"),
     ("unequal lengths", [IDS, {**IDS, "corrupted": [0, 7, 9]}], r"bad.jsonl:2: .*length"),
-    ("pairs of different lengths", [IDS, {**IDS, "clean": [0, 5, 9, 5], "corrupted": [0, 7, 9, 7]}],
-     r"bad.jsonl:2: the pair has 4 tokens but the first pair has 5"),
     ("unknown field", [{**IDS, "answr": [3]}], r"unknown field\(s\) \['answr'\]"),
     ("one pair", [IDS], "holds 1 prompt pair"),
     ("id outside vocabulary", [IDS, {**IDS, "clean": [0, 500, 9, 5, 9]}], r"bad.jsonl:2: clean token id\(s\) \[500\] at index\(es\) \[1\]"),
