@@ -64,6 +64,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="also rescore with the first per-edge method (else eap-ig) under every ablation x "
                         "metric (logit_diff, answer_prob, kl) and report per edge whether its kept-circuit verdict "
                         "is robust or which settings flip it (sensitivity.json)")
+    p.add_argument("--backup", nargs="?", const="auto", default=None, metavar="HEADS",
+                   help="also co-ablate every other head with the circuit's heads and report the backups (heads "
+                        "whose effect grows when those are gone) and super-additivity (backup.json): 'auto' (the "
+                        "default when the flag is given: the heads of the first per-edge method's kept circuit) "
+                        "or heads like L1H0,L1H2")
     p.add_argument("--replicate", action="store_true",
                    help="also rank on one random half of the prompts and measure faithfulness on the other half")
     p.add_argument("--out", required=True, help="output folder")
@@ -83,6 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model, data = load(args)
     check_data(args, methods, data)
+    from circuitry.discovery.followups import parse_backup
+
+    backup = parse_backup(args.backup, model)
     reference = None
     if args.reference:  # every edge checked against the model before any search
         from circuitry.discovery.edges import edge_set
@@ -96,18 +104,11 @@ def _run(args: argparse.Namespace) -> int:
                             n_resamples=args.n_resamples, faithfulness_alpha=args.faithfulness_alpha,
                             stability_splits=args.stability_splits, acdc_splits=args.acdc_splits,
                             replicate=args.replicate, seed=args.seed, progress=not args.quiet,
-                            ablation=args.ablation, evaluator=args.evaluator, top_k=args.top_k, reference=reference)
+                            ablation=args.ablation, evaluator=args.evaluator, top_k=args.top_k, reference=reference,
+                            sensitivity=args.sensitivity, backup=backup)
         # the report names its files where they will be, in --out, not in the staging folder
         rep = rep.model_copy(update={"files": {k: str(out / Path(v).relative_to(stage)) for k, v in rep.files.items()}})
         atomic_write_json(stage / "discovery.json", rep)
-        if args.sensitivity and rep.gap.resolved:  # issue 26: the verdicts under every ablation x metric
-            from circuitry.discovery.sensitivity import sensitivity_sweep
-
-            sens = sensitivity_sweep(model, data, method=next((m for m in methods if m in ("exact", "eap", "eap-ig")),
-                                                              "eap-ig"), steps=args.steps, threshold=args.threshold,
-                                     alpha=args.alpha, seed=args.seed, progress=not args.quiet)
-            atomic_write_json(stage / "sensitivity.json", sens)
-            print(sens.summary())
     print(f"circuit search on {model.model_id}: " + rep.summary())
     if not rep.gap.resolved:
         print(f"wrote {out / 'discovery.json'} (the gap only); exit 1")

@@ -10,7 +10,10 @@ Files in the output folder:
 - ``{method}/graph.graphml``, ``.gexf``, ``.json``: the full scored edge graph (circuitry's schema,
   :mod:`circuitry.graph.export`); ``{method}/circuit.dot``, ``.mmd``, ``.png``, ``.svg``: the kept circuit only;
 - ``{method}/scores_mib.json``: the scores in the EAP-IG / MIB circuit JSON layout;
-- ``acdc/checkpoint.json``: ACDC's progress (a killed run resumes from it).
+- ``acdc/checkpoint.json``: ACDC's progress (a killed run resumes from it);
+- ``sensitivity.json`` (``sensitivity=True``) and ``backup.json`` (``backup=``): every edge's verdict under
+  every ablation x metric, and the heads that take over when the circuit's heads are ablated
+  (:mod:`circuitry.discovery.followups`); both are in ``discovery.json`` too.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from circuitry.discovery.backup import BackupReport
 from circuitry.discovery.faithfulness import (DEFAULT_N_RANDOM, Faithfulness, ReplicatedFaithfulness,
                                               faithfulness_curves, replicated_faithfulness)
 from circuitry.discovery.reference import ReferenceCircuit, ReferenceComparison, compare_all
 from circuitry.discovery.results import EdgeScores, check_method
 from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
+from circuitry.discovery.sensitivity import SensitivityReport
 from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
 from circuitry.display import Displayed, Table, interval
 from circuitry.errors import bad_value
@@ -51,6 +56,12 @@ class DiscoveryReport(Displayed, Frozen):
     #: precision and recall against it
     reference: ReferenceCircuit | None = None
     reference_comparisons: list[ReferenceComparison] = []
+    #: ``--sensitivity``: every edge's kept-circuit verdict under every ablation x metric (robust or fragile)
+    sensitivity: SensitivityReport | None = None
+    #: ``--backup``: conditional co-ablation of every other head with the circuit's heads (backups, dependents,
+    #: super-additivity); ``backup_skipped`` says why none ran when one was asked for
+    backup: BackupReport | None = None
+    backup_skipped: str | None = None
     provenance: Provenance
 
     def summary(self) -> str:
@@ -75,6 +86,12 @@ class DiscoveryReport(Displayed, Frozen):
             lines.append(f"against the reference {self.reference.source} ({len(self.reference.edges)} of "
                          f"{self.reference.total_edges} edges):")
             lines += ["  " + c.summary() for c in self.reference_comparisons]
+        if self.sensitivity is not None:
+            lines.append(self.sensitivity.summary())
+        if self.backup is not None:
+            lines.append("backup heads: " + self.backup.summary())
+        elif self.backup_skipped:
+            lines.append(f"backup heads: not measured: {self.backup_skipped}")
         return "\n".join(lines)
 
     def _table(self) -> Table:
@@ -95,6 +112,10 @@ class DiscoveryReport(Displayed, Frozen):
                                        f"{self.ablation}; curve p: the method's CPR against the random rankings'"]
         notes += [st.summary() for st in self.stability]
         notes += ["reference: " + c.summary() for c in self.reference_comparisons]
+        if self.sensitivity is not None:
+            notes.append(self.sensitivity.summary(k=3))
+        if self.backup is not None:
+            notes.append("backup heads: " + self.backup.summary())
         return Table(title, ("method", "edges kept", "of", "CPR", "CI", "CMD", "curve p"), rows, notes=notes,
                      noun="method", footer=[f"files: {', '.join(sorted(self.files))}"] if self.files else ())
 
@@ -113,7 +134,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                   stability_splits: int = 100, acdc_splits: int = 2, replicate: bool = False, seed: int = 0,
                   progress: bool = True, stability_resamples: int | None = None,
                   acdc_resamples: int | None = None, ablation: str = "counterfactual", evaluator: str = "circuitry",
-                  top_k: str | None = None, reference: ReferenceCircuit | None = None) -> DiscoveryReport:
+                  top_k: str | None = None, reference: ReferenceCircuit | None = None, sensitivity: bool = False,
+                  backup: Sequence[str] | str | None = None) -> DiscoveryReport:
     """Score the edges with every method, measure faithfulness and stability, and write the files.
 
     ``metric``: the metric of every method and of the faithfulness curves; default the task's metric,
@@ -129,6 +151,10 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     curve; ``evaluator`` and ``top_k`` are :func:`~circuitry.discovery.faithfulness_curves`'s;
     ``reference`` (:func:`circuitry.discovery.reference.load_reference`) adds every method's ROC AUC with a
     bootstrap interval over prompts (``n_resamples``), precision and recall against it.
+    ``sensitivity`` reruns the first per-edge method (else EAP-IG) under every ablation x metric
+    (:func:`~circuitry.discovery.sensitivity.sensitivity_sweep`); ``backup`` (``"auto"`` or a list of heads)
+    co-ablates every other head with the circuit's heads (:func:`~circuitry.discovery.followups.run_backup`,
+    decided at ``alpha`` with ``threshold`` as the smallest share that matters).
     Other options as in :func:`~circuitry.discovery.score_edges`."""
     from circuitry.discovery.mib import check_evaluator
 
@@ -199,11 +225,26 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
         files.update({f"{s.method}/{p.name}": str(p) for p in map(Path, written)})
     fig = plot_faithfulness(fa, out / "faithfulness.png")
     files["faithfulness.png"] = str(fig)
+    sens, bk, bk_skipped = None, None, None
+    if sensitivity:
+        from circuitry.discovery.followups import first_per_edge
+        from circuitry.discovery.sensitivity import sensitivity_sweep
+
+        sens = sensitivity_sweep(model, data, method=first_per_edge(methods) or "eap-ig", steps=steps,
+                                 threshold=threshold, alpha=alpha, seed=seed, progress=progress)
+        files["sensitivity.json"] = str(atomic_write_json(out / "sensitivity.json", sens))
+    if backup is not None:
+        from circuitry.discovery.followups import run_backup
+
+        bk, bk_skipped = run_backup(model, data, scores, backup, ablation=ablation, metric=task_metric, alpha=alpha,
+                                    min_share=threshold, seed=seed)
+        if bk is not None:
+            files["backup.json"] = str(atomic_write_json(out / "backup.json", bk))
     files["discovery.json"] = str(out / "discovery.json")
     report = DiscoveryReport(methods=methods, task=data.task, n_prompts=len(data), gap=gap, scores=scores,
                              faithfulness=fa, stability=stab, replication=rep, files=files, ablation=ablation,
-                             reference=reference, reference_comparisons=comparisons,
-                             provenance=prov)
+                             reference=reference, reference_comparisons=comparisons, sensitivity=sens,
+                             backup=bk, backup_skipped=bk_skipped, provenance=prov)
     atomic_write_json(out / "discovery.json", report)
     write_report_html(out)  # the interactive page, from the files just written (circuitry.viewer)
     return report
