@@ -117,24 +117,20 @@ def test_heatmap_rejects_inverted_limits(tmp_path):
         plots.heatmap(np.ones((2, 2)), tmp_path / "x.png", title="t", cbar_label="x", vmin=1.0, vmax=0.0)
 
 
-def test_graph_node_colours_use_the_natural_range(tmp_path, monkeypatch):
-    import matplotlib.colors
+def test_graph_node_colours_use_the_natural_range(tmp_path):
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
 
     from circuitry.errors import InputError
     from circuitry.graph import EdgeMeasurement, build_graph, draw_graph
 
-    seen = []
-    real = matplotlib.colors.Normalize
-
-    class Spy(real):
-        def __init__(self, vmin=None, vmax=None, clip=False):
-            seen.append((vmin, vmax))
-            super().__init__(vmin, vmax, clip)
-
-    monkeypatch.setattr(matplotlib.colors, "Normalize", Spy)
     e = [EdgeMeasurement(source="L0H1", target="L1H2", kind="q", effect=0.3)]
     G = build_graph(n_layers=2, n_heads=4, edges=e, node_scores={"s": {"L0H1": 0.06, "L1H2": 0.02}})
-    draw_graph(G, tmp_path / "a.png", node_score="s", node_range=(0.0, 1.0), node_label="score", dpi=20)
-    assert (0.0, 1.0) in seen and (0.0, 0.06) not in seen  # the weak score is not the top colour
+    (svg,) = draw_graph(G, tmp_path / "a.svg", node_score="s", node_range=(0.0, 1.0), node_label="score")
+    fills = svg.read_text().lower()
+    viridis = colormaps["viridis"]
+    assert to_hex(viridis(0.06)) in fills and to_hex(viridis(1.0)) not in fills  # 0.06 is dark, not the top colour
+    (svg,) = draw_graph(G, tmp_path / "b.svg", node_score="s", node_label="score")  # without: from 0 to the largest
+    assert to_hex(viridis(1.0)) in svg.read_text().lower()
     with pytest.raises(InputError, match="node_range"):
-        draw_graph(G, tmp_path / "b.png", node_score="s", node_range=(1.0, 0.0))
+        draw_graph(G, tmp_path / "c.png", node_score="s", node_range=(1.0, 0.0))

@@ -19,6 +19,13 @@ from circuitry.models import load_model
 
 model = load_model("zoo:attn-only-2l")   # the shipped 2-layer attention-only model (checksum-verified)"""
 
+
+
+def figure(call: str, png: str) -> tuple[str, str]:
+    """A code cell that writes the figure ``png`` with ``call`` and shows it."""
+    return "code", f'{call}\nImage("{png}")'
+
+
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "activation-patching": [
         ("md", "# Activation patching\n\nThe notebook of [the tutorial](../tutorials/activation-patching.md): patch "
@@ -38,8 +45,7 @@ noise"""),
 print(denoise.summary())"""),
         ("md", "`noise.share.numpy()` is the `[layer, head]` array; `noise.to_records()` one dict per head. The "
                "heatmap's colour scale is the share's natural range, -1 to 1, with 0 white."),
-        ("code", """noise.heatmap("noising.png")
-Image("noising.png")"""),
+        figure('noise.heatmap("noising.png")', "noising.png"),
         ("md", "## Ablations\nThe loss on the prompts with heads mean-ablated, per head set and prompt."),
         ("code", """from circuitry.interventions import ablate_heads
 from circuitry.metrics import Targets
@@ -84,8 +90,7 @@ from circuitry.decodability import TOPIC_TASKS, decodability
 
 r = decodability(model, TOPIC_TASKS, n_examples=(0, 1, 4), seed=0, progress=False)
 print(r.to_markdown())"""),
-        ("code", """r.plot("decodability.png")
-Image("decodability.png")"""),
+        figure('r.plot("decodability.png")', "decodability.png"),
     ],
     "discover-a-circuit": [
         ("md", "# Discover a circuit automatically\n\nThe notebook of [the tutorial](../tutorials/discover-a-circuit.md):"
@@ -132,14 +137,11 @@ ind"""),
 Image("duplicate_token.png")"""),
         ("code", """from circuitry.scores import all_composition_scores
 
-comp = all_composition_scores(model, n_baseline=1000, seed=0)
-for kind in "QKV":
-    c = comp[kind]
-    print(f"{kind}-composition L0H3->L1H5: {c.score('L0H3', 'L1H5'):.3f} "
-          f"(random baseline {c.baseline_mean:.3f} +- {c.baseline_std:.3f})")
-src, dst, raw, above = comp["K"].pairs(1)[0]
-print(f"strongest K-composition: {src}->{dst} {raw:.3f} ({above:+.3f} above baseline)")
-comp["K"]"""),
+comp = all_composition_scores(model, n_baseline=1000, seed=0)   # {"Q": ..., "K": ..., "V": ...}
+k = comp["K"]
+print(f"K-composition L0H3->L1H5: {k.score('L0H3', 'L1H5'):.3f} (random baseline {k.baseline_mean:.3f} +- "
+      f"{k.baseline_std:.3f})")
+k   # the strongest pairs, their excess over the baseline, and that excess in baseline standard deviations"""),
         ("code", """from circuitry.scores import icl_score, ov_eigenvalue_positivity
 
 print(f"OV eigenvalue positivity of L1H5: {ov_eigenvalue_positivity(model).numpy()[1, 5]:.2f}")
@@ -185,8 +187,7 @@ from circuitry.dynamics import phase_change, zoo_checkpoints
 r = phase_change(zoo_checkpoints("attn-only-2l"), series="zoo:attn-only-2l", progress=False)
 print(r.phase_change.describe())
 print(r.to_markdown())"""),
-        ("code", """r.plot("phase_change.png")
-Image("phase_change.png")"""),
+        figure('r.plot("phase_change.png")', "phase_change.png"),
     ],
     "trace-the-induction-circuit": [
         ("md", "# Trace the induction circuit\n\nThe notebook of [the tutorial](../tutorials/trace-the-induction-"

@@ -128,11 +128,17 @@ def test_discover_a_circuit(runs):
 
 
 def test_find_induction_heads(runs):
-    lines = printed(runs["find-induction-heads"])[:-1]
-    assert len(lines) == 9
+    run = runs["find-induction-heads"]
+    lines = printed(run)[:-1]
+    assert len(lines) == 6
     quoted = tutorial_lines("find-induction-heads")
     assert [ln for ln in lines if ln not in quoted] == []  # the tutorial's settings, the tutorial's numbers
-    assert runs["find-induction-heads"].images() == 1
+    src, dst, raw, above = re.match(r"strongest K-composition: (\S+)->(\S+) (\S+) \((\S+) above baseline\)",
+                                    next(q for q in quoted if q.startswith("strongest K"))).groups()
+    k_table = next(h for h in run.html() if "K-composition" in h)  # its first row is the tutorial's strongest pair
+    first = re.search(r"<tbody><tr>(.*?)</tr>", k_table).group(1)
+    assert re.findall(r">([^<]+)</td>", first)[:3] == [f"{src}-&gt;{dst}", raw, f"{float(above):.3f}"]
+    assert run.images() == 1
 
 
 def test_head_catalogue(runs):
