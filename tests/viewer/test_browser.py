@@ -5,8 +5,8 @@ changes what is drawn. Needs chromium and chromium-driver (apt-get); skipped wit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-import pytest
 
 from tests.viewer.drawn import expected_drawn, measured_paths
 
@@ -109,3 +109,19 @@ def test_hostile_text_stays_text(browser, hostile_dir):
     assert browser.execute_script("return window.__pwned === undefined")
     assert browser.find_element("id", "title").get_attribute("textContent").endswith(f"task {HOSTILE}")
     assert int(browser.find_element("id", "count-edges").text) > 0 and _errors(browser) == []
+
+
+def test_the_counts_docs_viewer_md_quotes(browser):
+    """docs/viewer.md and the README screenshot quote the page of the README's quickstart run (the run the docs
+    tests make; shared within a session)."""
+    from tests.docs.runs import run
+
+    res = run("circuitry analyze --out circuitry-results")
+    assert res.returncode == 0, res.stderr
+    d = res.cwd / "circuitry-results"
+    browser.get((d / "report.html").resolve().as_uri())
+    assert _errors(browser) == []
+    assert browser.find_element("id", "counts").text == "Drawn: 8 nodes, 24 paths (17 node pairs) of 257 measured."
+    assert _drawn(browser)[:2] == expected_drawn(d / "graph.json", max_p=0.01, min_share=0.05)
+    doc = (Path(__file__).parents[2] / "docs" / "viewer.md").read_text()
+    assert "Drawn: 8 nodes, 24 paths (17 node pairs) of 257 measured" in doc and "draw 24 of the 257" in doc

@@ -195,7 +195,7 @@
           "target-arrow-color": "data(color)", "target-arrow-shape": "triangle", "curve-style": "bezier",
           opacity: 0.75, "arrow-scale": 0.8 } },
         { selector: "edge.negative", style: { "line-style": "dashed" } },
-        { selector: ".focus", style: { opacity: 1, "overlay-color": "#000", "overlay-opacity": 0.12 } }
+        { selector: ".focus, :selected", style: { opacity: 1, "overlay-color": "#000", "overlay-opacity": 0.15 } }
       ]
     });
     window.circuitryGraph = cy;  // the drawn graph, for the browser console (and tests/viewer)
