@@ -21,6 +21,8 @@ FORBIDDEN = {
     "graph": {"models", "interventions", "scores", "claims", "analysis"},
     "claims": {"analysis"},
     "zoo": {"interventions", "scores", "graph", "stats", "claims", "analysis"},
+    # the page reads what analyze and discover wrote (their files), never their code or a model
+    "viewer": {"models", "prompts", "interventions", "scores", "stats", "claims", "analysis", "discovery", "zoo"},
 }
 
 

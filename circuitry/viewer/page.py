@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -32,7 +32,7 @@ _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inlin
         "base-uri 'none'; form-action 'none'")
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset(name: str) -> str:
     """The text of a file in ``circuitry/viewer/assets`` (refused if it could end the ``<script>`` it goes in)."""
     text = resources.files("circuitry.viewer").joinpath("assets", name).read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 def page_json(html: str) -> dict:
     """The data block of a report.html, as the page's script parses it."""
-    m = re.search(r'<script type="application/json" id="circuitry-data">(.*?)</script>', html, re.S)
+    m = re.search(r'<script type="application/json" id="circuitry-data">(.*?)</script>', html, re.DOTALL)
     return json.loads(m.group(1))
 
 

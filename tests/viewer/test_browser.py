@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from tests.viewer.drawn import expected_drawn, measured_paths
 
 
