@@ -26,12 +26,13 @@ from typing import Any, Callable, Sequence
 
 TOP_ROWS = 10
 """Rows a table shows by default (the largest |effect| first); the rest are counted in one line."""
-MAX_NOTES = 8
-"""Lines of notes (gap, test, findings) a table shows at most; more are counted in one line."""
+TEXT_NOTE_LINES = 10
+"""Lines the notes take at most in the text table (each wrapped at :data:`TEXT_NOTE` characters, at most two
+lines per note); the notes that do not fit are counted in the last line."""
 TEXT_CELL = 48
 """Characters of one cell in the text table (longer text ends in '...'; the HTML table shows it whole)."""
-TEXT_NOTE = 160
-"""Characters of one note line in the text table."""
+TEXT_NOTE = 120
+"""Characters of one line of a note in the text table."""
 
 Cell = Any  # str, int, float or None ("–")
 
@@ -88,6 +89,8 @@ class Table:
     total: int | None = None
     noun: str = "row"
     footer: Sequence[str] = field(default_factory=tuple)
+    #: lines the notes may take in the text table (the HTML shows every note whole)
+    note_lines: int = TEXT_NOTE_LINES
 
     def _shown(self) -> tuple[list[list[str]], int]:
         shown = [[fmt(c) for c in r] for r in list(self.rows)[: self.k]]
@@ -98,8 +101,8 @@ class Table:
         return f"({n} more {self.noun}{'' if n == 1 else 's'})"
 
     def text(self) -> str:
-        """The plain-text table: at most ``1 + MAX_NOTES + 1 + 1 + k + 1 + len(footer)`` lines, each cell
-        cut at :data:`TEXT_CELL` characters and each note at :data:`TEXT_NOTE`."""
+        """The plain-text table: at most ``1 + note_lines + 1 + k + 1 + len(footer)`` lines, each cell cut at
+        :data:`TEXT_CELL` characters, each note wrapped at :data:`TEXT_NOTE` (two lines at most)."""
         shown, more = self._shown()
         cut = [[_cut(c, TEXT_CELL) for c in r] for r in shown]
         widths = [max([len(h)] + [len(r[i]) for r in cut]) for i, h in enumerate(self.columns)]
@@ -108,7 +111,7 @@ class Table:
         def line(cells):
             return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)).rstrip()
 
-        out = [self.title, *(_cut(n, TEXT_NOTE) for n in self._notes())]
+        out = [self.title, *_wrapped(list(self.notes), self.note_lines)]
         if self.columns and (cut or not self.rows):
             out.append(line(self.columns))
             out += [line(r) for r in cut]
@@ -122,7 +125,7 @@ class Table:
         shown, more = self._shown()
         e = html.escape
         parts = [f'<div class="circuitry-result"><p style="margin:0"><b>{e(self.title)}</b></p>']
-        parts += [f'<p style="margin:0;font-size:90%">{e(n)}</p>' for n in self._notes()]
+        parts += [f'<p style="margin:0;font-size:90%">{e(n)}</p>' for n in self.notes]
         if self.columns and shown:
             parts.append('<table style="font-size:90%"><thead><tr>'
                          + "".join(f"<th>{e(c)}</th>" for c in self.columns) + "</tr></thead><tbody>")
@@ -135,12 +138,6 @@ class Table:
             parts.append(f'<p style="margin:0;font-size:90%"><i>{e(self._more(more))}</i></p>')
         parts += [f'<p style="margin:0;font-size:90%">{e(f)}</p>' for f in self.footer]
         return "".join(parts) + "</div>"
-
-    def _notes(self) -> list[str]:
-        notes = list(self.notes)
-        if len(notes) <= MAX_NOTES:
-            return notes
-        return notes[: MAX_NOTES - 1] + [f"... and {len(notes) - MAX_NOTES + 1} more lines"]
 
 
 class Displayed:
@@ -169,6 +166,24 @@ class Displayed:
 
 
 _TABLES: dict[int, Table] = {}
+
+
+def _wrapped(notes: list[str], limit: int) -> list[str]:
+    """``notes`` wrapped at :data:`TEXT_NOTE` characters, two lines each at most, ``limit`` lines in all (the last
+    one counting the notes left out)."""
+    import textwrap
+
+    out: list[str] = []
+    for i, note in enumerate(notes):
+        lines = textwrap.wrap(note, TEXT_NOTE, subsequent_indent="  ") or [""]
+        if len(lines) > 2:
+            lines = [lines[0], _cut(lines[1] + " " + " ".join(lines[2:]), TEXT_NOTE)]
+        room = limit - len(out) - (i < len(notes) - 1)
+        if len(lines) > room:
+            out.append(f"... and {len(notes) - i} more notes")
+            break
+        out += lines
+    return out
 
 
 def _cut(s: str, n: int) -> str:

@@ -178,4 +178,4 @@ class AnalysisReport(Displayed, Frozen):
         footer = [f"test: {e0.test}, {e0.correction} over {len(self.head_effects)} heads"] if e0 and e0.test else []
         return Table(f"AnalysisReport: {first}", ("head", "share", "CI", f"p_adj ({e0.correction if e0 else ''})",
                                                   "in circuit"), rows, notes=[f.strip() for f in findings],
-                     noun="head", footer=footer)
+                     noun="head", footer=footer, k=6, note_lines=15)

@@ -175,6 +175,13 @@ def test_trace_the_induction_circuit(runs):
     rows = [squash(ln) for ln in text.splitlines() if re.match(r"\| L\dH\d \| -?\d", ln)]
     assert len(rows) >= 3 and [r for r in rows if r not in report_md] == []
     assert run.images() == 2
+    from circuitry.analysis import AnalysisReport
+
+    report = AnalysisReport.model_validate_json((run.folder / "circuitry-results" / "report.json").read_text())
+    text = repr(report).splitlines()  # 11 findings, 16 heads: still a screenful
+    assert len(text) <= 25 and max(map(len, text)) <= 160
+    top = max(report.head_effects, key=lambda e: abs(e.share))
+    assert text[text.index(next(t for t in text if t.startswith("head "))) + 1].split()[:2] == [top.site, f"{top.share:.3f}"]
 
 
 def test_validate_a_claim(runs):
