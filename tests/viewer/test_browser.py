@@ -124,3 +124,18 @@ def test_the_counts_docs_viewer_md_quotes(browser):
     assert _drawn(browser)[:2] == expected_drawn(d / "graph.json", max_p=0.01, min_share=0.05)
     doc = (Path(__file__).parents[2] / "docs" / "viewer.md").read_text()
     assert "Drawn: 8 nodes, 24 paths (17 node pairs) of 257 measured" in doc and "draw 24 of the 257" in doc
+
+
+def test_a_run_with_no_graph_says_why(browser, analyze_dir, tmp_path):
+    """A run whose gap is not resolved measures no path and writes no graph: the page says so, without error."""
+    import shutil
+
+    from circuitry.viewer import write_report_html
+
+    d = tmp_path / "out"
+    shutil.copytree(analyze_dir, d)
+    (d / "graph.json").unlink()
+    write_report_html(d)
+    browser.get((d / "report.html").resolve().as_uri())
+    assert "the clean-corrupted gap is not resolved" in browser.find_element("id", "note").text
+    assert browser.execute_script("return window.circuitryGraph === undefined") and _errors(browser) == []
