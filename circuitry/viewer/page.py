@@ -98,7 +98,8 @@ def render_html(data: dict) -> str:
 <body>
 <header>
 <h1 id="title">{e(data["title"])}</h1>
-<p id="summary">{e(summary)}</p>
+<div class="sub"><p id="summary">{e(summary)}</p>
+<details><summary>Provenance</summary>{_dl(data.get("provenance", {}), "provenance")}</details></div>
 <p id="note">{e(data.get("note", ""))}</p>
 </header>
 <main>
@@ -125,7 +126,6 @@ def render_html(data: dict) -> str:
 <section id="run">
 {f'<h2>Findings</h2><ul id="findings">{findings}</ul>' if findings else ""}
 <h2>Run</h2>{_dl(data.get("header", {}), "meta")}
-<details><summary>Provenance</summary>{_dl(data.get("provenance", {}), "provenance")}</details>
 </section>
 <footer>
 <h2>Figures</h2>{_links(data.get("figures", []), "figures")}
