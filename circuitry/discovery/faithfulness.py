@@ -55,6 +55,7 @@ from circuitry.discovery.faithfulness_tests import (CURVE_NULL, DEFAULT_N_RANDOM
                                                     random_ranking_tests, resolved_from_zero, run_seed,
                                                     size_pvalues, testable_sizes, unique_sizes)
 from circuitry.discovery.results import EdgeScores
+from circuitry.display import Displayed, Table, interval
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
 from circuitry.stats import ConfidenceInterval, GapSummary, Verdict, gap_summary
@@ -96,7 +97,11 @@ class FaithfulnessCurve(Frozen):
         return [t.pvalue for t in self.tests for _ in t.percents]
 
 
-class Faithfulness(Frozen):
+CELLS = ("CPR", "CPR CI", "CMD", "CMD CI", "curve p", "floor")
+"""Column names of :meth:`Faithfulness.cells`."""
+
+
+class Faithfulness(Displayed, Frozen):
     """Faithfulness of several methods on one prompt set, sharing the sizes, the two reference runs and the
     random rankings (``random [size, draw]``: ``f`` of each random ranking's circuit at each distinct size;
     ``random_cpr``: each random ranking's CPR). ``random_low``/``random_high`` (the central
@@ -134,6 +139,22 @@ class Faithfulness(Frozen):
             if c.method == method:
                 return c
         raise bad_value("method", method, f"one of {[c.method for c in self.curves]}")
+
+    def cells(self, method: str) -> tuple:
+        """A method's CPR with its interval, CMD with its interval, and the whole-curve p-value with its floor:
+        the cells of the display tables of this result and of the discovery report."""
+        c = self.curve(method)
+        ct = c.curve_test
+        return (c.cpr, interval(c.cpr_ci.low, c.cpr_ci.high), c.cmd, interval(c.cmd_ci.low, c.cmd_ci.high), ct.pvalue,
+                ct.min_attainable_pvalue)
+
+    def _table(self) -> Table:
+        lv = int(round(self.confidence_level * 100))
+        return Table(f"Faithfulness: {self.metric}, {len(self.m_model)} prompts, {self.total_edges} edges",
+                     ("method", *CELLS), [(c.method, *self.cells(c.method)) for c in self.curves],
+                     notes=[f"{lv}% bootstrap intervals ({self.n_resamples} resamples); curve p: the method's CPR against "
+                            f"{self.n_random} random edge rankings, alpha {self.alpha:g}; ablation "
+                            f"{self.ablation}, evaluator {self.evaluator}"], noun="method")
 
     def summary(self) -> str:
         lv = int(round(self.confidence_level * 100))

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Sequence
 
 from circuitry.discovery.backup import BackupReport
-from circuitry.discovery.faithfulness import (DEFAULT_N_RANDOM, Faithfulness, ReplicatedFaithfulness,
+from circuitry.discovery.faithfulness import (CELLS, DEFAULT_N_RANDOM, Faithfulness, ReplicatedFaithfulness,
                                               faithfulness_curves, replicated_faithfulness)
 from circuitry.discovery.reference import ReferenceCircuit, ReferenceComparison, compare_all
 from circuitry.discovery.results import EdgeScores, check_method
 from circuitry.discovery.search import DEFAULT_TAU, prepare, score_edges
 from circuitry.discovery.sensitivity import SensitivityReport
 from circuitry.discovery.stability import RankingStability, ranking_stability, rerun_stability
-from circuitry.display import Displayed, Table, interval
+from circuitry.display import Displayed, Table
 from circuitry.errors import bad_value
 from circuitry.io import atomic_write_json
 from circuitry.provenance import Frozen, Provenance, make_provenance
@@ -101,13 +101,10 @@ class DiscoveryReport(Displayed, Frozen):
         title = (f"DiscoveryReport: task {self.task}, {self.n_prompts} prompt pairs, gap {g.mean:.3g} "
                  f"[{g.ci_low:.3g}, {g.ci_high:.3g}]{'' if g.resolved else ' (not resolved: no circuit searched)'}")
         fa = self.faithfulness
-        curves = {} if fa is None else {c.method: c for c in fa.curves}
-        rows = []
-        for s in self.scores:
-            c = curves.get(s.method)
-            rows.append((s.method, sum(s.in_circuit), len(s.edges), None if c is None else c.cpr,
-                         None if c is None else interval(c.cpr_ci.low, c.cpr_ci.high), None if c is None else c.cmd,
-                         None if c is None else c.curve_test.pvalue))
+        measured = set() if fa is None else {c.method for c in fa.curves}
+        rows = [(s.method, sum(s.in_circuit), len(s.edges),
+                 *(fa.cells(s.method) if s.method in measured else (None,) * len(CELLS)))
+                for s in self.scores]
         notes = [] if fa is None else [f"faithfulness: {fa.n_random} random rankings, {fa.metric}, ablation "
                                        f"{self.ablation}; curve p: the method's CPR against the random rankings'"]
         notes += [st.summary() for st in self.stability]
@@ -116,7 +113,7 @@ class DiscoveryReport(Displayed, Frozen):
             notes.append(self.sensitivity.summary(k=3))
         if self.backup is not None:
             notes.append("backup heads: " + self.backup.summary())
-        return Table(title, ("method", "edges kept", "of", "CPR", "CI", "CMD", "curve p"), rows, notes=notes,
+        return Table(title, ("method", "edges kept", "of", *CELLS), rows, notes=notes,
                      noun="method", footer=[f"files: {', '.join(sorted(self.files))}"] if self.files else ())
 
 
