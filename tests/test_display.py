@@ -89,3 +89,14 @@ def test_claim_verdicts_show_their_evidence():
     assert row.split()[1:7] == ["ablation_vs_random", "refuted", "-0.002", "[-0.009,", "0.007]", "0.792"]
     assert "bystander&lt;heads&gt;" in rep._repr_html_() and "REFUTED" in repr(r)
     assert "0.955 ± 1.5 (n=119)" in r._repr_html_()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import circuitry.display
+    import circuitry.plots
+
+    for module in (circuitry.display, circuitry.plots):
+        result = doctest.testmod(module)
+        assert result.attempted >= 2 and result.failed == 0, module.__name__

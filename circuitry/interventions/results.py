@@ -141,9 +141,11 @@ def site_table(res, title: str, labels: list[str], shares: list[float], noun: st
     clean, corr = float(np.mean(res.clean)), float(np.mean(res.corrupted))
     notes = [f"{res.n_prompts} prompts; clean {clean:.3f}, corrupted {corr:.3f}, gap {clean - corr:.3f}; share = "
              f"share of the gap the {noun} carries (1 = all of it)"]
+    from circuitry.errors import InputError
+
     try:
         fam = res.decisions()
-    except Exception:  # one prompt, or a non-finite metric: no test, the shares alone
+    except InputError:  # one prompt, or a non-finite metric: no test, the shares alone
         fam = None
     if fam is None:
         rows = ranked(list(zip(labels, shares)), key=lambda r: r[1])
