@@ -81,9 +81,10 @@ def execute(name: str, root: Path, kernels: Path, timeout: int = 600) -> Execute
     return Executed(name, nb, cwd, time.perf_counter() - t)
 
 
-def execute_all(names: list[str], workers: int = 2) -> dict[str, Executed]:
-    """Run every notebook, ``workers`` at a time (each in its own kernel process)."""
-    root = Path(tempfile.mkdtemp(prefix="circuitry-notebooks-"))
+def execute_all(names: list[str], workers: int = 2, root: Path | None = None) -> dict[str, Executed]:
+    """Run every notebook, ``workers`` at a time (each in its own kernel process), in folders under ``root``
+    (default: a new temporary folder, left for the caller to read)."""
+    root = Path(root or tempfile.mkdtemp(prefix="circuitry-notebooks-"))
     kernels = kernel_spec(root)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         done = list(pool.map(lambda n: execute(n, root, kernels), names))

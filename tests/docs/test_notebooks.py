@@ -41,8 +41,8 @@ def printed(run, cell: int | None = None) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs():
-    return execute_all(names())
+def runs(tmp_path_factory):
+    return execute_all(names(), root=tmp_path_factory.mktemp("notebooks"))
 
 
 @pytest.fixture(scope="module")
