@@ -227,13 +227,21 @@ def text_batch(stream: np.ndarray, *, seq_len: int, seed: int, step: int, batch_
     return np.concatenate([np.zeros((batch_size, 1), dtype=np.int64), rows], axis=1)
 
 
-def iter_text_batches(stream: np.ndarray, *, seq_len: int, seed: int, batch_size: int,
-                      start: int = 0) -> Iterator[np.ndarray]:
-    """The batches of steps ``start + 1, start + 2, ...`` (see :func:`text_batch`)."""
+def iter_text_batches(stream: np.ndarray, *, seq_len: int, seed: int, batch_size: int, start: int = 0,
+                      short_steps: int = 0, short_seq_len: int = 64) -> Iterator[np.ndarray]:
+    """The batches of steps ``start + 1, start + 2, ...`` (see :func:`text_batch`).
+
+    Staged training (Press et al. 2021, "Shortformer", sec. 3): the first ``short_steps`` steps read
+    ``short_seq_len``-token sequences, as many tokens per step (``batch_size * seq_len // short_seq_len`` rows).
+    """
     step = start
     while True:
         step += 1
-        yield text_batch(stream, seq_len=seq_len, seed=seed, step=step, batch_size=batch_size)
+        if step <= short_steps:
+            yield text_batch(stream, seq_len=short_seq_len, seed=seed, step=step,
+                             batch_size=batch_size * seq_len // short_seq_len)
+        else:
+            yield text_batch(stream, seq_len=seq_len, seed=seed, step=step, batch_size=batch_size)
 
 
 def heldout_windows(stream: np.ndarray, *, seq_len: int, stride: int, n_max: int | None = None) -> np.ndarray:

@@ -116,6 +116,17 @@ def heldout_icl_score(model, *, stride: int = ICL_STRIDE, seq_len: int = 512, ro
                      early=early, late=late)
 
 
+def curve_table(manifest) -> str:
+    """The training curve of a text manifest, one line per evaluation: training loss, the ICL score on 27 held-out
+    windows, the best previous-token and prefix-matching scores (repeated random tokens, Olsson et al.'s probes)."""
+    lines = [f"{manifest.name}: {manifest.steps} steps, batch {manifest.recipe.batch_size} x {manifest.n_ctx} tokens"]
+    for c in manifest.curve:
+        lines.append(f"  step {c.step:5d}: train loss {c.train_loss:.3f}, ICL {c.icl.icl_score:+.3f} nats, held-out loss "
+                     f"{c.icl.mean_loss:.3f}, best prev-token {c.probes.prev_token_best:.2f}, best prefix-matching "
+                     f"{c.probes.induction_best:.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m circuitry.zoo.text_eval NAME [--step N] [--stride S]``: the ICL score on held-out prose."""
     import argparse
@@ -128,7 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="a text zoo model, e.g. kjv-attn-only-2l (or zoo:kjv-attn-only-2l)")
     p.add_argument("--step", type=int, default=None, help="an intermediate checkpoint (default: final weights)")
     p.add_argument("--stride", type=int, default=ICL_STRIDE, help=f"tokens between windows (default {ICL_STRIDE})")
+    p.add_argument("--curve", action="store_true",
+                   help="print the training curve stored in the manifest instead (no model is run)")
     args = p.parse_args(argv)
+    if args.curve:
+        from circuitry.zoo.registry import zoo_manifest
+
+        man = zoo_manifest(args.name.removeprefix("zoo:"))
+        if getattr(man, "kind", None) != "text":
+            raise bad_value("name", args.name, "a zoo model trained on text (`circuitry zoo list`: kjv-*)")
+        print(curve_table(man))
+        return 0
     import torch
 
     torch.set_num_threads(1)

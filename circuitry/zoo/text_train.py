@@ -40,6 +40,10 @@ class TextTrainRecipe(TrainRecipe):
     #: ``"sinusoidal"``: the learned positional embeddings start as Vaswani et al.'s (2017) sinusoids, scaled to
     #: std ``pos_init_std`` (default 0.02), instead of random vectors (see :func:`sinusoidal_positions`)
     pos_init: Literal["random", "sinusoidal"] = "random"
+    #: staged training (Press et al. 2021): the first ``short_steps`` steps on ``short_seq_len``-token sequences
+    #: (as many tokens per step), the rest on ``corpus.seq_len``
+    short_steps: int = 0
+    short_seq_len: int = 64
 
 
 class TextCurvePoint(CurvePoint):
@@ -90,14 +94,14 @@ def text_recipes() -> dict[str, TextTrainRecipe]:
 
     corpus = TextCorpusSpec(tokenizer_sha256=shipped_tokenizer_sha256())
     common = dict(corpus=corpus, lr=3e-3, betas=(0.9, 0.99), weight_decay=0.05, warmup=50, batch_size=4,
-                  seed=0, eval_every=50, pos_init="sinusoidal")
+                  seed=0, eval_every=50, pos_init="sinusoidal", short_steps=600, short_seq_len=64)
     return {
         "kjv-attn-only-2l": TextTrainRecipe(
             name="kjv-attn-only-2l",
             description="natural text: 2 attention-only layers x 8 heads, shortformer, BPE-4096, King James Bible",
             model=ZooConfig(n_layers=2, n_heads=8, d_model=128, d_head=16, d_vocab=corpus.d_vocab,
                             n_ctx=corpus.seq_len, positional="shortformer"),
-            steps=900, checkpoint_steps=(100, 200, 300, 400, 500, 600, 700, 800), pos_init_std=1.0, **common),
+            steps=1000, checkpoint_steps=(100, 200, 300, 400, 500, 600, 700, 800, 900), pos_init_std=1.0, **common),
         "kjv-gpt2-2l": TextTrainRecipe(
             name="kjv-gpt2-2l", family="gpt2",
             description="natural text: HF GPT-2, 2 layers x 4 heads with MLPs, d 128, BPE-4096, King James Bible",
@@ -200,7 +204,8 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
             with torch.no_grad():
                 pos.weight.copy_(sinusoidal_positions(*pos.weight.shape, recipe.pos_init_std or 0.02))
         batches = iter_text_batches(stream, seq_len=recipe.corpus.seq_len, seed=recipe.seed,
-                                    batch_size=recipe.batch_size)
+                                    batch_size=recipe.batch_size, short_steps=recipe.short_steps,
+                                    short_seq_len=recipe.short_seq_len)
         curve: list[TextCurvePoint] = []
         ckpts: list[CheckpointFile] = []
         window: list[float] = []
