@@ -64,6 +64,26 @@ def interval(low: float | None, high: float | None) -> str:
     return "–" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]"
 
 
+def percent(confidence_level: float) -> str:
+    """A confidence level as the header of its interval column.
+
+    >>> percent(0.95), percent(0.999)
+    ('95% CI', '99.9% CI')
+    """
+    return f"{100 * confidence_level:.3g}% CI"
+
+
+def series_rows(n: int, marked: Sequence[int] = (), *, ends: int = 2) -> list[int]:
+    """The indices of a time series to show, in order: the first and last ``ends`` points and the ``marked``
+    ones (e.g. a phase change's window; out-of-range marks are ignored).
+
+    >>> series_rows(20, marked=[7, 9])
+    [0, 1, 7, 9, 18, 19]
+    """
+    keep = set(range(min(ends, n))) | set(range(max(n - ends, 0), n)) | {i for i in marked if 0 <= i < n}
+    return sorted(keep)
+
+
 def ranked(rows: Sequence[Any], key: Callable[[Any], float | None]) -> list[Any]:
     """``rows`` by decreasing ``|key(row)|`` (NaN and ``None`` last), ties in their order."""
     def size(r):
@@ -141,9 +161,10 @@ class Table:
 
 
 class Displayed:
-    """Mixin for a result class: ``repr`` is :meth:`Table.text` of ``self._table()``, Jupyter's display
-    :meth:`Table.html`. Put it first among the bases (``class R(Displayed, Frozen)``) so it replaces
-    pydantic's field-by-field repr, which prints every number of the result."""
+    """Mixin for a result class: ``repr`` (and ``str``, unless the class defines its own) is :meth:`Table.text`
+    of ``self._table()``, Jupyter's display :meth:`Table.html`. Put it first among the bases
+    (``class R(Displayed, Frozen)``) so it replaces pydantic's field-by-field repr and str, which print every
+    number of the result."""
 
     def _table(self) -> Table:  # pragma: no cover - every subclass defines it
         raise TypeError(f"{type(self).__name__} derives from Displayed but defines no _table()")
@@ -159,6 +180,9 @@ class Displayed:
         return table
 
     def __repr__(self) -> str:
+        return self._shown_table().text()
+
+    def __str__(self) -> str:  # pydantic's str() prints every field too; a class may define its own summary
         return self._shown_table().text()
 
     def _repr_html_(self) -> str:

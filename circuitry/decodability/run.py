@@ -27,6 +27,7 @@ import torch
 
 from circuitry.decodability.probe import Classifier, cv_accuracy
 from circuitry.decodability.tasks import SYNTHETIC_TASKS, Query, TaskPrompt, read_task_file, synthetic_prompts
+from circuitry.display import Displayed, Table, fmt, ranked
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance, sha256_json
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from circuitry.models import ModelAdapter
 
 
-class DecodabilityResult(Frozen):
+class DecodabilityResult(Displayed, Frozen):
     """Task decodability by number of examples and layer, with its null and the model's task accuracy.
 
     Attributes
@@ -91,6 +92,27 @@ class DecodabilityResult(Frozen):
         from circuitry.decodability.report import plot
 
         return plot(self, path)
+
+    def _table(self) -> Table:
+        """The (``k``, layer) cells decoded furthest above chance with the shuffled-label null, the permutation
+        p and Holm's adjusted p; the model's task accuracy at the largest ``k`` in a note."""
+        acc, mean, sd, p, adj = (a.numpy() for a in (self.accuracy, self.shuffled_mean, self.shuffled_sd,
+                                                     self.pvalue, self.adjusted_pvalue))
+        rows = ranked([(k, layer, float(acc[i, j]), f"{fmt(float(mean[i, j]))} ± {fmt(float(sd[i, j]))}",
+                        float(p[i, j]), float(adj[i, j])) for i, k in enumerate(self.n_examples)
+                       for j, layer in enumerate(self.layers)], key=lambda r: r[2] - self.chance)
+        task = self.task_accuracy.numpy()[-1]
+        s = self.settings
+        notes = [f"{len(self.tasks)} tasks (chance {self.chance:.3f}), {s.get('n_prompts')} prompts, "
+                 f"{s.get('classifier')} probe, {s.get('n_folds')} folds at the {s.get('position', 'query token')}",
+                 f"test: {s.get('test', 'permutation test')}, {s.get('n_permutations')} shuffles; "
+                 f"{s.get('correction', 'holm')}",
+                 f"model's task accuracy at k={self.n_examples[-1]}: " + ", ".join(
+                     f"{t} {a:.2f}{' (solved)' if self.solved.get(t) else ''}"
+                     for t, a in zip(self.tasks, task.tolist()))]
+        return Table(f"DecodabilityResult: {len(self.n_examples)} k x {len(self.layers)} layers",
+                     ("k", "layer", "accuracy", "shuffled (mean ± sd)", "p", "p_adj (holm)"), rows, notes=notes,
+                     noun="cell")
 
 
 def _features(model: "ModelAdapter", prompts: Sequence[TaskPrompt], k: int) -> tuple[np.ndarray, np.ndarray]:

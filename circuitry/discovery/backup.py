@@ -37,6 +37,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, interval, percent, ranked
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, Provenance
 from circuitry.stats.decide import MIN_SHARE, SiteDecisions, decide_sites
@@ -74,7 +75,7 @@ class HeadBackup(Frozen):
     role: str  # "backup", "dependent" (its effect shrinks without the main heads) or "neither"
 
 
-class BackupReport(Frozen):
+class BackupReport(Displayed, Frozen):
     """Conditional co-ablation of every other head with the ``main`` heads (module docstring).
 
     ``decisions``: the full :class:`~circuitry.stats.decide.SiteDecisions` (test, null, Holm, alpha, share
@@ -112,6 +113,25 @@ class BackupReport(Frozen):
                              f"difference {sa.difference:+.3f} ({lv}% CI [{sa.ci_low:.3f}, {sa.ci_high:.3f}], "
                              f"{sa.ci_method}; p {sa.pvalue:.3g}, one-sided)")
         return "\n".join(lines)
+
+    def _table(self) -> Table:
+        """The heads whose damage grows (or shrinks) most without the main heads, with the growth's share of
+        the gap, its interval and Holm's p; the super-additivity tests in the notes."""
+        fam = {d.site: d for d in self.decisions.sites}
+        rows = [(h.head, h.alone, h.given_main, h.growth, h.share,
+                 interval(fam[h.head].ci_low, fam[h.head].ci_high), h.pvalue_adjusted, h.role)
+                for h in ranked(self.heads, key=lambda h: h.growth)]
+        additivity = [f"{'+'.join(sa.heads)}: joint damage {sa.joint:.3f} vs summed singles {sa.summed:.3f}, "
+                      f"difference "
+                      f"{sa.difference:+.3f} {interval(sa.ci_low, sa.ci_high)} ({sa.ci_method}), p {sa.pvalue:.3g} "
+                      f"({sa.test}, one-sided)" for sa in (self.main_additivity, self.with_backups) if sa is not None]
+        return Table(f"BackupReport: main heads {', '.join(self.main)}; backups: "
+                     f"{', '.join(self.backups) or 'none'}",
+                     ("head", "alone", "given main", "growth", "share", percent(self.decisions.confidence_level),
+                      f"p_adj ({self.decisions.correction})", "role"), rows,
+                     notes=[f"{self.ablation} ablation, metric {self.metric}, {self.n_prompts} prompts; damage of the "
+                            f"main heads {self.main_damage:.3f}; growth = damage given the main heads ablated - alone",
+                            f"test: {self.decisions.describe()}", *additivity], noun="head")
 
 
 def super_additivity(joint: np.ndarray, singles: np.ndarray, heads: Sequence[str], *, confidence_level: float = 0.95,

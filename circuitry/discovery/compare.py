@@ -20,6 +20,7 @@ import numpy as np
 
 from circuitry.discovery.faithfulness_tests import PERCENTS, curve_area, unique_sizes
 from circuitry.discovery.results import EdgeScores
+from circuitry.display import Displayed, Table, interval, percent, ranked
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, Provenance
 
@@ -36,7 +37,7 @@ class SizeDifference(Frozen):
     ci_high: float
 
 
-class FaithfulnessComparison(Frozen):
+class FaithfulnessComparison(Displayed, Frozen):
     """Method ``a`` against ``b`` at every distinct size below 100 %, and over the whole curve (CMD: lower
     is better, so a negative ``cmd_difference`` favours ``a``; CPR: higher is better)."""
 
@@ -69,6 +70,18 @@ class FaithfulnessComparison(Frozen):
             lines.append(f"  {s.n_edges} edges ({', '.join(f'{p:g}' for p in s.percents)}%): f {s.f_a:.3f} vs "
                          f"{s.f_b:.3f}, difference {s.difference:+.3f} [{s.ci_low:+.3f}, {s.ci_high:+.3f}]")
         return "\n".join(lines)
+
+    def _table(self) -> Table:
+        """CMD and CPR of both methods with the paired interval of their difference, then the sizes where
+        ``f`` differs most."""
+        whole = [("CMD (lower is better)", self.cmd_a, self.cmd_b, self.cmd_difference, interval(*self.cmd_ci)),
+                 ("CPR (higher is better)", self.cpr_a, self.cpr_b, self.cpr_difference, interval(*self.cpr_ci))]
+        sizes = [(f"f at {s.n_edges} edges ({', '.join(f'{p:g}' for p in s.percents)}%)", s.f_a, s.f_b, s.difference,
+                  interval(s.ci_low, s.ci_high)) for s in ranked(self.sizes, key=lambda s: s.difference)]
+        return Table(f"FaithfulnessComparison: {self.a} vs {self.b}, {self.n_prompts} prompts",
+                     ("quantity", self.a, self.b, "difference", percent(self.confidence_level)), whole + sizes,
+                     notes=[f"interval: {self.interval} ({self.n_resamples} resamples, seed {self.seed}); difference "
+                            f"= {self.a} - {self.b}"], noun="row")
 
 
 def compare_faithfulness(model, data, a: EdgeScores, b: EdgeScores, *, percents: Sequence[float] = PERCENTS,

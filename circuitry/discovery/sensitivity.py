@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from circuitry.display import Displayed, Table
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, Provenance
 
@@ -44,7 +45,7 @@ class EdgeSensitivity(Frozen):
     flips: list[str]
 
 
-class SensitivityReport(Frozen):
+class SensitivityReport(Displayed, Frozen):
     """Every edge's conclusion across ``settings`` (``"ablation/metric"``); ``skipped`` the settings that
     decided nothing, with the reason; ``n_kept`` the kept circuit's size per setting."""
 
@@ -81,6 +82,23 @@ class SensitivityReport(Frozen):
         if len(frag) > k:
             lines.append(f"  ... and {len(frag) - k} more fragile edges")
         return "\n".join(lines)
+
+    def _table(self) -> Table:
+        """The fragile edges first (kept in most settings first), then the robustly kept, then the rest, with
+        the settings that keep each and those that flip the baseline's conclusion."""
+        order = {"fragile": 0, "robust in": 1, "robust out": 2}
+        rows = [(e.edge, e.conclusion, f"{sum(e.kept)}/{len(e.kept)}", ", ".join(e.flips))
+                for e in sorted(self.edges, key=lambda e: (order[e.conclusion], -sum(e.kept)))]
+        notes = [f"{self.method}, {self.n_prompts} prompts; an edge is kept in a setting when its share >= "
+                 f"{self.threshold:g} and its Benjamini-Hochberg adjusted p (Hall's t over prompts) <= "
+                 f"{self.alpha:g}",
+                 f"{self.count('fragile')} fragile, {self.count('robust in')} robustly in, "
+                 f"{self.count('robust out')} robustly out; kept per setting: "
+                 + ", ".join(f"{s} {n}" for s, n in zip(self.settings, self.n_kept)),
+                 *(f"skipped {s}: {why}" for s, why in self.skipped.items())]
+        return Table(f"SensitivityReport: {len(self.edges)} edges under {len(self.settings)} settings (baseline "
+                     f"{self.baseline})", ("edge", "conclusion", "kept in", "flipped by"), rows, notes=notes,
+                     noun="edge")
 
 
 def sensitivity_sweep(model, data, *, method: str = "eap-ig", ablations: Sequence[str] | None = None,

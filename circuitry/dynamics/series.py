@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from circuitry.display import Displayed, Table, interval, series_rows
 from circuitry.dynamics.measure import CheckpointScores, dataset_hash, heldout_tokens, measure_checkpoint
 from circuitry.dynamics.phase import PhaseChange, TrainingLog, locate_phase_change, training_log_series
 from circuitry.errors import InputError, bad_value
@@ -102,7 +103,7 @@ def checkpoint_dirs(paths: Sequence[str | os.PathLike], steps: Sequence[int] | N
     return out
 
 
-class DynamicsResult(Frozen):
+class DynamicsResult(Displayed, Frozen):
     """The phase-change analysis of one series (``circuitry dynamics`` writes it to ``dynamics.json``).
 
     Attributes
@@ -158,6 +159,29 @@ class DynamicsResult(Frozen):
         from circuitry.dynamics.report import plot
 
         return plot(self, path)
+
+    def _table(self) -> Table:
+        """The first and last checkpoints and those at the ends of the located window (of the prefix-matching
+        jump when no phase change was found), with the ICL score, loss, best heads' scores and intervals."""
+        pc, steps = self.phase_change, self.steps
+        ends = pc.window or (pc.induction.start_step, pc.induction.end_step)
+        icl, prev, ind = self.curve("icl"), self.curve("prev_token"), self.curve("induction")
+        kc = self.tracked_k_composition or [None] * len(steps)
+        what = "window" if pc.window else "prefix-matching jump"
+        phase = {ends[0]: f"{what} start", ends[1]: f"{what} end"}
+        rows = [(steps[i], icl[i, 0], interval(icl[i, 1], icl[i, 2]), self.checkpoints[i].heldout_loss, prev[i, 0],
+                 ind[i, 0], interval(ind[i, 1], ind[i, 2]), kc[i], phase.get(steps[i], ""))
+                for i in series_rows(len(steps), [steps.index(s) for s in ends if s in steps])]
+        notes = [pc.describe()] + ([] if self.log_phase_change is None else [self.log_phase_change.describe()])
+        if self.tracked_pair:
+            notes.append(f"K-comp: raw K-composition {self.tracked_pair[0]} -> {self.tracked_pair[1]} (random-matrix "
+                         f"baseline {self.k_baseline_mean:.3f} ± {self.k_baseline_std:.3f}, {self.k_baseline_n_draws} "
+                         "draws)")
+        notes.append("ICL score (nats, late - early loss) and best heads' scores (prev-token: layers before the last) "
+                     "with 95% bootstrap intervals over sequences")
+        return Table(f"DynamicsResult: {self.series}, {len(steps)} checkpoints",
+                     ("step", "ICL", "ICL CI", "loss", "prev-token", "induction", "induction CI", "K-comp", "phase"),
+                     rows, notes=notes, total=len(steps), noun="checkpoint")
 
 
 def best_curve(rows: Sequence[CheckpointScores], score: str) -> np.ndarray:

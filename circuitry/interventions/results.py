@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from circuitry.display import Displayed, Table, interval, ranked
+from circuitry.display import Displayed, Table, interval, percent, ranked
 from circuitry.provenance import Frozen, NamedArray, Provenance
 
 
@@ -175,7 +175,7 @@ def _frame(records: list[dict]):
     return pd.DataFrame.from_records(records)
 
 
-class AblationResult(Frozen):
+class AblationResult(Displayed, Frozen):
     """Metric per ablated head set and prompt, with the unablated baseline.
 
     ``per_prompt`` has axes ``("set", "prompt")``; ``effect`` is the mean over prompts of
@@ -189,3 +189,28 @@ class AblationResult(Frozen):
     effect: list[float]
     n_prompts: int
     provenance: Provenance
+
+    def _table(self) -> Table:
+        """The sets with the largest |effect|, with the interval of the mean change over prompts, Hall's p
+        and Holm's adjusted p over the sets (the effects alone with fewer than 2 prompts)."""
+        from circuitry.stats.intervals import mean_intervals
+        from circuitry.stats.multiple import adjust_pvalues
+        from circuitry.stats.skew_t import SKEW_T_TEST, skew_t_pvalue
+
+        names = ["+".join(hs) or "(none)" for hs in self.head_sets]
+        notes = [f"{self.method} ablation, metric {self.metric}, {self.n_prompts} prompts; unablated "
+                 f"{np.mean(self.baseline):.3f}; effect = mean of metric(ablated) - metric(unablated)"]
+        diff = self.per_prompt.numpy() - np.asarray(self.baseline)[None]
+        if self.n_prompts < 2 or not np.isfinite(diff).all():
+            return Table(f"AblationResult: {len(names)} head sets", ("set", "effect"),
+                         ranked(list(zip(names, self.effect)), key=lambda r: r[1]),
+                         notes=notes + ["no test (fewer than 2 prompts or a non-finite metric)"], noun="set")
+        low, high, _, used = mean_intervals(diff.T, rng=0)
+        p = skew_t_pvalue(diff)
+        adj = adjust_pvalues(p, method="holm")
+        rows = ranked([(n, e, interval(lo, hi), pv, pa) for n, e, lo, hi, pv, pa in
+                       zip(names, self.effect, low.tolist(), high.tolist(), p.tolist(), adj.tolist())],
+                      key=lambda r: r[1])
+        notes.append(f"test: {SKEW_T_TEST}, Holm over {len(names)} sets; interval: {used} bootstrap of the mean")
+        return Table(f"AblationResult: {len(names)} head sets",
+                     ("set", "effect", percent(0.95), "p", "p_adj (holm)"), rows, notes=notes, noun="set")

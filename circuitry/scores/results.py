@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from circuitry.display import TOP_ROWS, Displayed, Table, interval
+from circuitry.display import TOP_ROWS, Displayed, Table, interval, percent
 from circuitry.errors import InputError
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray, Provenance
@@ -243,7 +243,7 @@ class CompositionScores(Displayed, Frozen):
                                                         f"baseline (baseline sd {self.baseline_std:.3f})")
 
 
-class ScalarScore(Frozen):
+class ScalarScore(Displayed, Frozen):
     """One number per model with a bootstrap interval over sequences (e.g. the ICL score)."""
 
     name: str
@@ -257,8 +257,17 @@ class ScalarScore(Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
     provenance: Provenance
 
+    def _table(self) -> Table:
+        """The statistic with its interval over sequences and how the interval was made."""
+        b = self.bootstrap
+        return Table(f"ScalarScore: {self.name}, {self.provenance.model_id}",
+                     ("score", "value", percent(b.confidence_level), "sequences"),
+                     [(self.name, self.statistic, interval(self.ci_low, self.ci_high), self.n_samples)],
+                     notes=[self.description, f"interval: {b.method} ({b.test}), {b.n_resamples} resamples, "
+                                              f"seed {b.seed}"], noun="score")
 
-class ScoreReport(Frozen):
+
+class ScoreReport(Displayed, Frozen):
     """Everything ``circuitry scores`` computes: head scores by detector name, weight-based scores,
     composition scores by kind and the ICL score."""
 
@@ -271,6 +280,26 @@ class ScoreReport(Frozen):
         """Every head labelled with the detectors for which it is significant (heads without any label are
         left out), e.g. ``{"L1H5": ["induction", "duplicate_token"]}``; detectors without a null label nothing."""
         return head_catalogue(self.head_scores)
+
+    def _table(self) -> Table:
+        """One row per score: the top row of its own table (the highest head, pair or the model's value) with
+        its interval, adjusted p and the number of significant heads."""
+        rows = []
+        for name, hs in self.head_scores.items():
+            head, value, ci, *test = hs._shown_table().rows[0]
+            rows.append((name, head, value, ci, test[1] if test else None,
+                         "–" if hs.significance is None else len(hs.significance.significant)))
+        for kind, cs in self.composition.items():
+            top = cs._shown_table().rows
+            rows += [(f"{kind}-composition", top[0][0], top[0][1], "–", None, "–")] if top else []
+        if self.icl is not None:
+            _, value, ci, _ = self.icl._shown_table().rows[0]
+            rows.append((self.icl.name, "model", value, ci, None, "–"))
+        notes = ["head scores: the highest head, mean over sequences with its bootstrap interval; p_adj: the test "
+                 "against the detector's null, corrected over heads; composition: the highest raw pair score"]
+        return Table(f"ScoreReport: {self.provenance.model_id}, {len(self.head_scores)} head scores",
+                     ("score", "top", "value", "CI", "p_adj", "significant heads"), rows, notes=notes, k=15,
+                     noun="score")
 
 
 def head_catalogue(head_scores: dict[str, HeadScores]) -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, interval, percent, ranked
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import Frozen
 from circuitry.stats.multiple import Correction, adjust_pvalues
@@ -74,7 +75,7 @@ class SiteDecision(Frozen):
         return "large but not significant" if self.matters else "neither"
 
 
-class SiteDecisions(Frozen):
+class SiteDecisions(Displayed, Frozen):
     """Every site of one family with the test, null, floor, correction and thresholds named."""
 
     level: Level
@@ -101,6 +102,14 @@ class SiteDecisions(Frozen):
         return (f"{self.test} over {self.n_prompts} prompts (null: {self.null}; floor {self.floor:g}); "
                 f"{_CORR_NAME[self.correction]} over {len(self.sites)} {self.level}s at alpha {self.alpha:g}; "
                 f"a site matters when |share| >= {self.min_share:g} of the gap")
+
+    def _table(self) -> Table:
+        """The sites with the largest |share| with their interval, raw and adjusted p-value and outcome."""
+        rows = [(d.site, d.share, interval(d.ci_low, d.ci_high), d.pvalue, d.pvalue_adjusted, d.outcome)
+                for d in ranked(self.sites, key=lambda d: d.share)]
+        return Table(f"SiteDecisions: {len(self.sites)} {self.level}s, {len(self.members())} members",
+                     (self.level, "share", percent(self.confidence_level), "p", f"p_adj ({self.correction})",
+                      "outcome"), rows, notes=[f"test: {self.describe()}"], noun=self.level)
 
 
 _CORR_NAME = {"holm": "Holm", "bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
