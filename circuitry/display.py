@@ -64,13 +64,22 @@ def interval(low: float | None, high: float | None) -> str:
     return "–" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]"
 
 
-def percent(confidence_level: float) -> str:
+def spread(mean: float | None, sd: float | None) -> str:
+    """``mean ± sd`` (a null distribution, a baseline), each cell as :func:`fmt` writes it.
+
+    >>> spread(0.25, 0.0412)
+    '0.250 ± 0.041'
+    """
+    return f"{fmt(mean)} ± {fmt(sd)}"
+
+
+def percent(confidence_level: float, what: str = "CI") -> str:
     """A confidence level as the header of its interval column.
 
-    >>> percent(0.95), percent(0.999)
-    ('95% CI', '99.9% CI')
+    >>> percent(0.95), percent(0.999), percent(0.9, "of splits")
+    ('95% CI', '99.9% CI', '90% of splits')
     """
-    return f"{100 * confidence_level:.3g}% CI"
+    return f"{100 * confidence_level:.3g}% {what}"
 
 
 def series_rows(n: int, marked: Sequence[int] = (), *, ends: int = 2) -> list[int]:
@@ -84,11 +93,16 @@ def series_rows(n: int, marked: Sequence[int] = (), *, ends: int = 2) -> list[in
     return sorted(keep)
 
 
-def ranked(rows: Sequence[Any], key: Callable[[Any], float | None]) -> list[Any]:
-    """``rows`` by decreasing ``|key(row)|`` (NaN and ``None`` last), ties in their order."""
+def ranked(rows: Sequence[Any], key: Callable[[Any], float | None], *, absolute: bool = True) -> list[Any]:
+    """``rows`` by decreasing ``|key(row)|`` (``absolute=False``: decreasing ``key(row)``; NaN and ``None``
+    last), ties in their order.
+
+    >>> ranked([-3, 1, 2], key=float), ranked([-3, 1, 2], key=float, absolute=False)
+    ([-3, 2, 1], [2, 1, -3])
+    """
     def size(r):
         v = key(r)
-        return math.inf if v is None or v != v else -abs(v)
+        return math.inf if v is None or v != v else -abs(v) if absolute else -v
 
     return sorted(rows, key=size)
 

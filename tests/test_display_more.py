@@ -163,6 +163,11 @@ def test_dynamics_result():
     assert [int(ln.split()[0]) for ln in data] == [100, 200, 1400, 1500, 3900, 4000]
     assert data[3].endswith("window end") and fmt(float(ind[14])) in data[3] and fmt(float(ind[13])) in data[2]
     assert lines[-1] == "(34 more checkpoints)" and "phase change found between steps 1400 and 1500" in repr(res)
+    flat = [c.model_copy(update={"induction": rows[0].induction}) for c in rows]  # no induction head forms
+    pc = locate_phase_change(steps, icl, [ind[0]] * len(steps))
+    lines = repr(res.model_copy(update={"checkpoints": flat, "phase_change": pc})).splitlines()
+    assert not pc.found and lines[1].startswith("no phase change (checkpoints): prefix-matching score changes by +0.000")
+    assert [ln.split()[0] for ln in lines[-5:]] == ["100", "200", "3900", "4000", "(36"]
 
 
 def test_score_report_and_scalar_score():
@@ -196,3 +201,118 @@ def test_score_report_and_scalar_score():
     lines = shown(rep, "score", ["induction", "L5H0", float(ind.numpy()[5, 0]), ci, p_adj, 1])
     assert [ln.split()[:2] for ln in lines[-4:]] == [["prev_token", "L5H1"], ["duplicate_token", "L5H2"],
                                                      ["K-composition", "L0H1->L3H2"], ["icl", "model"]]
+
+
+def test_random_head_and_circuit_tests():
+    from circuitry.stats import random_head_test
+    from circuitry.stats.circuit_tests import minimality_test, sufficiency_test
+
+    damage = {h: 0.01 * (i % 7) for i, h in enumerate(HEADS)} | {"L3H4": 1.0}
+    rh = random_head_test(lambda sets: np.array([sum(damage[h] for h in s) for s in sets]), ["L3H4", "L5H5"], HEADS,
+                          n_draws=2000, rng=0)
+    null = np.array(rh.null_distribution)  # 2,000 numbers pydantic's repr printed
+    assert null.size == 2000 and rh.pvalue == (1 + (null >= rh.statistic - 1e-12).sum()) / 2001 < 0.05
+    shown(rh, "candidate", ["L3H4+L5H5", rh.statistic, f"{fmt(rh.null_mean)} ± {fmt(rh.null_std)}", rh.effect_size,
+                            rh.pvalue])
+    universe = list(range(300))
+    st = sufficiency_test(lambda sets: np.array([0.5 - 0.1 * len(set(s) & {1, 2, 3}) for s in sets]), [1, 2, 3, 4],
+                          universe, n_random=500, rng=0)
+    assert st.n_beaten == 500 and len(st.null_distribution) == 500
+    shown(st, "property", ["sufficiency", st.statistic, "500/500", 1.0, interval(st.share_ci.low, st.share_ci.high),
+                           st.pvalue])
+    mt = minimality_test(lambda sets: np.array([sum(1.0 / (e + 1) for e in s) for s in sets]), list(range(40)),
+                         universe, n_random=100, rng=0)
+    e0 = mt.edges[0]
+    assert e0.element == "0"
+    lines = shown(mt, "element", [e0.delta, e0.share_beaten, e0.pvalue, e0.adjusted_pvalue, "yes"])
+    assert lines[-1] == "(30 more elements)" and abs(e0.delta - 1.0) < 1e-12
+
+
+def test_corrected_pvalues():
+    from circuitry.stats import correct_pvalues
+
+    p = np.r_[np.random.default_rng(5).uniform(0.01, 1, 700), 1e-7]
+    cp = correct_pvalues(p, method="bh", labels=[f"t{i}" for i in range(701)])
+    assert cp.rejected == [False] * 700 + [True] and abs(cp.adjusted_pvalues[-1] - 701e-7) < 1e-12
+    lines = shown(cp, "test", ["t700", 1e-7, 701e-7, "yes"])
+    assert lines[-1] == "(691 more tests)"
+
+
+def test_ranking_stability():
+    from circuitry.discovery.faithfulness_tests import PERCENTS
+    from circuitry.discovery.stability import stability_result
+
+    rng = np.random.default_rng(6)
+    signal = np.r_[np.linspace(5, 1, 20), np.zeros(980)]
+    halves = signal + 0.5 * rng.standard_normal((30, 2, 1000))
+    rs = stability_result("eap", halves, 64, percents=PERCENTS, confidence_level=0.95, seed=0)
+    assert np.asarray(rs.selection_frequency.numpy()).size >= 5000  # pydantic's repr printed all of these
+    j, c = rs.jaccard[0], rs.jaccard_interval[0]
+    shown(rs, "top k", [rs.k[0], j, interval(c.low, c.high)])
+    assert f"Spearman of |score| {fmt(rs.spearman)}" in repr(rs)
+
+
+def test_faithfulness_curve_and_replication():
+    from circuitry.discovery.faithfulness import Faithfulness, FaithfulnessCurve, ReplicatedFaithfulness
+    from circuitry.discovery.faithfulness_tests import CurveTest, SizeTest
+    from circuitry.stats import ConfidenceInterval, GapSummary, Verdict
+
+    ci = lambda lo, hi: ConfidenceInterval(low=lo, high=hi)  # noqa: E731
+    v = Verdict(outcome="supported", reason="p <= alpha", alpha=0.05, pvalue=0.004, min_attainable_pvalue=0.001)
+    tests = [SizeTest(n_edges=2 ** i, percents=[float(i)], faithfulness=0.05 * i,
+                      ci=ci(0.05 * i - 0.02, 0.05 * i + 0.02), resolved=True, random_mean=0.01 * i,
+                      pvalue=0.001 * (i + 1), min_attainable_pvalue=0.001, pvalue_adjusted=0.002 * (i + 1),
+                      adjusted_floor=0.002, verdict=v) for i in range(20)]
+    curve = FaithfulnessCurve(method="eap-ig", faithfulness=[t.faithfulness for t in tests],
+                              ci_low=[t.ci.low for t in tests], ci_high=[t.ci.high for t in tests], tests=tests,
+                              curve_test=CurveTest(statistic=0.6, null_mean=0.3, null_sd=0.05, pvalue=0.001,
+                                                   min_attainable_pvalue=0.001),
+                              cpr=0.6, cpr_ci=ci(0.55, 0.65), cmd=0.4, cmd_ci=ci(0.35, 0.45),
+                              per_prompt=NamedArray.from_array(np.zeros((20, 64)), ("size", "prompt")))
+    lines = shown(curve, "edges", [1, 0.0, interval(-0.02, 0.02), 0.0, 0.001, 0.002, "supported"])
+    assert lines[-1] == "(10 more sizes)" and "CPR 0.600 [0.550, 0.650], CMD 0.400" in lines[1]
+    gap = GapSummary(mean=2.0, ci_low=1.8, ci_high=2.2, pvalue=1e-9, n=32, confidence_level=0.95, resolved=True)
+    f = Faithfulness(metric="logit_diff", percents=[float(i) for i in range(20)], n_edges=[2 ** i for i in range(20)],
+                     total_edges=2 ** 19, m_model=[1.0] * 32, m_empty=[0.0] * 32, gap=gap, curves=[curve],
+                     random=NamedArray.from_array(np.zeros((20, 1000)), ("size", "draw")), random_cpr=[0.3] * 1000,
+                     random_mean=None, random_low=None, random_high=None, n_random=1000, n_resamples=1000,
+                     confidence_level=0.95, alpha=0.05, seed=0, provenance=PROV)
+    rep = ReplicatedFaithfulness(ranked_on=list(range(32)), evaluated_on=list(range(32, 64)), faithfulness=f)
+    lines = shown(rep, "method", ["eap-ig", *f.cells("eap-ig")])
+    assert lines[0] == "ReplicatedFaithfulness: ranked on 32 prompts, evaluated on the other 32"
+
+
+def test_checkpoint_scores_training_log_and_head_significance():
+    from circuitry.dynamics.measure import CheckpointScores
+    from circuitry.dynamics.phase import TrainingLog
+    from circuitry.scores.significance import head_significance
+
+    rng = np.random.default_rng(7)
+    ind, prev = 0.1 * rng.random((12, 12)), 0.1 * rng.random((12, 12))
+    ind[4, 7] = 0.9
+    na = lambda a: NamedArray.from_array(a, ("layer", "head"))  # noqa: E731
+    cs = CheckpointScores(step=800, model_id="m@800", weights_sha256="0" * 64, icl=-1.2, icl_ci_low=-1.3,
+                          icl_ci_high=-1.1, heldout_loss=3.1, heldout_loss_sem=0.02, prev_token=na(prev),
+                          prev_token_ci_low=na(prev - 0.01), prev_token_ci_high=na(prev + 0.01), induction=na(ind),
+                          induction_ci_low=na(ind - 0.02), induction_ci_high=na(ind + 0.02),
+                          k_composition=NamedArray.from_array(rng.random((12, 12, 12, 12)),
+                                                              ("src_layer", "src_head", "dst_layer", "dst_head")))
+    p47 = float(prev[4, 7])
+    lines = shown(cs, "head", ["L4H7", 0.9, interval(0.88, 0.92), p47, interval(p47 - 0.01, p47 + 0.01)])
+    assert lines[-1] == "(134 more heads)" and "ICL score -1.200 [-1.300, -1.100] nats" in repr(cs)
+    steps = list(range(0, 5000, 50))
+    ind_log = [0.05 if s < 2000 else 0.7 for s in steps]
+    log = TrainingLog(steps=steps, train_loss=[5 - s / 2000 for s in steps],
+                      icl_proxy=[-0.1 - (s >= 2050) for s in steps], best_prev_token=[0.5] * 100,
+                      best_induction=ind_log)
+    lines = shown(log, "step", [0, 5.0, -0.1, 0.5, 0.05])
+    data = [int(ln.split()[0]) for ln in lines[lines.index(next(ln for ln in lines if ln.startswith("step "))) + 1:-1]]
+    assert data == [0, 50, 100, 2000, 2050, 4850, 4900, 4950] and lines[-1] == "(92 more steps)"
+    assert "steepest prefix-matching rise" in next(ln for ln in lines if ln.startswith("2000 "))
+    assert "steepest ICL drop" in next(ln for ln in lines if ln.startswith("2050 "))
+    scores = 0.05 * rng.random((10, 12, 12))
+    scores[:, 2, 3] += 0.6
+    sig = head_significance(scores, np.zeros((1, 12, 12)), min_effect=0.1)
+    lines = shown(sig, "head", ["L2H3", float(sig.excess.numpy()[2, 3]), float(sig.statistic.numpy()[2, 3]),
+                                float(sig.adjusted_pvalue.numpy()[2, 3]), "yes"])
+    assert sig.significant == ["L2H3"] and lines[-1] == "(134 more heads)"

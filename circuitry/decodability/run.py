@@ -27,7 +27,7 @@ import torch
 
 from circuitry.decodability.probe import Classifier, cv_accuracy
 from circuitry.decodability.tasks import SYNTHETIC_TASKS, Query, TaskPrompt, read_task_file, synthetic_prompts
-from circuitry.display import Displayed, Table, fmt, ranked
+from circuitry.display import Displayed, Table, ranked, spread
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance, sha256_json
 
@@ -98,7 +98,7 @@ class DecodabilityResult(Displayed, Frozen):
         p and Holm's adjusted p; the model's task accuracy at the largest ``k`` in a note."""
         acc, mean, sd, p, adj = (a.numpy() for a in (self.accuracy, self.shuffled_mean, self.shuffled_sd,
                                                      self.pvalue, self.adjusted_pvalue))
-        rows = ranked([(k, layer, float(acc[i, j]), f"{fmt(float(mean[i, j]))} ± {fmt(float(sd[i, j]))}",
+        rows = ranked([(k, layer, float(acc[i, j]), spread(float(mean[i, j]), float(sd[i, j])),
                         float(p[i, j]), float(adj[i, j])) for i, k in enumerate(self.n_examples)
                        for j, layer in enumerate(self.layers)], key=lambda r: r[2] - self.chance)
         task = self.task_accuracy.numpy()[-1]

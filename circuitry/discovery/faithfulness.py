@@ -55,13 +55,13 @@ from circuitry.discovery.faithfulness_tests import (CURVE_NULL, DEFAULT_N_RANDOM
                                                     random_ranking_tests, resolved_from_zero, run_seed,
                                                     size_pvalues, testable_sizes, unique_sizes)
 from circuitry.discovery.results import EdgeScores
-from circuitry.display import Displayed, Table, interval
+from circuitry.display import Displayed, Table, fmt, interval, spread
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray, Provenance, make_provenance
 from circuitry.stats import ConfidenceInterval, GapSummary, Verdict, gap_summary
 from circuitry.stats._common import check_open_unit
 
-class FaithfulnessCurve(Frozen):
+class FaithfulnessCurve(Displayed, Frozen):
     """One method's faithfulness curve with bootstrap bands and its tests against random rankings.
 
     ``faithfulness[i]``, ``ci_low[i]``, ``ci_high[i]``: ``f`` at ``percents[i]`` and its bootstrap band
@@ -95,6 +95,21 @@ class FaithfulnessCurve(Frozen):
         """Raw per-size p-value at each percentage (``None`` where not tested); see ``tests`` for the floors,
         Holm's adjusted values and the verdicts."""
         return [t.pvalue for t in self.tests for _ in t.percents]
+
+    def _table(self) -> Table:
+        """Each distinct circuit size: ``f`` with its band, the random circuits' mean ``f``, the raw and Holm-adjusted
+        p-value and the verdict; CPR, CMD and the whole-curve test in the notes."""
+        ct = self.curve_test
+        rows = [(t.n_edges, ", ".join(f"{p:g}" for p in t.percents), t.faithfulness, interval(t.ci.low, t.ci.high),
+                 t.random_mean, t.pvalue, t.pvalue_adjusted, t.reason if t.verdict is None else t.verdict.outcome)
+                for t in self.tests]
+        whole = ("no whole-curve test" + (f" ({ct.reason})" if ct.reason else "") if ct.pvalue is None else
+                 f"CPR against random rankings' {spread(ct.null_mean, ct.null_sd)}: p {fmt(ct.pvalue)} (floor "
+                 f"{fmt(ct.min_attainable_pvalue)})")
+        return Table(f"FaithfulnessCurve: {self.method}",
+                     ("edges", "% of edges", "f", "CI", "random f", "p", "p_adj (holm)", "verdict"), rows,
+                     notes=[f"CPR {fmt(self.cpr)} {interval(self.cpr_ci.low, self.cpr_ci.high)}, CMD {fmt(self.cmd)} "
+                            f"{interval(self.cmd_ci.low, self.cmd_ci.high)}; {whole}"], noun="size")
 
 
 CELLS = ("CPR", "CPR CI", "CMD", "CMD CI", "curve p", "floor")
@@ -415,7 +430,7 @@ def _why_untested(k: int, total: int, R: int, gap: GapSummary, f: float, lv: int
 
 
 # ------------------------------------------------------------------------------------------ replication
-class ReplicatedFaithfulness(Frozen):
+class ReplicatedFaithfulness(Displayed, Frozen):
     """Faithfulness with re-ranking: the edges ranked on one random half of the prompts (``ranked_on``),
     the curves and tests measured on the other half (``evaluated_on``), indices into the dataset."""
 
@@ -426,6 +441,14 @@ class ReplicatedFaithfulness(Frozen):
     def summary(self) -> str:
         return (f"replication (ranked on {len(self.ranked_on)} prompts, evaluated on the other "
                 f"{len(self.evaluated_on)}):\n" + self.faithfulness.summary())
+
+    def _table(self) -> Table:
+        """The held-out :class:`Faithfulness` table under a title naming the two halves."""
+        from dataclasses import replace
+
+        t = self.faithfulness._shown_table()
+        return replace(t, title=f"ReplicatedFaithfulness: ranked on {len(self.ranked_on)} prompts, evaluated on the "
+                                f"other {len(self.evaluated_on)}", notes=(t.title, *t.notes))
 
 
 def replicated_faithfulness(model, data, rescore: Callable, *, percents: Sequence[float] = PERCENTS,

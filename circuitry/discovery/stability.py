@@ -39,6 +39,7 @@ import numpy as np
 
 from circuitry.discovery.faithfulness_tests import MIN_INTERVAL_VALUES, PERCENTS, procedure_rng, run_seed, unique_sizes
 from circuitry.discovery.results import EdgeScores
+from circuitry.display import Displayed, Table, fmt, interval, percent
 from circuitry.errors import bad_value
 from circuitry.provenance import Frozen, NamedArray
 from circuitry.stats import ConfidenceInterval
@@ -94,7 +95,7 @@ def compare_halves(halves: np.ndarray, ks: Sequence[int]) -> tuple[np.ndarray, n
 
 
 # --------------------------------------------------------------------------------------------- result
-class RankingStability(Frozen):
+class RankingStability(Displayed, Frozen):
     """Split-half replication of an edge ranking (see the module docstring for exactly what is compared).
 
     Each of ``n_splits`` random splits divides the ``n_prompts`` prompts into two disjoint halves of
@@ -158,6 +159,21 @@ class RankingStability(Frozen):
                                                     f"{self.spearman_brown:.2f})"
         return (f"{self.method}: split-half stability over {self.n_splits} splits of {self.n_prompts} prompts "
                 f"(rankings on {self.half_size} prompts each){tail}: Spearman {rho}{sb}; Jaccard {js}")
+
+    def _table(self) -> Table:
+        """Per top-``k`` size: the mean Jaccard index of the two halves' top ``k`` and the central share of the
+        splits (``–`` with too few splits); Spearman's correlation in the notes."""
+        spans = self.jaccard_interval or [None] * len(self.k)
+        rows = [(k, ", ".join(f"{p:g}" for p in pc), j, "–" if c is None else interval(c.low, c.high))
+                for k, pc, j, c in zip(self.k, self.percents, self.jaccard, spans)]
+        rho = self.spearman_interval
+        return Table(f"RankingStability: {self.method}, {self.n_splits} splits of {self.n_prompts} prompts",
+                     ("top k", "% of edges", "Jaccard (mean)",
+                      "central " + percent(self.confidence_level, "of splits")), rows,
+                     notes=[f"compared: {self.compared} (rankings on {self.half_size} prompts each)",
+                            f"Spearman of |score| {fmt(self.spearman)} "
+                            f"{'' if rho is None else interval(rho.low, rho.high)}; Spearman-Brown for "
+                            f"{2 * self.half_size} prompts {fmt(self.spearman_brown)}"], noun="size")
 
 
 def stability_result(method: str, halves: np.ndarray, n_prompts: int, *, percents: Sequence[float],

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from circuitry.display import Displayed, Table, fmt, interval, ranked, spread
 from circuitry.provenance import Frozen, NamedArray, sha256_json
 
 if TYPE_CHECKING:
     from circuitry.models import ModelAdapter
 
 
-class CheckpointScores(Frozen):
+class CheckpointScores(Displayed, Frozen):
     """The measurements of one checkpoint (module docstring).
 
     Attributes
@@ -82,6 +83,23 @@ class CheckpointScores(Frozen):
         sub = np.where(np.isin(np.arange(vals.shape[0]), rows)[:, None], vals, -np.inf)
         lay, h = np.unravel_index(int(np.argmax(sub)), vals.shape)
         return (int(lay), int(h)), float(vals[lay, h]), float(lo[lay, h]), float(hi[lay, h])
+
+    def _table(self) -> Table:
+        """The heads with the highest prefix-matching (induction) score, with their previous-token score and
+        both intervals; the ICL score and the held-out loss in the notes."""
+        from circuitry.labels import head_label
+
+        ind, il, ih, prev, pl, ph = (getattr(self, f).numpy() for f in (
+            "induction", "induction_ci_low", "induction_ci_high", "prev_token", "prev_token_ci_low",
+            "prev_token_ci_high"))
+        rows = ranked([(head_label(l, h), float(ind[l, h]), interval(float(il[l, h]), float(ih[l, h])),
+                        float(prev[l, h]), interval(float(pl[l, h]), float(ph[l, h])))
+                       for l, h in np.ndindex(ind.shape)], key=lambda r: r[1], absolute=False)
+        return Table(f"CheckpointScores: step {self.step}, {self.model_id}",
+                     ("head", "induction", "induction CI", "prev-token", "prev-token CI"), rows,
+                     notes=[f"ICL score {fmt(self.icl)} {interval(self.icl_ci_low, self.icl_ci_high)} nats (late - "
+                            f"early loss); held-out loss {spread(self.heldout_loss, self.heldout_loss_sem)} (± sem); "
+                            "95% bootstrap intervals over sequences"], noun="head")
 
 
 def heldout_tokens(model: "ModelAdapter", *, n: int, seed: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:

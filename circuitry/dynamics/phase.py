@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, series_rows
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import Frozen
 
@@ -178,7 +179,7 @@ def locate_phase_change(steps: Sequence[int], icl: Sequence[float], induction: S
                        criteria=crit)
 
 
-class TrainingLog(Frozen):
+class TrainingLog(Displayed, Frozen):
     """The dense training log of a zoo model (``manifest.curve``, every ``eval_every`` steps).
 
     ``icl_proxy`` is the loss on the last repeat minus the loss on the first repeat of the held-out
@@ -190,6 +191,21 @@ class TrainingLog(Frozen):
     icl_proxy: list[float]
     best_prev_token: list[float]
     best_induction: list[float]
+
+    def _table(self) -> Table:
+        """The first and last logged steps and the steps after the steepest rise of the best prefix-matching
+        score and the steepest drop of the ICL proxy."""
+        marks: dict[int, str] = {}
+        if len(self.steps) > 1:
+            for i, what in ((int(np.argmax(np.diff(self.best_induction))) + 1, "steepest prefix-matching rise"),
+                            (int(np.argmin(np.diff(self.icl_proxy))) + 1, "steepest ICL drop")):
+                marks[i] = f"{marks[i]}; {what}" if i in marks else what
+        rows = [(self.steps[i], self.train_loss[i], self.icl_proxy[i], self.best_prev_token[i], self.best_induction[i],
+                 marks.get(i, "")) for i in series_rows(len(self.steps), list(marks), ends=3)]
+        return Table(f"TrainingLog: {len(self.steps)} logged steps",
+                     ("step", "train loss", "ICL proxy", "best prev-token", "best induction", "note"), rows,
+                     notes=["ICL proxy: loss on the last repeat - on the first (nats); head scores: the zoo's training "
+                            "probes"], total=len(self.steps), noun="step")
 
 
 def training_log_series(manifest) -> TrainingLog:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from circuitry.display import Displayed, Table, interval, series_rows
+from circuitry.display import Displayed, Table, interval, series_rows, spread
 from circuitry.dynamics.measure import CheckpointScores, dataset_hash, heldout_tokens, measure_checkpoint
 from circuitry.dynamics.phase import PhaseChange, TrainingLog, locate_phase_change, training_log_series
 from circuitry.errors import InputError, bad_value
@@ -175,8 +175,8 @@ class DynamicsResult(Displayed, Frozen):
         notes = [pc.describe()] + ([] if self.log_phase_change is None else [self.log_phase_change.describe()])
         if self.tracked_pair:
             notes.append(f"K-comp: raw K-composition {self.tracked_pair[0]} -> {self.tracked_pair[1]} (random-matrix "
-                         f"baseline {self.k_baseline_mean:.3f} ± {self.k_baseline_std:.3f}, {self.k_baseline_n_draws} "
-                         "draws)")
+                         f"baseline {spread(self.k_baseline_mean, self.k_baseline_std)}, "
+                         f"{self.k_baseline_n_draws} draws)")
         notes.append("ICL score (nats, late - early loss) and best heads' scores (prev-token: layers before the last) "
                      "with 95% bootstrap intervals over sequences")
         return Table(f"DynamicsResult: {self.series}, {len(steps)} checkpoints",

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, ranked
 from circuitry.errors import InputError, bad_value
 from circuitry.labels import head_label
 from circuitry.provenance import Frozen, NamedArray
@@ -48,7 +49,7 @@ TEST = ("one-sided skewness-corrected t-test (Hall 1992) per head of mean(score 
         "sequences, p-values corrected over the heads of the detector")
 
 
-class HeadSignificance(Frozen):
+class HeadSignificance(Displayed, Frozen):
     """Per-head test of a detector's scores against its null (module docstring).
 
     Attributes
@@ -78,6 +79,21 @@ class HeadSignificance(Frozen):
     null_description: str
     test: str = TEST
     n_samples: int
+
+    def _table(self) -> Table:
+        """The heads with the largest excess over the null, with Hall's statistic and the raw and adjusted
+        p-values."""
+        ex, null, t, p, adj = (a.numpy() for a in (self.excess, self.null, self.statistic, self.pvalue,
+                                                   self.adjusted_pvalue))
+        rows = ranked([(head_label(l, h), float(ex[l, h]), float(null[l, h]), float(t[l, h]), float(p[l, h]),
+                        float(adj[l, h]), "yes" if head_label(l, h) in self.significant else "")
+                       for l, h in np.ndindex(ex.shape)], key=lambda r: r[1], absolute=False)
+        return Table(f"HeadSignificance: {len(self.significant)} of {ex.size} heads significant",
+                     ("head", "excess", "null", "statistic", "p", f"p_adj ({self.method})", "significant"), rows,
+                     notes=[f"test: {self.test}; min effect {self.min_effect:g}, alpha {self.alpha:g} "
+                            f"({self.controls}), {self.n_samples} sequences"]
+                     + ([f"null: {self.null_description}"] if self.null_description else []),
+                     noun="head")
 
 
 def head_significance(scores, null, *, min_effect: float = 0.1, alpha: float = 0.05,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Hashable, Iterable, Literal
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, fmt, interval, ranked
 from circuitry.errors import InputError, bad_value
 from circuitry.provenance import Frozen
 from circuitry.stats._common import (ConfidenceInterval, RngLike, SetFn, binom_greater, binom_greater_floor, check_choice,
@@ -26,7 +27,7 @@ Property = Literal["sufficiency", "partial_necessity"]
 ``"partial_necessity"``: knocking the circuit out hurts more than knocking out random circuits of its size."""
 
 
-class CircuitTest(Frozen):
+class CircuitTest(Displayed, Frozen):
     """Result of :func:`sufficiency_test` or :func:`partial_necessity_test`.
 
     ``n_beaten`` of ``n_random`` random circuits were beaten; ``pvalue`` is the one-sided exact binomial
@@ -51,6 +52,16 @@ class CircuitTest(Frozen):
     seed: int | None
     null: str = ""
 
+    def _table(self) -> Table:
+        """The candidate's statistic, how many random circuits it beat (share with its interval), the binomial
+        p-value and its floor."""
+        return Table(f"CircuitTest: {self.property} of a {self.circuit_size}-element circuit (of {self.universe_size})",
+                     ("property", "statistic", "beaten", "share beaten", "CI", "p", "floor"),
+                     [(self.property, self.statistic, f"{self.n_beaten}/{self.n_random}", self.share_beaten,
+                       interval(self.share_ci.low, self.share_ci.high), self.pvalue, self.min_attainable_pvalue)],
+                     notes=[f"test: {self.test}", f"supports: {self.supports} (q {self.q:g})"]
+                     + ([f"null: {self.null}"] if self.null else []), noun="test")
+
 
 class EdgeMinimality(Frozen):
     """One edge of :class:`MinimalityTest`: its knock-out effect ``delta`` and its binomial test."""
@@ -64,7 +75,7 @@ class EdgeMinimality(Frozen):
     rejected: bool
 
 
-class MinimalityTest(Frozen):
+class MinimalityTest(Displayed, Frozen):
     """Result of :func:`minimality_test`.
 
     ``edges`` holds one binomial test per circuit element, corrected with ``correction``. ``pvalue`` is the
@@ -90,6 +101,17 @@ class MinimalityTest(Frozen):
     min_attainable_pvalue: float
     seed: int | None
     null: str = ""
+
+    def _table(self) -> Table:
+        """The elements whose knock-out changes the score most, with their binomial test before and after the
+        correction; the intersection-union p-value in the title."""
+        rows = [(e.element, e.delta, e.share_beaten, e.pvalue, e.adjusted_pvalue, "yes" if e.rejected else "")
+                for e in ranked(self.edges, key=lambda e: e.delta)]
+        return Table(f"MinimalityTest: {self.n_rejected} of {len(self.edges)} elements needed; p {fmt(self.pvalue)} "
+                     f"(floor {fmt(self.min_attainable_pvalue)})",
+                     ("element", "delta", "share beaten", "p", f"p_adj ({self.correction})", "needed"), rows,
+                     notes=[f"test: {self.test}", f"circuit score {fmt(self.circuit_score)}; {self.n_random} random "
+                            f"added elements per test, q {self.q:g}, alpha {self.alpha:g}"], noun="element")
 
 
 def sufficiency_test(faithfulness_fn: SetFn, circuit: Iterable[Hashable], universe: Iterable[Hashable], *,

@@ -107,7 +107,7 @@ class SiteDecisions(Displayed, Frozen):
         """The sites with the largest |share| with their interval, raw and adjusted p-value and outcome."""
         rows = [(d.site, d.share, interval(d.ci_low, d.ci_high), d.pvalue, d.pvalue_adjusted, d.outcome)
                 for d in ranked(self.sites, key=lambda d: d.share)]
-        return Table(f"SiteDecisions: {len(self.sites)} {self.level}s, {len(self.members())} members",
+        return Table(f"SiteDecisions: {len(self.sites)} {self.level}s; members: {len(self.members())}",
                      (self.level, "share", percent(self.confidence_level), "p", f"p_adj ({self.correction})",
                       "outcome"), rows, notes=[f"test: {self.describe()}"], noun=self.level)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 from scipy import stats
 
+from circuitry.display import Displayed, Table
 from circuitry.errors import InputError
 from circuitry.provenance import Frozen
 from circuitry.stats._common import check_choice, check_open_unit, finite_1d
@@ -25,7 +26,7 @@ _ERROR_RATE = {"holm": "family-wise error rate", "bonferroni": "family-wise erro
                "bh": "false discovery rate"}
 
 
-class CorrectedPValues(Frozen):
+class CorrectedPValues(Displayed, Frozen):
     """Raw and adjusted p-values of a family of tests, with the correction named."""
 
     method: Correction
@@ -41,6 +42,15 @@ class CorrectedPValues(Frozen):
     adjusted_floors: list[float] | None = None
     #: tests that could not be rejected at ``alpha`` whatever the data (adjusted floor > alpha)
     inconclusive: list[bool] | None = None
+
+    def _table(self) -> Table:
+        """The tests with the smallest adjusted p-values, raw and adjusted, with the adjusted floor if known."""
+        floors = self.adjusted_floors or [None] * self.n_tests
+        rows = sorted(zip(self.labels, self.pvalues, self.adjusted_pvalues, floors,
+                          ("yes" if r else "" for r in self.rejected)), key=lambda r: (r[2], r[1]))
+        return Table(f"CorrectedPValues: {self.method} over {self.n_tests} tests, {sum(self.rejected)} rejected at "
+                     f"alpha {self.alpha:g}", ("test", "p", "p_adj", "floor (adjusted)", "rejected"), rows,
+                     notes=[f"controls {self.controls}"], noun="test")
 
 
 def adjust_pvalues(pvalues: Any, *, method: Correction) -> np.ndarray:

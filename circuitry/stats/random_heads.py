@@ -14,6 +14,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 
+from circuitry.display import Displayed, Table, spread
 from circuitry.errors import InputError, bad_value
 from circuitry.executors import check_executor, check_picklable
 from circuitry.labels import Head, head_label, parse_head
@@ -53,7 +54,7 @@ HeadSet = tuple[str, ...]
 EFFECT_SIZE_NAME = "standardized effect (statistic - null_mean) / null_std"
 
 
-class RandomHeadTest(Frozen):
+class RandomHeadTest(Displayed, Frozen):
     """Result of :func:`random_head_test`.
 
     ``pvalue = (1 + #{null at least as extreme as statistic}) / (1 + n_draws)`` where ``n_draws`` is the
@@ -121,6 +122,18 @@ class RandomHeadTest(Frozen):
     #: the smallest value ``pvalue`` can take, ``1 / (1 + n_draws)`` (equals ``min_attainable_pvalue`` when
     #: ``calibrated``)
     rank_floor: float | None = None
+
+    def _table(self) -> Table:
+        """The candidate's damage against the random sets' (mean ± sd), the effect size, the p-value (or the
+        descriptive rank) and its floor; :meth:`describe` in the notes."""
+        free = [h for h in self.candidate if h not in self.given]
+        p = "p" if self.calibrated else "rank (not a p-value)"
+        return Table(f"RandomHeadTest: {', '.join(free)} against {self.n_draws} random sets ({self.null} null)",
+                     ("candidate", "damage", "random sets", "effect size", p, "floor"),
+                     [("+".join(free), self.statistic, spread(self.null_mean, self.null_std), self.effect_size,
+                       self.pvalue, self.rank_floor if not self.calibrated else self.min_attainable_pvalue)],
+                     notes=[f"test: {self.test}", self.describe(), f"effect size: {self.effect_size_name}"],
+                     noun="test")
 
 
 def random_head_test(
