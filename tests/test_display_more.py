@@ -166,7 +166,7 @@ def test_dynamics_result():
     flat = [c.model_copy(update={"induction": rows[0].induction}) for c in rows]  # no induction head forms
     pc = locate_phase_change(steps, icl, [ind[0]] * len(steps))
     lines = repr(res.model_copy(update={"checkpoints": flat, "phase_change": pc})).splitlines()
-    assert not pc.found and lines[1].startswith("no phase change (checkpoints): prefix-matching score changes by +0.000")
+    assert not pc.found and lines[1].startswith("no phase change (checkpoints): prefix-matching score changes by +0.0")
     assert [ln.split()[0] for ln in lines[-5:]] == ["100", "200", "3900", "4000", "(36"]
 
 
@@ -226,6 +226,21 @@ def test_random_head_and_circuit_tests():
     assert e0.element == "0"
     lines = shown(mt, "element", [e0.delta, e0.share_beaten, e0.pvalue, e0.adjusted_pvalue, "yes"])
     assert lines[-1] == "(30 more elements)" and abs(e0.delta - 1.0) < 1e-12
+
+    from circuitry.analysis.circuit_test import CircuitTests
+    from circuitry.stats import circuit_vs_random, mean_test
+
+    def fn(sets):
+        return np.array([sum(damage[h] for h in s) for s in sets])
+
+    pool = circuit_vs_random(fn, ["L3H4", "L5H5"], HEADS, n_draws=1000, rng=1)
+    beyond = circuit_vs_random(fn, ["L5H5", "L3H4"], HEADS, null="conditional", given=["L3H4"], n_draws=1000, rng=2)
+    alone = mean_test(1.0 + 0.1 * np.random.default_rng(8).standard_normal(16), rng=0)
+    ct = CircuitTests(circuit=["L3H4", "L5H5"], circuit_damage=pool.statistic, single_damage=damage, pool=pool,
+                      top_head="L3H4", top_head_test=alone, top_head_share=1.0 / pool.statistic, beyond=beyond)
+    lines = shown(ct, "test", ["pool", "L3H4+L5H5", pool.statistic, pool.effect_size, pool.pvalue])
+    assert lines[-2].split()[:3] == ["beyond", "L3H4", "L5H5"] and fmt(beyond.pvalue) in lines[-2]
+    assert lines[-1].split()[:3] == ["alone", "L3H4", fmt(alone.statistic)] and fmt(alone.pvalue) in lines[-1]
 
 
 def test_corrected_pvalues():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from circuitry.display import Displayed, Table, fmt
 from circuitry.labels import all_heads
 from circuitry.provenance import Frozen
 from circuitry.stats.intervals import MeanTest
@@ -28,7 +29,7 @@ from circuitry.stats.random_heads import RandomHeadTest
 BOTTLENECK_SHARE = 0.5  # a circuit head carrying at least half of the circuit's damage alone is a bottleneck
 
 
-class CircuitTests(Frozen):
+class CircuitTests(Displayed, Frozen):
     """The circuit tests of one ``analyze`` run (see the module docstring)."""
 
     circuit: list[str]
@@ -42,6 +43,23 @@ class CircuitTests(Frozen):
     #: ``top_head``'s damage over the circuit's
     top_head_share: float | None = None
     beyond: RandomHeadTest | None = None
+
+    def _table(self) -> Table:
+        """One row per test: the row of each random-head test's own table, and the most damaging head's damage
+        alone with its one-sided test; each test's sentence in the notes."""
+        rows = [("pool", *self.pool._shown_table().rows[0])]
+        notes = [f"pool: {self.pool.describe()}"]
+        if self.beyond is not None:
+            rows.append((f"beyond {self.top_head}", *self.beyond._shown_table().rows[0]))
+            notes.append(f"beyond: {self.beyond.describe()}")
+        t = self.top_head_test
+        if t is not None:
+            rows.append(("alone", self.top_head, t.statistic, "–", None, t.pvalue, t.min_attainable_pvalue))
+            notes.append(f"alone: {self.top_head}'s damage {fmt(t.statistic)}, {fmt(self.top_head_share)} of the "
+                         f"circuit's; {t.test}, one-sided {fmt(t.confidence_level)} bound {fmt(t.bound)}")
+        return Table(f"CircuitTests: {', '.join(self.circuit)} (damage {fmt(self.circuit_damage)})",
+                     ("test", "heads", "damage", "random sets", "effect size", "p", "floor"), rows, notes=notes,
+                     noun="test")
 
 
 def stop_rule(stop_after: int | None, n_draws: int, alpha: float) -> int | None:
