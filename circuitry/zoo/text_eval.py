@@ -124,7 +124,51 @@ def curve_table(manifest) -> str:
         lines.append(f"  step {c.step:5d}: train loss {c.train_loss:.3f}, ICL {c.icl.icl_score:+.3f} nats, held-out loss "
                      f"{c.icl.mean_loss:.3f}, best prev-token {c.probes.prev_token_best:.2f}, best prefix-matching "
                      f"{c.probes.induction_best:.2f}")
+    f = manifest.final_icl
+    lines.append(f"  final: ICL {f.icl_score:+.3f} nats (sem {f.sem:.3f}; loss at token {f.early} {f.loss_early:.3f}, at "
+                 f"token {f.late} {f.loss_late:.3f}) on {f.n_windows} held-out windows; {manifest.train_seconds:.0f} s "
+                 "on one thread")
     return "\n".join(lines)
+
+
+def plot_curve(manifest, path: str | Path) -> Path:
+    """A PNG of the text manifest's curve on one time axis (Olsson et al.'s phase-change figure): training and
+    held-out loss, the ICL score on held-out prose, the best previous-token and prefix-matching scores."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from circuitry.io import atomic_write_bytes
+
+    c = manifest.curve
+    steps = [p.step for p in c]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(steps, [p.train_loss for p in c], color="k", label="training")
+    axes[0].plot(steps, [p.icl.mean_loss for p in c], color="tab:blue", label="held-out prose")
+    axes[0].set(title="loss", xlabel="step", ylabel="nats")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(steps, [p.icl.icl_score for p in c], color="tab:red")
+    axes[1].axhline(0, color="grey", lw=0.6)
+    axes[1].set(title="ICL score (token 500 minus token 50)", xlabel="step", ylabel="nats")
+    axes[2].plot(steps, [p.probes.prev_token_best for p in c], label="best previous-token")
+    axes[2].plot(steps, [p.probes.induction_best for p in c], label="best prefix-matching")
+    axes[2].set(title="head scores (repeated random tokens)", xlabel="step", ylim=(0, 1.05))
+    axes[2].legend(fontsize=8)
+    short = getattr(manifest.recipe, "short_steps", 0)
+    for ax in axes:
+        if short:
+            ax.axvline(short, color="grey", lw=0.6, ls=":")
+    fig.suptitle(f"{manifest.name}: {manifest.steps} steps"
+                 + (f" ({short} on {manifest.recipe.short_seq_len}-token sequences, then {manifest.n_ctx})" if short
+                    else ""))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,19 +180,30 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m circuitry.zoo.text_eval",
                                 description="Olsson et al.'s ICL score of a KJV zoo model on held-out prose.")
-    p.add_argument("name", help="a text zoo model, e.g. kjv-attn-only-2l (or zoo:kjv-attn-only-2l)")
+    p.add_argument("name", help="a text zoo model, e.g. kjv-attn-only-2l (or zoo:kjv-attn-only-2l); with --curve also "
+                               "the NAME.json manifest a training run wrote")
     p.add_argument("--step", type=int, default=None, help="an intermediate checkpoint (default: final weights)")
     p.add_argument("--stride", type=int, default=ICL_STRIDE, help=f"tokens between windows (default {ICL_STRIDE})")
     p.add_argument("--curve", action="store_true",
                    help="print the training curve stored in the manifest instead (no model is run)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="with --curve: also draw it to this file")
     args = p.parse_args(argv)
     if args.curve:
         from circuitry.zoo.registry import zoo_manifest
+        from circuitry.zoo.text_train import TextZooManifest
 
-        man = zoo_manifest(args.name.removeprefix("zoo:"))
+        if args.name.endswith(".json"):  # a manifest written by `text_train model` (shipped or not)
+            try:
+                man = TextZooManifest.model_validate_json(Path(args.name).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise bad_value("name", args.name, f"a readable text-model manifest ({str(exc)[:120]})") from None
+        else:
+            man = zoo_manifest(args.name.removeprefix("zoo:"))
         if getattr(man, "kind", None) != "text":
             raise bad_value("name", args.name, "a zoo model trained on text (`circuitry zoo list`: kjv-*)")
         print(curve_table(man))
+        if args.plot:
+            print(f"wrote {plot_curve(man, args.plot)}")
         return 0
     import torch
 
