@@ -54,7 +54,7 @@ def build_report_graph(report: AnalysisReport, model, *, min_share: float | None
                        node_scores=node_scores, mlp_layers=range(info.n_layers) if info.has_mlp else (),
                        graph_attrs={"model_id": model.model_id, "provenance": report.provenance,
                                     "effect": "share of the clean-corrupted metric gap carried by the path "
-                                              f"({report.config.direction}, {report.config.metric})"})
+                                              f"({report.config.direction}, {report.task.metric})"})
 
 
 def _circuit_title(report: AnalysisReport, model) -> str:
