@@ -15,12 +15,13 @@ Commands (the tokenizer and held-out prose first, then each model; both need ``a
 
 from __future__ import annotations
 
+import sys
 import time
 from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Literal
 
-from circuitry.errors import InputError, bad_value
+from circuitry.errors import CircuitryError, InputError, bad_value
 from circuitry.io import atomic_write_bytes, atomic_write_json
 from circuitry.zoo.text_corpus import TextCorpusSpec
 from circuitry.zoo.text_eval import ICLScore
@@ -313,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--out", required=True)
     s.add_argument("--steps", required=True, help="comma-separated checkpoint steps to keep")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except CircuitryError as exc:  # as `circuitry`: the message and its fix, exit 2, no traceback
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.what == "tokenizer":
         print(build_tokenizer(args.out))
         return 0
