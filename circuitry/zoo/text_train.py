@@ -225,10 +225,7 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
                 bar.set_postfix(loss=f"{curve[-1].train_loss:.3f}", ind=f"{probes.induction_best:.2f}",
                                 icl=f"{icl.icl_score:.3f}")
             if step in recipe.checkpoint_steps:
-                rel = f"{recipe.name}/step_{step:05d}.safetensors"
-                data = weights_as(model, recipe.weights_dtype)
-                atomic_write_bytes(out_dir / rel, data)
-                ckpts.append(CheckpointFile(step=step, file=rel, sha256=sha256_bytes(data)))
+                ckpts.append(write_checkpoint(out_dir, recipe.name, step, weights_as(model, recipe.weights_dtype)))
         seconds = time.perf_counter() - t0
         bar.close()
         model.eval()
@@ -249,6 +246,16 @@ def train_text(recipe: TextTrainRecipe, out_dir: str | Path, *, tokenizer_root: 
         return manifest
     finally:
         torch.set_num_threads(old_threads)
+
+
+def write_checkpoint(out_dir: Path, name: str, step: int, data: bytes):
+    """Write intermediate weights ``data`` to ``out_dir/NAME/step_<5-digit step>.safetensors``; its
+    :class:`~circuitry.zoo.train.CheckpointFile`."""
+    from circuitry.zoo.train import CheckpointFile, sha256_bytes
+
+    rel = f"{name}/step_{step:05d}.safetensors"
+    atomic_write_bytes(Path(out_dir) / rel, data)
+    return CheckpointFile(step=step, file=rel, sha256=sha256_bytes(data))
 
 
 def weights_as(model, dtype: str) -> bytes:
@@ -275,7 +282,7 @@ def ship(name: str, trained_dir: str | Path, out_dir: str | Path, *, steps: tupl
         A step that the trained run did not save.
     """
     from circuitry.zoo.registry import load_zoo, zoo_manifest
-    from circuitry.zoo.train import CheckpointFile, sha256_bytes
+    from circuitry.zoo.train import sha256_bytes
 
     man = zoo_manifest(name, root=trained_dir)
     missing = sorted(set(steps) - {c.step for c in man.checkpoints})
@@ -284,10 +291,7 @@ def ship(name: str, trained_dir: str | Path, out_dir: str | Path, *, steps: tupl
     out_dir = Path(out_dir)
     ckpts = []
     for s in sorted(steps):
-        data = weights_as(load_zoo(name, step=s, root=trained_dir)[0], dtype)
-        rel = f"{name}/step_{s:05d}.safetensors"
-        atomic_write_bytes(out_dir / rel, data)
-        ckpts.append(CheckpointFile(step=s, file=rel, sha256=sha256_bytes(data)))
+        ckpts.append(write_checkpoint(out_dir, name, s, weights_as(load_zoo(name, step=s, root=trained_dir)[0], dtype)))
     data = weights_as(load_zoo(name, root=trained_dir)[0], dtype)
     atomic_write_bytes(out_dir / man.weights_file, data)
     recipe = man.recipe.model_copy(update={"checkpoint_steps": tuple(sorted(steps)), "weights_dtype": dtype})
