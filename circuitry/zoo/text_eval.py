@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="a text zoo model, e.g. kjv-attn-only-2l (or zoo:kjv-attn-only-2l); with --curve also "
                                "the NAME.json manifest a training run wrote")
     p.add_argument("--step", type=int, default=None, help="an intermediate checkpoint (default: final weights)")
+    p.add_argument("--root", default=None, help="the folder a training run wrote (default: the shipped zoo)")
     p.add_argument("--stride", type=int, default=ICL_STRIDE, help=f"tokens between windows (default {ICL_STRIDE})")
     p.add_argument("--curve", action="store_true",
                    help="print the training curve stored in the manifest instead (no model is run)")
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    model, man = load_zoo(args.name.removeprefix("zoo:"), step=args.step)
+    model, man = load_zoo(args.name.removeprefix("zoo:"), step=args.step, root=args.root)
     if getattr(man, "kind", None) != "text":
         raise bad_value("name", args.name, "a zoo model trained on text (`circuitry zoo list`: kjv-*)")
     if args.stride < 1:
