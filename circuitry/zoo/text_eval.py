@@ -117,7 +117,7 @@ def heldout_icl_score(model, *, stride: int = ICL_STRIDE, seq_len: int = 512, ro
 
 
 def curve_table(manifest) -> str:
-    """The training curve of a text manifest, one line per evaluation: training loss, the ICL score on 27 held-out
+    """The training curve of a text manifest, one line per evaluation: training loss, the ICL score on 28 held-out
     windows, the best previous-token and prefix-matching scores (repeated random tokens, Olsson et al.'s probes)."""
     lines = [f"{manifest.name}: {manifest.steps} steps, batch {manifest.recipe.batch_size} x {manifest.n_ctx} tokens"]
     for c in manifest.curve:

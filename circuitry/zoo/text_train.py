@@ -27,7 +27,7 @@ from circuitry.zoo.text_corpus import TextCorpusSpec
 from circuitry.zoo.text_eval import ICLScore
 from circuitry.zoo.train import CurvePoint, ProbeSpec, TrainRecipe, ZooManifest
 
-#: Windows of held-out prose scored at every evaluation during training (one every 2048 tokens: 27 windows).
+#: Windows of held-out prose scored at every evaluation during training (one every 2048 tokens: 28 windows).
 TRAIN_EVAL_STRIDE = 2048
 
 

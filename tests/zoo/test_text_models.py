@@ -89,3 +89,54 @@ def test_text_tasks_build_and_pass_the_checks(task, tmp_path, tok):
         assert pair.clean[1:L + 1] == pair.clean[L + 1:] and pair.answers == tuple(pair.clean[p + 1] for p in pair.positions)
     else:
         assert len(pair.clean) == 512 and pair.answers == tuple(pair.clean[1:])
+
+
+RUNS = ["kjv-attn-only-2l", "kjv-gpt2-2l"]  # their manifests (training curves) are in examples/text/runs/
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_trained_text_model_loads_from_its_folder_with_the_tokenizer(name, tmp_path):
+    """The loading path a user's text model takes: a kind=text manifest, weights checked by sha256, the shipped
+    tokenizer attached (here with freshly initialized weights under the measured run's manifest)."""
+    from circuitry.models import ModelAdapter
+    from circuitry.zoo import load_zoo
+    from circuitry.zoo.text_corpus import zoo_tokenizer
+    from circuitry.zoo.text_train import TextZooManifest, weights_as
+    from circuitry.zoo.train import build_model, sha256_bytes
+    from tests.docs.runs import REPO
+
+    man = TextZooManifest.model_validate_json((REPO / "examples" / "text" / "runs" / f"{name}.json").read_text())
+    assert man.recipe.corpus.text_sha256 == KJV_TEXT_SHA256
+    assert man.recipe.corpus.tokenizer_sha256 == sha256_bytes((tokenizer_dir() / "tokenizer.json").read_bytes())
+    data = weights_as(build_model(man.recipe), man.recipe.weights_dtype)
+    (tmp_path / man.weights_file).write_bytes(data)
+    (tmp_path / f"{name}.json").write_text(man.model_copy(update={"weights_sha256": sha256_bytes(data),
+                                                                  "checkpoints": []}).model_dump_json())
+    module, loaded = load_zoo(name, root=tmp_path)
+    assert loaded.kind == "text" and loaded.final_icl == man.final_icl
+    model = ModelAdapter(module, model_id=name, manifest=loaded, tokenizer=zoo_tokenizer(loaded))
+    assert model.info.n_ctx == 512 and model.info.d_vocab == 4096 and model.info.bos_token_id == 0
+    (tmp_path / man.weights_file).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    from circuitry.errors import ChecksumError
+
+    with pytest.raises(ChecksumError):
+        load_zoo(name, root=tmp_path)
+
+
+@pytest.mark.parametrize("task,n", [("kjv-induction", 32), ("kjv-ioi", 32), ("kjv-prose", 16)])
+def test_example_text_task_files_are_what_the_builder_writes(task, n, tmp_path):
+    from circuitry.prompts.text_tasks import write_text_task
+    from tests.docs.runs import REPO
+
+    shipped = REPO / "examples" / "text" / f"{task.replace('-', '_')}.jsonl"
+    assert write_text_task(task, tmp_path / "t.jsonl", n=n, seed=0).read_bytes() == shipped.read_bytes()
+
+
+def test_retraining_without_the_corpus_package_stops_with_the_fix(monkeypatch, tmp_path, capsys):
+    from circuitry.zoo.text_train import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["model", "kjv-attn-only-2l", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "bible-kjv" in err and "apt-get install bible-kjv" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing was written
