@@ -189,6 +189,29 @@ print(r.phase_change.describe())
 print(r.to_markdown())"""),
         figure('r.plot("phase_change.png")', "phase_change.png"),
     ],
+    "text-model": [
+        ("md", "# A zoo model trained on English text\n\nThe notebook of [the tutorial](../tutorials/text-model.md): "
+               "the King James tokenizer, a text task in words, and the measured training curves of the two text "
+               "runs (no induction head formed within the budget, so no text model is shipped)."),
+        ("code", """from IPython.display import Image
+
+from circuitry.zoo.text_corpus import load_tokenizer, tokenizer_dir
+
+tok = load_tokenizer(tokenizer_dir())   # the shipped byte-level BPE, standard Hugging Face files
+print(tok.tokenize(" And Moses said unto Aaron, Take thy rod"))"""),
+        ("code", """from circuitry.prompts.text_tasks import build_text_task
+
+for line in build_text_task("kjv-ioi", n=4)[1:3]:
+    print(line["clean"], "->", line["answer"], "vs", line["foil"])"""),
+        ("code", """from pathlib import Path
+
+from circuitry.zoo.text_eval import curve_table, plot_curve
+from circuitry.zoo.text_train import TextZooManifest
+
+run = TextZooManifest.model_validate_json(Path("../../examples/text/runs/kjv-attn-only-2l.json").read_text())
+print(curve_table(run))"""),
+        figure('plot_curve(run, "curve.png")', "curve.png"),
+    ],
     "trace-the-induction-circuit": [
         ("md", "# Trace the induction circuit\n\nThe notebook of [the tutorial](../tutorials/trace-the-induction-"
                "circuit.md). `circuitry analyze --out circuitry-results` runs the whole analysis from the command "
