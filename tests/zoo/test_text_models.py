@@ -140,3 +140,46 @@ def test_retraining_without_the_corpus_package_stops_with_the_fix(monkeypatch, t
     err = capsys.readouterr().err
     assert "bible-kjv" in err and "apt-get install bible-kjv" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_a_text_model_in_the_zoo_is_listed_loaded_and_scored_on_prose(tmp_path, monkeypatch, capsys):
+    """With a text model in the checkpoints folder: `zoo list` names its corpus and licence, `zoo:NAME` loads with
+    the tokenizer, and `circuitry dynamics` takes its held-out sequences from the held-out prose."""
+    import circuitry.zoo.registry as registry
+    from circuitry.cli import main
+    from circuitry.dynamics.measure import heldout_tokens
+    from circuitry.models import load_model
+    from circuitry.zoo.text_train import TextZooManifest, weights_as
+    from circuitry.zoo.train import build_model, sha256_bytes
+    from tests.docs.runs import REPO
+
+    man = TextZooManifest.model_validate_json((REPO / "examples" / "text" / "runs" / "kjv-gpt2-2l.json").read_text())
+    data = weights_as(build_model(man.recipe), "float32")
+    (tmp_path / man.weights_file).write_bytes(data)
+    (tmp_path / "kjv-gpt2-2l.json").write_text(man.model_copy(update={"weights_sha256": sha256_bytes(data),
+                                                                      "checkpoints": []}).model_dump_json())
+    (tmp_path / "kjv-bpe-4096").symlink_to(tokenizer_dir(), target_is_directory=True)
+    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "kjv-gpt2-2l" in out and "King James Bible (Debian bible-kjv-text 4.38, bible-kjv 4.38; public domain" in out
+    model = load_model("zoo:kjv-gpt2-2l")
+    assert model.tokenizer.decode(model.tokenizer(" And Moses said")["input_ids"]) == " And Moses said"
+    toks, source = heldout_tokens(model, n=3)
+    assert tuple(toks.shape) == (3, 512) and (toks[:, 0] == 0).all() and source["kind"].startswith("held-out prose")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bible") is None, reason="needs Debian's bible-kjv (apt-get install bible-kjv)")
+def test_retraining_reproduces_the_measured_curve(tmp_path):
+    """The recipe reproduces the run behind examples/text/runs/ (50 steps; same torch version and CPU type)."""
+    import torch
+
+    from circuitry.zoo.text_train import TextZooManifest, train_text
+    from tests.docs.runs import REPO
+
+    run = TextZooManifest.model_validate_json((REPO / "examples" / "text" / "runs" / "kjv-gpt2-2l.json").read_text())
+    if torch.__version__ != run.torch_version:
+        pytest.skip(f"measured with torch {run.torch_version}, running {torch.__version__}")
+    new = train_text(run.recipe, tmp_path, stop_step=50, progress=False)
+    assert new.curve[0] == run.curve[0]  # loss, lr, every head's probes, the ICL score on held-out prose
