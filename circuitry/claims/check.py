@@ -184,6 +184,10 @@ def run_claims(ctx, *, claim_file_name: str = "<in memory>",
     results = []
     for c in claim_file.claims:
         r = EVALUATORS[c.type](ctx, c)
+        if c.sensitivity:  # the same claim under every ablation x metric its type admits
+            from circuitry.claims.sensitivity import claim_sensitivity
+
+            r = r.model_copy(update={"sensitivity": claim_sensitivity(ctx, c, EVALUATORS[c.type], r)})
         results.append(r)
         if on_result is not None:
             on_result(r)

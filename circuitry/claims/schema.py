@@ -74,6 +74,10 @@ class _Claim(Frozen):
         default=None, description="seed of the prompts and of every resampling; default: the file's seed")
     n_prompts: Annotated[int, Field(ge=2, le=MAX_PROMPTS)] | None = Field(
         default=None, description="number of prompts; default: the file's n_prompts")
+    sensitivity: bool = Field(
+        default=False, description="also rerun the claim under every ablation (zero, mean, resample) x metric (loss, "
+        "logit_diff, answer_prob) its type admits, and report whether the verdict is robust (the same in every "
+        "setting) or fragile (with the settings that flip it); see circuitry.claims.sensitivity")
 
 
 class _RandomHeadsClaim(_Claim):

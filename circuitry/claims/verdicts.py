@@ -63,8 +63,36 @@ class TableRow(Frozen):
     pvalue: float | None = None
 
 
+class SettingVerdict(Frozen):
+    """The claim's verdict in one setting ``"ablation/metric"`` of a sensitivity sweep."""
+
+    setting: str
+    outcome: str
+    pvalue: float | None
+    min_attainable_pvalue: float | None
+    reason: str
+
+
+class ClaimSensitivity(Frozen):
+    """A claim rerun under every ablation x metric its type admits (:mod:`circuitry.claims.sensitivity`):
+    ``conclusion`` is ``"robust"`` when every setting that ran gives the baseline's outcome, else ``"fragile"``
+    with ``flips`` the settings that change it; ``skipped`` the settings that could not run, with the reason."""
+
+    baseline: str
+    settings: list[SettingVerdict]
+    conclusion: Literal["robust", "fragile"]
+    flips: list[str]
+    skipped: dict[str, str] = Field(default_factory=dict)
+
+    def words(self) -> str:
+        n = len(self.settings)
+        if self.conclusion == "robust":
+            return f"robust: the same verdict in all {n} settings"
+        return f"fragile: {len(self.flips)} of {n} settings flip it ({', '.join(self.flips)})"
+
+
 class ClaimResult(Displayed, Frozen):
-    """The verdict on one claim with its evidence."""
+    """The verdict on one claim with its evidence (``sensitivity``: the claim's ``sensitivity: true`` sweep)."""
 
     id: str
     type: str
@@ -79,6 +107,7 @@ class ClaimResult(Displayed, Frozen):
     provenance: Provenance
     warnings: list[str] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict)
+    sensitivity: ClaimSensitivity | None = None
 
     @property
     def outcome(self) -> str:
@@ -94,6 +123,7 @@ class ClaimResult(Displayed, Frozen):
                      ("quantity", "effect", "CI", "random null", "p", "floor"), rows,
                      notes=[self.statement, f"{v.reason} (alpha {v.alpha:g})", f"test: {self.test}",
                             f"{self.n_prompts} prompts, {self.draws} draws, seed {self.seed}",
+                            *([f"sensitivity: {self.sensitivity.words()}"] if self.sensitivity else []),
                             *(f"warning: {w}" for w in self.warnings)], noun="quantity")
 
 
@@ -149,7 +179,8 @@ def one_line(r: ClaimResult) -> str:
     p = "" if v.pvalue is None else f" p={v.pvalue:.3g}"
     floor = "" if v.min_attainable_pvalue is None else f" (floor {v.min_attainable_pvalue:.3g})"
     warn = "".join(f"\n    warning: {w}" for w in r.warnings)
-    return f"{v.outcome.upper():<12} {r.id}:{p}{floor} alpha={v.alpha:g} — {v.reason}{warn}"
+    sens = f"\n    sensitivity: {r.sensitivity.words()}" if r.sensitivity else ""
+    return f"{v.outcome.upper():<12} {r.id}:{p}{floor} alpha={v.alpha:g} — {v.reason}{sens}{warn}"
 
 
 def render_markdown(report: VerdictReport) -> str:
@@ -196,6 +227,13 @@ def _claim_section(r: ClaimResult) -> list[str]:
             ci += f" ({e.confidence_level:.0%}{', ' + e.method if e.method else ''})"
         out.append(f"| {e.metric} | {e.effect_name} | {_f(e.effect)} | {ci} | {null} | {draws} | "
                    f"{_f(e.pvalue, 4)} | {_f(e.min_attainable_pvalue, 4)} |")
+    if r.sensitivity is not None:
+        sn = r.sensitivity
+        out += ["", f"**Sensitivity** ({sn.words()}; baseline {sn.baseline}):", "",
+                "| setting | verdict | p-value | floor |", "|---|---|---|---|"]
+        out += [f"| {x.setting} | {x.outcome} | {_f(x.pvalue, 4)} | {_f(x.min_attainable_pvalue, 4)} |"
+                for x in sn.settings]
+        out += [f"| {k} | skipped: {why} | – | – |" for k, why in sn.skipped.items()]
     p = r.provenance
     out += ["", f"Test: {r.test}. {r.n_prompts} prompts"
             + (f", {r.draws} draws" if r.draws is not None else "") + f", seed {r.seed}; "
