@@ -102,6 +102,15 @@ def _norm_params(norm, d: int, like: torch.Tensor, offset: float = 0.0):
     return gamma, beta
 
 
+def layer_weights(module, spec: FamilySpec, info: ArchInfo, layer: int) -> tuple[torch.Tensor, ...]:
+    """``(W_Q [heads, d, dh], W_K [kv_heads, d, dh], W_V [kv_heads, d, dh], W_O [heads, dh, d])`` of one layer,
+    unfolded, as detached views of the module's weights (no copy: :func:`extract_weights` copies every layer, the
+    embedding and the unembedding, which on a billion-parameter model is gigabytes)."""
+    (wq, wk, wv), _ = _qkv(get_path(module, spec.layers)[layer], spec, info)
+    wo = _out(get_path(module, spec.layers)[layer], spec, info)[0]
+    return tuple(w.detach() for w in (wq, wk, wv, wo))
+
+
 @torch.no_grad()
 def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool = True) -> HeadWeights:
     """Read every head's weights from ``module`` (see the module docstring for the convention)."""
