@@ -16,7 +16,6 @@ same step patches it. Layers before the first patched receiver are not recompute
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -28,30 +27,84 @@ from circuitry.metrics import Targets
 from circuitry.models import Edit, ModelAdapter
 
 
-@dataclass
 class RunCache:
     """Sender outputs of one run: ``acts [sender, n, p, d]``, ``resid[l]`` the residual stream entering
-    layer ``l`` (``resid[n_layers]``: leaving the last layer), and the ``logits``."""
+    layer ``l`` (``resid[n_layers]``: leaving the last layer), and the ``logits``.
 
-    acts: torch.Tensor
-    resid: list[torch.Tensor]
-    logits: torch.Tensor
+    :func:`cache_run` keeps each head's ``z`` (``[n, p, heads, d_head]`` per layer) instead of its output
+    ``z_h W_O[h]`` (``[heads, n, p, d_model]``), ``d_model / d_head`` times less memory (32x on a Llama-3 1B;
+    docs/scale.md); ``acts`` is computed from them when first read, and kept. :meth:`outputs` computes some
+    prompts' sender outputs without keeping them (EAP and EAP-IG read them so, a few prompts at a time)."""
+
+    def __init__(self, acts: torch.Tensor | None = None, resid: list[torch.Tensor] | None = None,
+                 logits: torch.Tensor | None = None, *, embed: torch.Tensor | None = None,
+                 z: list[torch.Tensor] | None = None, mlp: list[torch.Tensor] | None = None,
+                 W_O: list[torch.Tensor] | None = None):
+        self._acts, self.resid, self.logits = acts, list(resid or []), logits
+        self._embed, self._z, self._mlp, self._W_O = embed, z, mlp, W_O
+
+    @property
+    def acts(self) -> torch.Tensor:
+        """``[sender, n, p, d]``: the embedding, then per layer each head's output and the MLP's."""
+        if self._acts is None:
+            self._acts = self.outputs(slice(None))
+        return self._acts
+
+    @property
+    def embed(self) -> torch.Tensor:
+        """The first sender's output (the embedding), ``[n, p, d]``."""
+        return self._embed if self._acts is None else self._acts[0]
+
+    @property
+    def computes_outputs(self) -> bool:
+        """Whether :meth:`outputs` computes a new tensor (``acts`` not held) rather than returning a view."""
+        return self._acts is None
+
+    def outputs(self, rows: slice, layer: int | None = None) -> torch.Tensor:
+        """Every sender's output on the prompts ``rows``: ``[sender, rows, p, d]`` (a view of ``acts`` when
+        it is held, else computed from the heads' ``z`` as the adapter computes ``head_out``). ``layer``:
+        only that layer's senders (its heads, then its MLP; ``-1``: the embedding)."""
+        if self._acts is not None:
+            if layer is None:
+                return self._acts[:, rows]
+            per = (self._acts.shape[0] - 1) // len(self.resid[:-1]) if self.resid else None
+            lo = 0 if layer < 0 else 1 + layer * per
+            return self._acts[lo:lo + (1 if layer < 0 else per), rows]
+        layers = range(len(self._z)) if layer is None else [] if layer < 0 else [layer]
+        parts = [self._embed[rows][None]] if layer is None or layer < 0 else []
+        for l in layers:
+            z = self._z[l]
+            parts.append(torch.einsum("bphe,hed->bphd", z[rows], self._W_O[l].to(z.dtype)).permute(2, 0, 1, 3))
+            if self._mlp is not None:
+                parts.append(self._mlp[l][rows][None])
+        return torch.cat(parts)
 
 
 def cache_run(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor) -> RunCache:
-    """One forward pass recording every sender's output (embedding, each head's ``head_out``, each MLP)."""
+    """One forward pass recording every sender's output (embedding, each head's ``head_out``, each MLP);
+    heads are kept as their ``z`` unless a norm follows the attention output (Gemma-2: a head's output is
+    then its share of the normed sum, read as ``head_out``)."""
     L = model.info.n_layers
-    reads = [("resid_pre", l) for l in range(L)] + [("head_out", l) for l in range(L)] + [("resid_post", L - 1)]
+    lean = not model.spec.attn_post
+    reads = [("resid_pre", l) for l in range(L)] + [("z" if lean else "head_out", l) for l in range(L)]
+    reads.append(("resid_post", L - 1))
     if edges.has_mlp:
         reads += [("mlp_out", l) for l in range(L)]
     out = model.run(ids, reads=reads)
+    resid = [out[("resid_pre", l)].detach() for l in range(L)] + [out[("resid_post", L - 1)].detach()]
+    mlp = [out[("mlp_out", l)].detach() for l in range(L)] if edges.has_mlp else None
+    if lean:  # W_O as views of the module's weights (HeadWeights would copy every weight)
+        from circuitry.models.weights import layer_weights
+
+        W_O = [layer_weights(model.module, model.spec, model.info, l)[3] for l in range(L)]
+        return RunCache(None, resid, out.logits.detach(), embed=resid[0], z=[out[("z", l)].detach() for l in range(L)],
+                        mlp=mlp, W_O=W_O)
     acts = [out[("resid_pre", 0)]]
     for l in range(L):
         acts += list(out[("head_out", l)].unbind(2))
         if edges.has_mlp:
             acts.append(out[("mlp_out", l)])
-    resid = [out[("resid_pre", l)] for l in range(L)] + [out[("resid_post", L - 1)]]
-    return RunCache(torch.stack(acts).detach(), [r.detach() for r in resid], out.logits.detach())
+    return RunCache(torch.stack(acts).detach(), resid, out.logits.detach())
 
 
 def run_from(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: torch.Tensor, *, reads=(), edits=(),
