@@ -67,12 +67,11 @@ def receiver_gradients(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, m
     m = metric(out.logits, cut_targets)
     wrt = list(leaves.values()) + [out[("resid_post", L - 1)]]
     g = dict(zip(list(leaves) + ["final"], torch.autograd.grad(m.sum(), wrt, retain_graph=bool(attn))))
-    W = model.weights(fold_ln=False) if attn else None
     result: dict[int, torch.Tensor] = {} if into is None else into
     for r0 in blocks:
         l, kind = recs[r0].layer, recs[r0].kind
         if kind in "qkv":
-            cot = _cotangents(edges, W, [g.pop((k, l)) for k in "qkv"], l, model.dtype)  # [R, n, p, d]
+            cot = _cotangents(model, edges, [g.pop((k, l)) for k in "qkv"], l)  # [R, n, p, d]
             grad = torch.autograd.grad(out[("attn_in", l)], out[("resid_pre", l)], grad_outputs=cot,
                                        is_grads_batched=True, retain_graph=True)[0].detach()
             del cot
@@ -99,16 +98,17 @@ def receiver_blocks(edges: EdgeSet) -> dict[int, int]:
     return out
 
 
-def _cotangents(edges: EdgeSet, W, grads: list[torch.Tensor], layer: int, dtype) -> torch.Tensor:
-    """``(d m / d q_h) W_Q[h]^T`` for every query, key and value receiver of ``layer`` (a key/value head's
-    weights are those of its group's first query head), ``[R, n, p, d]`` in :attr:`EdgeSet.receivers` order:
-    the cotangents of the layer norm's output, in one batched matmul."""
+def _cotangents(model: ModelAdapter, edges: EdgeSet, grads: list[torch.Tensor], layer: int) -> torch.Tensor:
+    """``(d m / d q_h) W_Q[h]^T`` for every query, key and value receiver of ``layer``, ``[R, n, p, d]`` in
+    :attr:`EdgeSet.receivers` order: the cotangents of the layer norm's output, in one batched matmul (the
+    layer's weights read as views, :func:`circuitry.models.weights.layer_weights`)."""
+    from circuitry.models.weights import layer_weights
+
+    wq, wk, wv = layer_weights(model.module, model.spec, model.info, layer)[:3]
     recs = [r for r in edges.receivers if r.layer == layer and r.kind in "qkv"]
-    G = edges.n_heads // edges.n_kv_heads
-    heads = [r.index * (G if r.kind != "q" else 1) for r in recs]
-    kinds = torch.tensor(["qkv".index(r.kind) for r in recs])
-    mats = torch.stack([W.W_Q[layer], W.W_K[layer], W.W_V[layer]])[kinds, heads].to(dtype)  # [R, d, dh]
-    g = torch.cat([gr[:, :, [r.index for r in recs if r.kind == kind]] for gr, kind in zip(grads, "qkv")], dim=2)
+    idx = {kind: [r.index for r in recs if r.kind == kind] for kind in "qkv"}
+    mats = torch.cat([w[idx[kind]] for w, kind in zip((wq, wk, wv), "qkv")]).to(model.dtype)  # [R, d, dh]
+    g = torch.cat([gr[:, :, idx[kind]] for gr, kind in zip(grads, "qkv")], dim=2)  # [n, p, R, dh]
     return torch.einsum("npre,rde->rnpd", g, mats)
 
 
@@ -116,17 +116,16 @@ GRADIENT_BYTES = 512 * 2**20
 """Receiver gradients held at once (bytes). :func:`attribution_plan` scores the prompts in chunks, and if one
 prompt's gradients exceed this, the receivers in groups of consecutive layers, whose float32
 ``[receiver, prompt, position, d_model]`` gradients fit in it. Memory model: docs/scale.md."""
-DELTA_BYTES = 64 * 2**20
-"""Corrupted-minus-clean sender outputs held at once (bytes) while contracting."""
 
 
 def attribution_plan(edges: EdgeSet, n: int, seq: int, d_model: int, *, chunk: int | None = None,
-                     budget: int = GRADIENT_BYTES) -> tuple[int, list[list[int]]]:
+                     budget: int | None = None) -> tuple[int, list[list[int]]]:
     """``(prompts per chunk, groups of receiver blocks)`` such that one chunk's gradients for one group,
     ``receivers x chunk x seq x d_model`` float32 values, fit in ``budget`` bytes (at least one block per
     group). ``chunk``: the prompts per chunk (default: as many as fit, all receivers in one group). Each group
     repeats the chunk's forward and backward passes, so more prompts per chunk cost no extra passes and
     more groups do."""
+    budget = budget or GRADIENT_BYTES
     blocks = receiver_blocks(edges)
     per = seq * d_model * 4  # bytes per receiver and prompt
     if chunk is None:
@@ -145,15 +144,16 @@ def attribution_plan(edges: EdgeSet, n: int, seq: int, d_model: int, *, chunk: i
 def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache,
                            corr: RunCache, metric: Callable, targets: Targets, *, steps: int | None = None,
                            progress: bool = True, chunk: int | None = None,
-                           budget: int = GRADIENT_BYTES) -> torch.Tensor:
+                           budget: int | None = None) -> torch.Tensor:
     """EAP (``steps=None``) or EAP-IG (``steps`` interpolation points) scores per edge and prompt: ``[E, n]``.
 
     Prompts are independent, so they are scored ``chunk`` at a time and the receivers in groups of layers
-    (:func:`attribution_plan`, within ``budget`` bytes of gradients): a chunk's gradients, summed over the
-    steps in place, are contracted with its senders' corrupted-minus-clean outputs, block by block, then
-    dropped. The scores do not depend on the chunking beyond float rounding."""
+    (:func:`attribution_plan`, within ``budget`` bytes of gradients, default :data:`GRADIENT_BYTES`): a
+    chunk's gradients, summed over the steps in place, are contracted with its senders' corrupted-minus-clean
+    outputs one prompt at a time (computed from the heads' cached ``z``), block by block, then dropped. The
+    scores do not depend on the chunking beyond float rounding."""
     n, p = ids.shape
-    d = clean.acts.shape[-1]
+    d = model.info.d_model
     chunk, groups = attribution_plan(edges, n, p, d, chunk=chunk, budget=budget)
     plan = _contraction_plan(edges)
     out = torch.zeros(len(edges), n)
@@ -162,27 +162,34 @@ def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tenso
         from tqdm.auto import tqdm
 
         work = tqdm(work, desc="EAP-IG" if steps else "EAP", unit="chunk", leave=False)
-    S = clean.acts.shape[0]
-    sub_rows = max(1, DELTA_BYTES // (S * p * d * 4))
+    S = len(edges.senders)
     for i, grp in work:
         rows = slice(i, min(n, i + chunk))
         sub = Targets(*(None if t is None else t[rows] for t in (targets.positions, targets.answers, targets.foils,
                                                                    targets.clean_logprobs)))
-        grads = _mean_gradients(model, edges, ids[rows], clean.acts[0, rows], corr.acts[0, rows], metric, sub, steps,
+        grads = _mean_gradients(model, edges, ids[rows], clean.embed[rows], corr.embed[rows], metric, sub, steps,
                                 grp)
-        c = rows.stop - rows.start
-        for j in range(0, c, sub_rows):  # a few prompts' corrupted - clean outputs at a time: [c', S, p * d]
-            js = slice(j, min(c, j + sub_rows))
-            a = slice(i + js.start, i + js.stop)
-            delta = torch.empty(js.stop - js.start, S, p, d, dtype=torch.float32, device=clean.acts.device)
-            torch.sub(corr.acts[:, a].transpose(0, 1), clean.acts[:, a].transpose(0, 1), out=delta)
-            delta = delta.view(js.stop - js.start, S, p * d)
+        for j in range(rows.stop - rows.start):  # one prompt, one sender layer at a time
+            a = slice(i + j, i + j + 1)
+            full = {r0: None for r0 in grp}  # [S_block, R] scores of the prompt
+            lo = 0
+            for sl in range(-1, model.info.n_layers):
+                diff = corr.outputs(a, sl)
+                diff = diff.sub_(clean.outputs(a, sl)) if corr.computes_outputs else diff - clean.outputs(a, sl)
+                hi = lo + diff.shape[0]
+                delta = diff.float().reshape(hi - lo, p * d)  # [S_layer, p * d]
+                for r0 in grp:
+                    smax = plan[r0][3]
+                    if lo >= smax:
+                        continue
+                    gr = grads[r0][:, j].float()  # [R, p, d]
+                    part = delta[:smax - lo] @ gr.reshape(gr.shape[0], p * d).T  # [senders, R]
+                    full[r0] = part if full[r0] is None else torch.cat([full[r0], part])
+                lo = hi
+                del diff, delta
             for r0 in grp:
-                idx, s_idx, r_idx, smax = plan[r0]
-                gr = grads[r0][:, js].float()  # [R, c', p, d]
-                full = torch.matmul(delta[:, :smax], gr.reshape(gr.shape[0], -1, p * d).permute(1, 2, 0))
-                out[idx, a] = full[:, s_idx, r_idx].T.cpu()  # [c', S, R] -> the block's edges
-            del delta
+                idx, s_idx, r_idx, _ = plan[r0]
+                out[idx, a] = full[r0][s_idx, r_idx][:, None].cpu()
         del grads
     return out
 
