@@ -39,8 +39,9 @@ class RunCache:
     def __init__(self, acts: torch.Tensor | None = None, resid: list[torch.Tensor] | None = None,
                  logits: torch.Tensor | None = None, *, embed: torch.Tensor | None = None,
                  z: list[torch.Tensor] | None = None, mlp: list[torch.Tensor] | None = None,
-                 W_O: list[torch.Tensor] | None = None):
+                 W_O: list[torch.Tensor] | None = None, n_layers: int | None = None):
         self._acts, self.resid, self.logits = acts, list(resid or []), logits
+        self.n_layers = len(z) if z is not None else n_layers
         self._embed, self._z, self._mlp, self._W_O = embed, z, mlp, W_O
 
     @property
@@ -55,6 +56,11 @@ class RunCache:
         """The first sender's output (the embedding), ``[n, p, d]``."""
         return self._embed if self._acts is None else self._acts[0]
 
+    def _layer_width(self) -> range:
+        if self.n_layers is None:
+            raise ValueError("RunCache.outputs(rows, layer) needs n_layers for a cache built from acts")
+        return range(self.n_layers)
+
     @property
     def computes_outputs(self) -> bool:
         """Whether :meth:`outputs` computes a new tensor (``acts`` not held) rather than returning a view."""
@@ -67,7 +73,7 @@ class RunCache:
         if self._acts is not None:
             if layer is None:
                 return self._acts[:, rows]
-            per = (self._acts.shape[0] - 1) // len(self.resid[:-1]) if self.resid else None
+            per = (self._acts.shape[0] - 1) // len(self._layer_width())
             lo = 0 if layer < 0 else 1 + layer * per
             return self._acts[lo:lo + (1 if layer < 0 else per), rows]
         layers = range(len(self._z)) if layer is None else [] if layer < 0 else [layer]
