@@ -25,7 +25,7 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     res = json.loads(out.read_text())
     w = res["workloads"]
-    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P4b", "P5"}
+    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P4b", "P5", "P6"}
     for key in ("P1", "P2", "P2b", "P3"):
         impls = w[key]["impls"]
         assert {"circuitry", "reference"} <= set(impls)
@@ -34,6 +34,9 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
             assert r["agrees"] is True, (key, name, r)
             assert r["cpu_seconds"] > 0 and r["peak_mb"] is not None
     assert "circuitry, all logits (before)" in w["P1"]["impls"]
+    p6 = w["P6"]  # EAP-IG beside its pass-count floor; scores checked against the plain-torch EAP-IG
+    assert p6["baseline"] == "floor" and p6["checked_against"] == "reference" and p6["answer_range"] > 1e-3
+    assert p6["impls"]["circuitry"]["agrees"] is True and p6["impls"]["floor"]["agrees"] is None
     for key in ("P4", "P4b"):
         assert w[key]["impls"]["circuitry"]["exit"] in (0, 1) and w[key]["impls"]["circuitry"]["stages"]
     assert "skipped" in w["P5"] or "impls" in w["P5"]
