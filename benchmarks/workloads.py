@@ -248,7 +248,8 @@ def p6(quick: bool) -> Workload:
     pass-count floor (the passes the method must make, in plain torch, computing no scores) and a
     plain-torch EAP-IG whose scores circuitry's are checked against."""
     from benchmarks.bench_discovery import _pairs
-    from circuitry.discovery import edge_set, score_edges
+    from circuitry.discovery import edge_set, prepare, score_edges
+    from circuitry.discovery.attribution import attribution_per_prompt
     from circuitry.models import load_model
 
     shape = (2, 4, 64, 1000) if quick else (12, 12, 768, 50257)
@@ -265,6 +266,9 @@ def p6(quick: bool) -> Workload:
                         Impl("circuitry", lambda: score_edges(model, data, method="eap-ig", steps=steps,
                                                               progress=False),
                              lambda r: r.per_prompt.numpy()),
+                        Impl("circuitry, passes and scores only", lambda: _eap_ig_scores(model, data, steps, prepare,
+                                                                                         attribution_per_prompt),
+                             lambda pp: pp.numpy()),
                         Impl("reference", lambda: ref.eap_ig(ref.RefModel(module), clean, corr, pos, ans, foil,
                                                              steps=steps),
                              lambda d: np.stack([d[k].numpy() for k in names])),
@@ -272,3 +276,11 @@ def p6(quick: bool) -> Workload:
                              lambda out: None)],
                     note="floor: 2 forward passes + 5 x (forward + backward to the input), only the metric's "
                          "logits, no scores", baseline="floor", check="reference")
+
+
+def _eap_ig_scores(model, data, steps, prepare, attribution_per_prompt):
+    """EAP-IG's passes and scores without ``score_edges``' decision statistics and result object: the two
+    cached runs (``prepare``) and ``attribution_per_prompt``."""
+    pr = prepare(model, data)
+    return attribution_per_prompt(model, pr.edges, pr.ids, pr.clean, pr.corr, pr.metric, pr.targets, steps=steps,
+                                  progress=False)
