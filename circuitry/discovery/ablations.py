@@ -75,16 +75,6 @@ def resample_sources(n: int, seed: int, lengths: tuple[int, ...] | None = None) 
     return src
 
 
-def masked_mean(acts: torch.Tensor, mask: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor:
-    """``acts`` ``[..., n, p, d]`` averaged over ``dims`` (of ``n`` and ``p``, given as -3 and -2) at the real
-    positions of ``mask`` ``[n, p]`` only (all of them when ``mask`` is None), kept as size-1 dimensions. A
-    position no prompt reaches gets 0."""
-    if mask is None:
-        return acts.mean(dim=dims, keepdim=True)
-    w = mask.to(acts.dtype)[..., None]
-    return (acts * w).sum(dim=dims, keepdim=True) / w.sum(dim=dims, keepdim=True).clamp(min=1)
-
-
 def ablated_acts(clean_acts: torch.Tensor, corrupted_acts: torch.Tensor, ablation: str, *,
                  seed: int = 0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Every sender's ablated output, ``[sender, n, p, d]`` like ``clean_acts`` (the clean run's outputs)
@@ -96,8 +86,11 @@ def ablated_acts(clean_acts: torch.Tensor, corrupted_acts: torch.Tensor, ablatio
     if ablation == "zero":
         return torch.zeros_like(clean_acts)
     if ablation in ("mean", "mean-positional"):
+        from circuitry.interventions.ablation import masked_mean
+
         dims = (-3, -2) if ablation == "mean" else (-3,)
-        return masked_mean(clean_acts, mask, dims).expand_as(clean_acts).contiguous()
+        w = None if mask is None else mask[..., None]  # acts are [sender, n, p, d]
+        return masked_mean(clean_acts, w, dims).expand_as(clean_acts).contiguous()
     lengths = None if mask is None else tuple(mask.sum(1).tolist())
     src = torch.from_numpy(resample_sources(clean_acts.shape[1], seed, lengths)).to(clean_acts.device)
     return clean_acts[:, src].contiguous()

@@ -46,12 +46,14 @@ def _check_sets(model: ModelAdapter, head_sets) -> list[list[Head]]:
     return sets
 
 
-def _masked_mean(z: torch.Tensor, mask: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor:
-    """``z`` ``[n, pos, head, d]`` averaged over ``dims`` at the real positions of ``mask`` ``[n, pos]``."""
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dims: tuple[int, ...]) -> torch.Tensor:
+    """``x`` averaged over ``dims`` at the real positions only, kept as size-1 dimensions. ``mask``: booleans
+    ``[n, pos]`` of right-padded prompts, already shaped to broadcast against ``x`` (e.g. ``mask[..., None]``);
+    ``None``: every position is real. A position no prompt reaches gets 0."""
     if mask is None:
-        return z.mean(dims, keepdim=True)
-    w = mask.to(z.device, z.dtype)[..., None, None]
-    return (z * w).sum(dims, keepdim=True) / w.sum(dims, keepdim=True).clamp(min=1)
+        return x.mean(dims, keepdim=True)
+    w = mask.to(x.device, x.dtype)
+    return (x * w).sum(dims, keepdim=True) / w.sum(dims, keepdim=True).clamp(min=1)
 
 
 def ablation_values(model: ModelAdapter, ids: torch.Tensor, *, method: AblationMethod,
@@ -74,7 +76,8 @@ def ablation_values(model: ModelAdapter, ids: torch.Tensor, *, method: AblationM
     if method == "mean":
         for l in range(L):
             z = cache[("z", l)]
-            out[l] = _masked_mean(z, ref_mask, (0,) if per_position and z.shape[1] == seq else (0, 1))
+            w = None if ref_mask is None else ref_mask[..., None, None]  # z is [n, pos, head, d_head]
+            out[l] = masked_mean(z, w, (0,) if per_position and z.shape[1] == seq else (0, 1))
         return out
     if ref.shape[1] != seq:
         raise InputError(f"reference_ids have {ref.shape[1]} tokens but the prompts have {seq}; resample "
