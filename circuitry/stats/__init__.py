@@ -17,7 +17,8 @@ from circuitry.stats.prompt_effects import PromptEffect, prompt_effect
 from circuitry.stats.gap import GapSummary, gap_summary
 from circuitry.stats.intervals import MIN_PROMPTS, MeanTest, mean_interval, mean_test
 from circuitry.stats.monte_carlo import monte_carlo_pvalue
-from circuitry.stats.random_heads import NullName, RandomHeadTest, circuit_vs_random, random_head_test
+from circuitry.stats.circuit_null import circuit_vs_random
+from circuitry.stats.random_heads import NullName, RandomHeadTest, random_head_test
 from circuitry.stats.ratio import RatioInterval, ShareTest, fieller_interval, share_test
 from circuitry.stats._common import spawn_seeds
 from circuitry.stats.verdict import Outcome, Verdict, verdict
