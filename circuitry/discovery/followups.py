@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from circuitry.errors import bad_value
+from circuitry.errors import InputError, bad_value
 
 _HEAD = re.compile(r"^L(\d+)H(\d+)$")
 #: the head ablation a backup-head search uses for each edge ablation (module docstring)
@@ -59,7 +59,7 @@ def parse_backup(spec: str | None, model) -> list[str] | str | None:
     for h in (x.strip() for x in spec.split(",")):
         try:
             layer, head = parse_head(h)
-        except Exception:  # noqa: BLE001 - any unparsable name gets the same message
+        except InputError:  # name the option, not the label parser
             raise bad_value("--backup", spec, "auto or heads like L1H0,L1H2", "e.g. --backup auto") from None
         if not (0 <= layer < model.info.n_layers and 0 <= head < model.info.n_heads):
             raise bad_value("--backup", h, f"a head of {model.model_id} (L0..L{model.info.n_layers - 1}, "
