@@ -296,3 +296,44 @@ def eap_ig_floor(module: torch.nn.Module, clean_ids, corr_ids, positions, answer
     for k in range(steps):
         emb = (e_corr + (k / steps) * (e_clean - e_corr)).requires_grad_(True)
         torch.autograd.grad(metric(tr(inputs_embeds=emb).last_hidden_state).sum(), emb)
+
+
+# ------------------------------------------------------------------------------------------ circuits
+@torch.no_grad()
+def patched_circuit(ref: RefModel, clean_ids, corr_ids, patched: dict[str, bool], positions, answers,
+                    foils) -> torch.Tensor:
+    """The logit difference per prompt of a GPT-2 run on ``clean_ids`` in which every edge named in
+    ``patched`` (circuitry's names: ``"L0H3->L1H5<k>"``, ``"embed->MLP0"``, ``"MLP11->logits"``) is fed from
+    the corrupted run: each query, key and value of head ``h`` reads ``x + sum over patched senders s of
+    (a_s(corrupted) - a_s(current))`` through its own layer norm, as does each MLP and the logits. Every
+    receiver's input is one matmul of the patch matrix with the senders' differences; no circuitry code."""
+    H, L, dh, D = ref.H, ref.L, ref.dh, ref.D
+    corr = _gpt2_senders(ref, corr_ids)  # [S, n, p, d]
+    names = ["embed"] + [s for l in range(L) for s in [f"L{l}H{h}" for h in range(H)] + [f"MLP{l}"]]
+
+    def P(receivers: list[str], upto: int) -> torch.Tensor:
+        return torch.tensor([[float(patched.get(f"{names[s]}->{r}", False)) for s in range(upto)]
+                             for r in receivers])
+
+    x, _ = ref.embed(clean_ids)
+    cur = [x]
+    n, p, _ = x.shape
+    for l, blk in enumerate(ref.blocks):
+        S = len(cur)
+        diff = torch.stack(cur) - corr[:S]  # current - corrupted, [S, n, p, d]
+        recs = [f"L{l}H{h}<{k}>" for k in "qkv" for h in range(H)]
+        inp = x.unsqueeze(0) - torch.einsum("rs,snpd->rnpd", P(recs, S), diff)  # [3H, n, p, d]
+        hs = blk.ln_1(inp).view(3, H, n, p, D)
+        W = blk.attn.c_attn.weight.view(D, 3, H, dh)
+        b = blk.attn.c_attn.bias.view(3, H, dh)
+        q, k, v = (torch.einsum("hnpd,dhe->nphe", hs[i], W[:, i]) + b[i] for i in range(3))
+        z = ref.attend(q, k, v)
+        cur += list(torch.einsum("bphe,hed->hbpd", z, blk.attn.c_proj.weight.view(H, dh, D)).unbind(0))
+        mid = x + blk.attn.c_proj(z.reshape(n, p, D))
+        S = len(cur)
+        m_in = mid - torch.einsum("s,snpd->npd", P([f"MLP{l}"], S)[0], torch.stack(cur) - corr[:S])
+        mlp = blk.mlp.c_proj(gelu_tanh(blk.mlp.c_fc(blk.ln_2(m_in))))
+        cur.append(mlp)
+        x = mid + mlp
+    out = x - torch.einsum("s,snpd->npd", P(["logits"], len(cur))[0], torch.stack(cur) - corr)
+    return ref.logit_diff(out, positions, answers, foils)

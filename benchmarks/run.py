@@ -330,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(default 1: on a shared machine CPU time then measures the work)")
     ap.add_argument("--merge", action="store_true", help="update the workloads run in an existing --out file, "
                     "keeping the others")
-    ap.add_argument("--only", nargs="*", default=None, help="workloads to run (P1 P2 P3 P4 P5 P6; P4 runs P4 and P4b, "
-                    "P4b only the trained model)")
+    ap.add_argument("--only", nargs="*", default=None, help="workloads to run (default P1-P6; also P7 and P8; P4 runs P4 and "
+                    "P4b, P4b only the trained model)")
     ap.add_argument("--before", nargs="?", const=BASELINE_REV, default=None,
                     help=f"git revision to rerun P4/P4b on beside the current code (bare --before: {BASELINE_REV}, "
                          "what had landed when the issue measured 350 s)")
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from benchmarks import workloads as W
 
-    want = set(args.only or ["P1", "P2", "P3", "P4", "P5", "P6"])
+    want = set(args.only or ["P1", "P2", "P3", "P4", "P5", "P6"] + (["P7"] if args.quick else []))
     results = {"quick": args.quick, "machine": machine(), "tolerance": TOL, "workloads": {}}
     t0 = time.perf_counter()
     if "P1" in want:
@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         results["workloads"]["P5"] = run_workload(W.p5(args.quick), args.repeats)
     if "P6" in want:
         results["workloads"]["P6"] = run_workload(W.p6(args.quick), args.repeats)
+    if "P7" in want:  # not in the default set (~25 min CPU); --quick runs it
+        results["workloads"]["P7"] = run_workload(W.p7(args.quick), args.repeats)
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
     print_table(results)
     out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results.json"))

@@ -243,24 +243,32 @@ def p5(quick: bool) -> Workload:
 
 
 # ---------------------------------------------------------------------------------------------- P6
+def _gpt2_small_edges(quick: bool):
+    """P6's and P7's model and prompts: ``(module, adapter, data, edge names, title, (pairs, tokens, steps))``
+    for the GPT-2-small shape (random init), 64 induction pairs x 32 tokens (quick: 2 x 4, d 64; 4 x 16)."""
+    from benchmarks.bench_discovery import _pairs
+    from circuitry.discovery import edge_set
+    from circuitry.models import load_model
+
+    shape = (2, 4, 64, 1000) if quick else (12, 12, 768, 50257)
+    sizes = (4, 16, 5) if quick else (64, 32, 5)
+    module = gpt2(*shape)
+    model = load_model(copy.deepcopy(module), bos="none")
+    data = _pairs(sizes[0], sizes[1], shape[3], 0)
+    name = "GPT-2 2 x 4, d 64, vocab 1000" if quick else "GPT-2-small shape (12 x 12, d 768, vocab 50257)"
+    return module, model, data, edge_set(model).names, name, sizes
+
+
 def p6(quick: bool) -> Workload:
     """EAP-IG (5 steps) over every edge of the GPT-2-small shape, 64 prompt pairs x 32 tokens, beside its
     pass-count floor (the passes the method must make, in plain torch, computing no scores) and a
     plain-torch EAP-IG whose scores circuitry's are checked against."""
-    from benchmarks.bench_discovery import _pairs
-    from circuitry.discovery import edge_set, prepare, score_edges
+    from circuitry.discovery import prepare, score_edges
     from circuitry.discovery.attribution import attribution_per_prompt
-    from circuitry.models import load_model
 
-    shape = (2, 4, 64, 1000) if quick else (12, 12, 768, 50257)
-    n, seq, steps = (4, 16, 5) if quick else (64, 32, 5)
-    module = gpt2(*shape)
-    model = load_model(copy.deepcopy(module), bos="none")
-    data = _pairs(n, seq, shape[3], 0)
+    module, model, data, names, name, (n, seq, steps) = _gpt2_small_edges(quick)
     clean, corr = data.clean_ids(), data.corrupted_ids()
     pos, ans, foil = _targets(data)
-    names = edge_set(model).names
-    name = "GPT-2 2 x 4, d 64, vocab 1000" if quick else "GPT-2-small shape (12 x 12, d 768, vocab 50257)"
     return Workload("P6", f"EAP-IG ({steps} steps) over every one of the {len(names)} edges, {name}, {n} prompt "
                     f"pairs x {seq} tokens, logit diff (scores per edge and prompt)", [
                         Impl("circuitry", lambda: score_edges(model, data, method="eap-ig", steps=steps,
@@ -284,3 +292,50 @@ def _eap_ig_scores(model, data, steps, prepare, attribution_per_prompt):
     pr = prepare(model, data)
     return attribution_per_prompt(model, pr.edges, pr.ids, pr.clean, pr.corr, pr.metric, pr.targets, steps=steps,
                                   progress=False)
+
+
+# ---------------------------------------------------------------------------------------------- P7
+P7_MAX_SIZE, P7_CANDIDATES, P7_CHECKED = 8, 16, 4
+
+
+def p7(quick: bool) -> Workload:
+    """Greedy pruning (the interaction-aware search, :func:`circuitry.discovery.greedy.greedy_scores`) on P6's
+    model and prompts, beside P6's EAP-IG (its warm start, timed alone); and ``P7_CHECKED`` patched circuits
+    (random 64-edge circuits, every other edge fed from the corrupted run) beside the plain-torch
+    :func:`benchmarks.reference.patched_circuit`, whose answers they must match."""
+    from circuitry.discovery import prepare, score_edges
+    from circuitry.discovery.greedy import greedy_scores
+    from circuitry.discovery.runs import evaluate_circuits
+
+    module, model, data, names, name, (n, seq, steps) = _gpt2_small_edges(quick)
+    max_size = 4 if quick else P7_MAX_SIZE
+    clean, corr = data.clean_ids(), data.corrupted_ids()
+    pos, ans, foil = _targets(data)
+    rng = np.random.default_rng(0)
+    keep = np.zeros((P7_CHECKED, len(names)), dtype=bool)
+    for c in range(P7_CHECKED):
+        keep[c, rng.choice(len(names), min(64, len(names) // 2), replace=False)] = True
+    circuits = max_size - 1 + sum(min(P7_CANDIDATES, k) for k in range(2, max_size + 1))
+
+    def circuitry_circuits():
+        pr = prepare(model, data)
+        return evaluate_circuits(model, pr.edges, pr.ids, pr.clean, pr.corr, keep, pr.metric, pr.targets)
+
+    def reference_circuits():
+        r = ref.RefModel(module)
+        return torch.stack([ref.patched_circuit(r, clean, corr, {nm: not k for nm, k in zip(names, row)}, pos, ans,
+                                                foil) for row in keep])
+
+    return Workload("P7", f"greedy pruning (max_size {max_size}, {P7_CANDIDATES} candidates: {circuits} patched "
+                    f"circuits after its EAP-IG warm start), {name}, {n} pairs x {seq} tokens; and "
+                    f"{P7_CHECKED} patched circuits of 64 edges checked against plain torch", [
+                        Impl("P6: EAP-IG (5 steps)", lambda: score_edges(model, data, method="eap-ig", steps=steps,
+                                                                         progress=False), lambda r: None),
+                        Impl("circuitry greedy (warm start included)",
+                             lambda: greedy_scores(model, data, max_size=max_size, candidates=P7_CANDIDATES,
+                                                   steps=steps, progress=False), lambda r: None),
+                        Impl(f"circuitry: {P7_CHECKED} patched circuits", circuitry_circuits,
+                             lambda t: t.numpy()),
+                        Impl(f"reference: {P7_CHECKED} patched circuits", reference_circuits, lambda t: t.numpy())],
+                    note="the target: greedy <= 20 x P6's EAP-IG", baseline="P6: EAP-IG (5 steps)",
+                    check=f"reference: {P7_CHECKED} patched circuits")

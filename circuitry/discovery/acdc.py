@@ -56,13 +56,9 @@ def run_acdc(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunC
     keep = np.ones(len(edges), dtype=bool)
     delta = np.full(len(edges), np.nan)
 
-    memo: dict = {}
-
     def value(mask: np.ndarray) -> float:
-        if len(memo) > 1024:  # bounded memory; entries are recomputed when needed
-            memo.clear()
         return float(evaluate_circuits(model, edges, ids, clean, corr, mask[None], metric, targets,
-                                       max_rows=max_rows, memo=memo).mean())
+                                       max_rows=max_rows).mean())
 
     start, current = 0, None
     path = Path(checkpoint) if checkpoint is not None else None

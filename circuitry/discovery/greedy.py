@@ -259,8 +259,6 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
         warm = score_edges(model, data, method="eap-ig", steps=steps, prepared=pr, progress=progress, seed=seed)
     t_warm = time.perf_counter() - t0
     m_clean, m_corr = pr.metric_of(pr.clean).numpy(), pr.metric_of(pr.corr).numpy()
-    # no memo: evaluate_circuits' memo computes each remembered input in its own pass, which here (every
-    # circuit differs) was slower (18 s vs 15 s for 192 circuits) and grew the process to 10 GB over a search
     def evaluate(masks: np.ndarray) -> np.ndarray:
         return evaluate_circuits(model, es, pr.ids, pr.clean, pr.corr, masks, pr.metric, pr.targets,
                                  max_rows=max_rows).double().numpy()

@@ -5,13 +5,16 @@ An edge ``u -> v`` is *patched* when the receiver input ``v`` gets the sender's 
 corrupted run instead of its output in the current run: ``x_v = resid + sum over patched u of
 (a_u(corrupted) - a_u(current))``. Patching every edge gives the corrupted run; patching none, the
 clean run (ACDC, Conmy et al. 2023; MIB, Mueller et al. 2025). Every receiver input may differ, so a
-layer is run in three steps through the adapter (nnsight): (1) for each receiver with patched edges,
-run the layer on its own residual stream (one batch row group per receiver) and record its query,
-key or value; (2) run the circuit's rows from that layer with those inputs set, recording the head
-outputs; (3) with MLPs, run again adding the MLP input's correction to the stream its norm reads (the
-adapter's ``mlp_in``), so only the MLP sees it. With a parallel residual (GPT-NeoX/Pythia) the MLP reads
-the layer's input, as its heads do: it has no edges from the same layer's heads (:mod:`.edges`), and the
-same step patches it. Layers before the first patched receiver are not recomputed (the adapter's ``start``).
+layer is run in up to three steps: (1) for each distinct input of a patched query/key/value receiver,
+compute only that receiver's query, key or value from it (its layer norm and its head's columns of the
+projection, :func:`circuitry.models.head_inputs.head_inputs`; through the adapter on a sharded or remote
+model); (2) run the circuit's rows through the layer (nnsight) with those set, recording the head outputs;
+(3) with MLPs, add the MLP input's correction to the stream its norm reads (the adapter's ``mlp_in``), so
+only the MLP sees it: in the same pass when no edge from that layer's heads into its MLP is patched, else
+in a second pass of the layer. With a parallel residual (GPT-NeoX/Pythia) the MLP reads the layer's input,
+as its heads do: it has no edges from the same layer's heads (:mod:`.edges`). Layers before the first
+patched receiver are not recomputed (the adapter's ``start``), and the last layer computes only the logits
+the metric reads.
 """
 
 from __future__ import annotations
@@ -114,12 +117,14 @@ def cache_run(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor) -> RunCach
 
 
 def run_from(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: torch.Tensor, *, reads=(), edits=(),
-             logits: bool = True):
-    """Run ``ids`` from ``layer`` with the residual stream ``resid`` entering it (earlier layers skipped)."""
+             logits: bool = True, logits_at=None):
+    """Run ``ids`` from ``layer`` with the residual stream ``resid`` entering it (earlier layers skipped);
+    ``logits_at``: only that part of the logits (:class:`~circuitry.models.LogitSlice`)."""
     edits = list(edits)
     if layer == 0:
-        return model.run(ids, reads=reads, edits=[Edit("resid_pre", 0, resid)] + edits, logits=logits)
-    return model.run(ids, reads=reads, edits=edits, logits=logits, start=(layer, resid))
+        return model.run(ids, reads=reads, edits=[Edit("resid_pre", 0, resid)] + edits, logits=logits,
+                         logits_at=logits_at)
+    return model.run(ids, reads=reads, edits=edits, logits=logits, logits_at=logits_at, start=(layer, resid))
 
 
 def receiver_inputs(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: torch.Tensor,
@@ -137,15 +142,15 @@ def receiver_inputs(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: t
 
 def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, clean: RunCache, corr: RunCache,
                       keep: np.ndarray, metric: Callable, targets: Targets, *,
-                      max_rows: int | None = None, progress: bool | str = False,
-                      memo: dict | None = None) -> torch.Tensor:
+                      max_rows: int | None = None, progress: bool | str = False) -> torch.Tensor:
     """The metric of each circuit (``keep [C, E]`` bool: the edges in the circuit) with every other edge
     fed from the corrupted run: ``[C, n]`` per prompt. ``progress``: a tqdm bar (its text if a string).
 
-    ``memo``: a dict kept by the caller across calls with the same runs. In the first layer with a patched
-    receiver every earlier activation is the clean one, so a receiver's query/key/value there depends only
-    on its set of patched senders; they are remembered under that set (ACDC re-tests one receiver at a
-    time, so the others come from the memo)."""
+    Cost (docs/performance.md, P7): per circuit one pass of each layer from the first patched receiver's,
+    a second pass of a layer whose MLP reads a patched edge from that layer's heads, and for each distinct
+    receiver input only the receivers' own query/key/value columns (:func:`~circuitry.models.head_inputs.
+    head_inputs`); a receiver input sums the patched senders' differences, or subtracts the unpatched ones
+    from the sum over every sender when fewer are unpatched. Only the logits the metric reads are computed."""
     keep = np.atleast_2d(np.asarray(keep, dtype=bool))
     n, p = ids.shape
     max_rows = max_rows or rows_per_pass(model, p)
@@ -155,12 +160,51 @@ def evaluate_circuits(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor, cl
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=progress if isinstance(progress, str) else "circuits", unit="pass", leave=False)
-    out = [_evaluate_chunk(model, edges, ids, clean, corr, keep[i:i + per], metric, targets, max_rows, memo)
+    out = [_evaluate_chunk(model, edges, ids, clean, corr, keep[i:i + per], metric, targets, max_rows)
            for i in starts]
     return torch.cat(out)
 
 
-def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_rows, memo) -> torch.Tensor:
+class _Shifts:
+    """The input shifts of patched receivers in a chunk of circuits: ``sum over patched senders s of
+    (a_s(corrupted) - a_s(current))``, from the patched senders or, when fewer are unpatched, as ``total -
+    sum over unpatched``. ``total [C, n, p, d]`` is that sum over every sender so far, kept up to date with
+    :meth:`advance` as each layer's senders are computed."""
+
+    CHUNK = 32  # senders summed at once (bounds the temporary copy)
+
+    def __init__(self, corr_acts: torch.Tensor, cur: torch.Tensor, first: int):
+        self.corr, self.cur, self.upto = corr_acts, cur, first
+        base = torch.zeros_like(corr_acts[0])
+        for i in range(0, first, self.CHUNK):
+            base += (corr_acts[i:min(first, i + self.CHUNK)] - cur[0, i:min(first, i + self.CHUNK)]).sum(0)
+        self.total = base.unsqueeze(0).repeat(cur.shape[0], 1, 1, 1)
+
+    def advance(self, senders: np.ndarray) -> None:
+        """Add the differences of ``senders`` (the next ones, just computed) to the total."""
+        idx = torch.from_numpy(senders)
+        self.total += (self.corr[idx].unsqueeze(0) - self.cur[:, idx]).sum(1)
+        self.upto = int(senders.max()) + 1
+
+    def _sum(self, c: int, idx: np.ndarray) -> torch.Tensor:
+        out = torch.zeros_like(self.total[c])
+        for i in range(0, len(idx), self.CHUNK):
+            j = torch.from_numpy(idx[i:i + self.CHUNK])
+            out += (self.corr[j] - self.cur[c, j]).sum(0)
+        return out
+
+    def __call__(self, c: int, row: np.ndarray) -> torch.Tensor:
+        """The shift of circuit ``c``'s receiver whose patched senders are ``row`` (bool over the first
+        ``len(row)`` senders; ``len(row) == self.upto`` for the complement to apply)."""
+        pat = np.flatnonzero(row)
+        if len(row) != self.upto or 2 * len(pat) <= len(row):
+            return self._sum(c, pat)
+        return self.total[c] - self._sum(c, np.flatnonzero(~row))
+
+
+def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_rows) -> torch.Tensor:
+    from circuitry.interventions.batching import logit_slice
+
     info = model.info
     L, C, (n, p) = info.n_layers, keep.shape[0], ids.shape
     S, R = len(edges.senders), len(edges.receivers)
@@ -172,88 +216,88 @@ def _evaluate_chunk(model, edges, ids, clean, corr, keep, metric, targets, max_r
     if not busy.any():
         return metric(clean.logits, targets).float().cpu().expand(C, n).clone()
     l0 = int(min(rec_layer[busy].min(), L - 1))
-    P = torch.from_numpy(patched).to(model.device, clean.acts.dtype)
     cur = clean.acts.unsqueeze(0).repeat(C, 1, 1, 1, 1)  # [C, S, n, p, d]
-    resid = clean.resid[l0].repeat(C, 1, 1)  # [C*n, p, d]
-    rows_ids = ids.repeat(C, 1)
     send_layer = np.array(edges.sender_layer)
+    shifts = _Shifts(corr.acts, cur, int((send_layer < l0).sum()))
+    resid = clean.resid[l0].repeat(C, 1, 1)
+    rows_ids = ids.repeat(C, 1)
+    cut, cut_targets = logit_slice(metric, targets.repeat(C))
     logits = None
+
+    def shift_edit(site: str, layer: int, r: int, upto: int) -> list[Edit]:
+        """An ``add`` edit of every circuit's shift into receiver ``r`` (patched senders among the first
+        ``upto``), or none when no circuit patches it."""
+        rows = patched[:, :upto, r]
+        if not rows.any():
+            return []
+        val = torch.zeros((C, n, p, resid.shape[-1]), dtype=resid.dtype, device=resid.device)
+        for c in np.flatnonzero(rows.any(1)):
+            val[c] = shifts(c, rows[c])
+        return [Edit(site, layer, val.view(C * n, p, -1), op="add")]
+
     for l in range(l0, L):
         heads = [i for i, r in enumerate(edges.receivers) if r.layer == l and r.kind in "qkv"]
         before = int((send_layer < l).sum())
-        diff = corr.acts[:before].unsqueeze(0) - cur[:, :before]  # [C, s, n, p, d]
-        edits = _head_edits(model, edges, ids, l, heads, P[:, :before, heads], diff, resid, C, max_rows,
-                            memo if l == l0 else None)
-        reads = [("head_out", l), ("resid_post", l)]
+        edits = _head_edits(model, edges, ids, l, heads, patched[:, :before, heads], shifts, resid, C, max_rows)
         last = l == L - 1
-        res = run_from(model, rows_ids, l, resid, reads=reads, edits=edits, logits=last)
-        cur[:, send_layer == l] = res[("head_out", l)].view(C, n, p, info.n_heads, -1).permute(0, 3, 1, 2, 4)
+        at = dict(logits=last, logits_at=cut) if last else dict(logits=False)
+        mlp_edits: list[Edit] = []
         if edges.has_mlp:
             r_mlp = next(i for i, r in enumerate(edges.receivers) if r.layer == l and r.kind == "mlp")
             upto = int((send_layer < l + 0.25).sum())
-            corr_in = _correction(P[:, :upto, r_mlp], corr.acts[:upto].unsqueeze(0) - cur[:, :upto])
-            mlp_edits = [Edit("mlp_in", l, corr_in, op="add")]
-            res = run_from(model, rows_ids, l, resid, reads=[("mlp_out", l), ("resid_post", l)],
-                           edits=edits + mlp_edits, logits=last)
-            cur[:, send_layer == l + 0.5] = res[("mlp_out", l)].view(C, 1, n, p, -1)
+            # no patched edge from this layer's heads into its MLP: the MLP's shift is known before the pass
+            same_layer = bool(patched[:, before:upto, r_mlp].any())
+            if not same_layer:
+                mlp_edits = shift_edit("mlp_in", l, r_mlp, before)
+        res = run_from(model, rows_ids, l, resid, reads=[("head_out", l), ("resid_post", l)]
+                       + ([("mlp_out", l)] if edges.has_mlp else []), edits=edits + mlp_edits, **at)
+        layer_heads = np.flatnonzero(send_layer == l)
+        cur[:, layer_heads] = res[("head_out", l)].view(C, n, p, info.n_heads, -1).permute(0, 3, 1, 2, 4)
+        shifts.advance(layer_heads)
+        if edges.has_mlp:
+            if same_layer:
+                mlp_edits = shift_edit("mlp_in", l, r_mlp, upto)
+                res = run_from(model, rows_ids, l, resid, reads=[("mlp_out", l), ("resid_post", l)],
+                               edits=edits + mlp_edits, **at)
+            mlp = np.flatnonzero(send_layer == l + 0.5)
+            cur[:, mlp] = res[("mlp_out", l)].view(C, 1, n, p, -1)
+            shifts.advance(mlp)
         if last:
-            corr_in = _correction(P[:, :, R - 1], corr.acts.unsqueeze(0) - cur)
-            if bool(P[:, :, R - 1].any()):
-                fin = edits + (mlp_edits if edges.has_mlp else []) + [Edit("resid_post", l, corr_in, op="add")]
-                res = run_from(model, rows_ids, l, resid, edits=fin)
+            fin = shift_edit("resid_post", l, R - 1, S)
+            if fin:
+                res = run_from(model, rows_ids, l, resid, edits=edits + mlp_edits + fin, **at)
             logits = res.logits
         else:
             resid = res[("resid_post", l)].detach()
-    return metric(logits, targets.repeat(C)).detach().float().cpu().view(C, n)
+    return metric(logits, cut_targets).detach().float().cpu().view(C, n)
 
 
-def _correction(Pc: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-    """``sum_s P[c, s] * diff[c, s]`` as ``[C*n, p, d]``."""
-    out = torch.einsum("cs,csnpd->cnpd", Pc, diff)
-    return out.reshape(-1, *out.shape[2:])
+def _head_edits(model, edges, ids, l, heads, Pl, shifts: _Shifts, resid, C, max_rows) -> list[Edit]:
+    """Set each patched query/key/value of layer ``l`` to its value computed from its own input
+    (``Pl [C, senders before l, R_l]`` bool: the patched edges into the layer's head receivers)."""
+    from circuitry.models.head_inputs import head_inputs
 
-
-def _head_edits(model, edges, ids, l, heads, Pl, diff, resid, C, max_rows, memo) -> list[Edit]:
-    """Set each patched query/key/value of layer ``l`` to its value computed from its own input."""
     need = Pl.any(1)  # [C, R_l]
-    if not bool(need.any()):
+    if not need.any():
         return []
     n, p = ids.shape
-    cs, rs = need.nonzero(as_tuple=True)
     # receivers of one circuit with the same patched senders read the same input: compute it once
-    key = torch.cat([cs[:, None].to(Pl.dtype), Pl[cs, :, rs]], dim=1)
-    uniq, group = torch.unique(key, dim=0, return_inverse=True)
-    gc = uniq[:, 0].long()
-    names = [(l, bytes(row.bool().cpu().numpy().tobytes())) for row in uniq[:, 1:]]
-    todo = [k for k in range(len(gc)) if memo is None or names[k] not in memo]
-    vals = {kind: [None] * len(gc) for kind in "qkv"}
-    # with a memo, each input is computed in its own pass of n rows, so a remembered value is bit-identical
-    # to a recomputed one (CPU kernels may round differently for other batch sizes): a resumed ACDC run
-    # then repeats the uninterrupted one exactly
-    for batch in ([todo] if memo is None else [[k] for k in todo]) if todo else []:
-        t = torch.tensor(batch)
-        corr_in = torch.einsum("ks,ksnpd->knpd", uniq[t, 1:], diff[gc[t]])  # [K, n, p, d]
-        X = resid.view(C, n, p, -1)[gc[t]] + corr_in
-        new = receiver_inputs(model, ids.repeat(len(batch), 1), l, X.reshape(-1, p, X.shape[-1]), max_rows)
-        for j, k in enumerate(batch):
-            got = {kind: new[kind][j * n:(j + 1) * n].clone() for kind in "qkv"}
-            if memo is not None:
-                memo[names[k]] = got
-            for kind in "qkv":
-                vals[kind][k] = got[kind]
-    for k in range(len(gc)):
-        if vals["q"][k] is None:
-            for kind in "qkv":
-                vals[kind][k] = memo[names[k]][kind]
-    out = {}
-    for j, c, r in zip(group.tolist(), cs.tolist(), rs.tolist()):
-        rec = edges.receivers[heads[r]]
-        if rec.kind not in out:
-            shape = model.site_shape(rec.kind, C * n, p)
-            out[rec.kind] = (torch.zeros(shape, dtype=model.dtype, device=model.device),
-                             row_mask(model, rec.kind, C * n, p))
-        v, m = out[rec.kind]
-        rows = slice(c * n, (c + 1) * n)
-        v[rows, :, rec.index] = vals[rec.kind][j][:, :, rec.index]
-        m[rows, :, rec.index] = True
+    groups: dict[tuple[int, bytes], list[int]] = {}
+    for c, r in zip(*np.nonzero(need)):
+        groups.setdefault((int(c), Pl[c, :, r].tobytes()), []).append(int(r))
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for (c, _), rs in groups.items():
+        X = resid.view(C, n, p, -1)[c] + shifts(c, Pl[c, :, rs[0]])
+        recs = [(edges.receivers[heads[r]].kind, edges.receivers[heads[r]].index) for r in rs]
+        vals = head_inputs(model, l, X, recs)
+        if vals is None:  # a sharded or remote model: run the layer through the adapter
+            full = receiver_inputs(model, ids, l, X, max_rows)
+            vals = [full[kind][:, :, index] for kind, index in recs]
+        for (kind, index), val in zip(recs, vals):
+            if kind not in out:
+                out[kind] = (torch.zeros(model.site_shape(kind, C * n, p), dtype=model.dtype, device=model.device),
+                             row_mask(model, kind, C * n, p))
+            v, m = out[kind]
+            v[c * n:(c + 1) * n, :, index] = val
+            m[c * n:(c + 1) * n, :, index] = True
     return [Edit(kind, l, v, m) for kind, (v, m) in out.items()]

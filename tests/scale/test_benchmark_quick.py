@@ -25,7 +25,7 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     res = json.loads(out.read_text())
     w = res["workloads"]
-    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P4b", "P5", "P6"}
+    assert set(w) == {"P1", "P2", "P2b", "P3", "P4", "P4b", "P5", "P6", "P7"}
     for key in ("P1", "P2", "P2b", "P3"):
         impls = w[key]["impls"]
         assert {"circuitry", "reference"} <= set(impls)
@@ -37,6 +37,10 @@ def test_quick_benchmark_runs_and_answers_agree(tmp_path):
     p6 = w["P6"]  # EAP-IG beside its pass-count floor; scores checked against the plain-torch EAP-IG
     assert p6["baseline"] == "floor" and p6["checked_against"] == "reference" and p6["answer_range"] > 1e-3
     assert p6["impls"]["circuitry"]["agrees"] is True and p6["impls"]["floor"]["agrees"] is None
+    p7 = w["P7"]  # patched circuits checked against plain torch; the greedy search timed beside P6's EAP-IG
+    assert p7["checked_against"] == "reference: 4 patched circuits" and p7["answer_range"] > 1e-3
+    assert p7["impls"]["circuitry: 4 patched circuits"]["agrees"] is True
+    assert p7["impls"]["circuitry greedy (warm start included)"]["x_P6: EAP-IG (5 steps)"] > 0
     for key in ("P4", "P4b"):
         assert w[key]["impls"]["circuitry"]["exit"] in (0, 1) and w[key]["impls"]["circuitry"]["stages"]
     assert "skipped" in w["P5"] or "impls" in w["P5"]
