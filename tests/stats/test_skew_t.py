@@ -100,3 +100,28 @@ def test_degenerate_samples():
     assert skew_t_pvalue([0.1, 0.3]) == pytest.approx(sst.ttest_1samp([0.1, 0.3], 0).pvalue)  # n = 2: Student
     x = np.array([[0.1, 0.4, 0.2, 0.3, 0.0], [0.0] * 5])
     assert skew_t_pvalue(x).shape == (2,) and skew_t_pvalue(x)[1] == 1.0
+
+
+def test_interval_search_moments_equal_the_direct_statistic():
+    """ratio_interval evaluates Hall's |T| of a - theta b from moments taken once (polynomials in theta);
+    they equal the statistic computed from a - theta b element by element, and at each finite end of the
+    interval the direct test's p-value is 1 - confidence, for skewed, nearly and exactly proportional rows."""
+    from circuitry.stats.skew_t import _LinearMoments
+
+    g = np.random.default_rng(5)
+    n = 24
+    b = 1 + 0.3 * g.standard_normal(n)
+    a = np.stack([0.6 * b + 0.2 * g.standard_normal(n), g.exponential(1, n) - 1 + 0.1 * b,
+                  0.6 * b + 1e-9 * g.standard_normal(n), 0.25 * b, -2.0 * b + 0.5 * g.standard_normal(n)])
+    est, lo, hi = ratio_interval(a, b)
+    moments = _LinearMoments(a, np.broadcast_to(b, a.shape), est)
+    for theta in (est - 0.3, est + 1e-4, est + 2.0):
+        direct = np.abs(skew_t_statistic(a - theta[:, None] * b))
+        fast = moments(np.arange(len(a)), theta)
+        np.testing.assert_allclose(fast, direct, rtol=1e-7, atol=1e-9)
+    assert np.isfinite(lo).all() and np.isfinite(hi).all() and (lo <= est).all() and (est <= hi).all()
+    assert (hi - lo)[[0, 1, 4]].min() > 0.1 and hi[2] - lo[2] < 1e-7
+    for end in (lo, hi):
+        p = skew_t_pvalue(a - end[:, None] * b)
+        np.testing.assert_allclose(p[[0, 1, 4]], 0.05, atol=1e-6)
+    assert hi[3] - lo[3] < 1e-6  # exactly proportional: a point interval at the ratio
