@@ -30,8 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="practical significance: a head or path belongs to the circuit only when it carries at least "
                         "this share of the clean-corrupted gap, besides an adjusted p <= --alpha (default 0.05)")
     p.add_argument("--max-path-heads", type=int, default=32,
-                   help="path-patch every head when the model has at most this many, else only the heads with the "
-                        "largest activation-patching share (default 32)")
+                   help="path-patch every head when the model has at most this many, else only the heads whose "
+                        "activation-patching effect is significant, at most this many by share (none significant: "
+                        "the largest shares) (default 32)")
     add_executor_args(p, "the circuit test's random head sets")
     p.add_argument("--out", default="circuitry-results", help="output folder (default circuitry-results)")
     p.add_argument("--reproduce", metavar="REPORT_JSON", default=None,

@@ -71,20 +71,29 @@ def share_effects(per_prompt: np.ndarray, clean, corrupted, labels: list[str], *
             for d in fam.sites]
 
 
-def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> list[str] | None:
-    """``None`` (path-patch every head) when the model has at most ``max_heads`` heads; otherwise the
-    ``max_heads`` heads with the largest ``|share|`` under activation patching, in layer order. Path
-    patching every pair costs heads x later heads x 3 forward passes per prompt batch, which a model
-    of GPT-2's size cannot afford on a CPU."""
+def path_patching_heads(effects: list[SiteEffect], max_heads: int) -> tuple[list[str] | None, str]:
+    """The heads to path-patch and the rule, in words: ``(None, ...)`` (every head) when the model has at most
+    ``max_heads`` heads; otherwise the heads whose activation-patching effect is significant (adjusted p <=
+    alpha), at most ``max_heads`` of them by ``|share|``, in layer order; when no head is, the ``max_heads``
+    heads with the largest ``|share|``. Path patching every pair costs heads x later heads x 3 passes from
+    the receiver's layer per prompt batch (docs/performance.md, P8): a circuit's few heads, not a fixed
+    number, set what a model of GPT-2's size costs."""
     if len(effects) <= max_heads:
-        return None
-    top = sorted(effects, key=lambda e: -abs(e.share))[:max_heads]
-    return [e.site for e in effects if e in top]
+        return None, "every head"
+    sig = [e for e in effects if e.significant]
+    pool = sig or effects
+    top = sorted(pool, key=lambda e: -abs(e.share))[:max_heads]
+    rule = (f"the {len(top)} heads whose activation-patching effect is significant"
+            + (f" (the {max_heads} with the largest share of {len(sig)})" if len(sig) > max_heads else "")
+            if sig else f"no head's activation-patching effect is significant: the {max_heads} heads with the "
+            "largest share")
+    return [e.site for e in effects if e in top], rule
 
 
 #: version of the stage files' contents: a stage written by an older format (2: k/v paths of a grouped-query
-#: model measured once per key/value group; one decision rule for every site) is recomputed, not reused
-STAGE_FORMAT = 2
+#: model measured once per key/value group; one decision rule for every site; 3: path patching of a model with
+#: more than --max-path-heads heads among its significant heads) is recomputed, not reused
+STAGE_FORMAT = 3
 
 #: configuration that says how to run, not what: left out of the stage key (a run interrupted under one
 #: executor resumes under another)
@@ -172,10 +181,10 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
                                   min_share=cfg.min_share)
         return write_outputs(AnalysisReport(**common, findings=findings), model, out, quiet=quiet)
 
-    path_heads = path_patching_heads(head_effects, cfg.max_path_heads)
+    path_heads, path_rule = path_patching_heads(head_effects, cfg.max_path_heads)
     if path_heads is not None:
-        _log(f"path patching restricted to the {len(path_heads)} heads with the largest patching share "
-             f"(of {len(head_effects)}; --max-path-heads)", quiet)
+        _log(f"path patching restricted to {path_rule} (of {len(head_effects)}; --max-path-heads "
+             f"{cfg.max_path_heads})", quiet)
     senders = None if path_heads is None else [EMBED] + path_heads
     receivers = None if path_heads is None else [(h, k) for h in path_heads for k in ("q", "k", "v")]
     paths = _stage(out, "path_patching", cfg_hash, PathPatchResult, lambda: path_patch(
@@ -209,7 +218,8 @@ def run_analysis(model, cfg: AnalysisConfig, out: str | Path, *, quiet: bool = F
     findings = check_findings(model, sc, ctx, gap, head_effects, edges, ctest, circuit, source, alpha=cfg.alpha,
                               min_share=cfg.min_share)
     report = AnalysisReport(**common, path_patching=paths, path_effects=path_effects, edges=edges,
-                            circuit_heads=circuit, circuit_source=source, circuit_test=ctest, findings=findings)
+                            path_heads=path_rule, circuit_heads=circuit, circuit_source=source, circuit_test=ctest,
+                            findings=findings)
     return write_outputs(report, model, out, quiet=quiet)
 
 

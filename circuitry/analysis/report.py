@@ -215,8 +215,8 @@ def render_markdown(r: AnalysisReport, model) -> str:
                    "key/value group, and into the logits" if info.n_kv_heads < info.n_heads else
                    "every sender into the Q, K, V inputs of every later head, and into the logits")
                   if info.n_layers * info.n_heads <= c.max_path_heads else
-                  f"restricted to `embed` and the {c.max_path_heads} heads with the largest activation-patching "
-                  "share, into each other's Q, K, V inputs and the logits (`--max-path-heads`)")
+                  f"restricted to `embed` and {r.path_heads}, into each other's Q, K, V inputs and the logits "
+                  f"(`--max-path-heads {c.max_path_heads}`)")
                + "). p-values from Hall's skewness-corrected t-test (floor 0), Benjamini-Hochberg-adjusted over all "
                f"paths; a path counts when its adjusted p <= {c.alpha} and its share >= {c.min_share:g}."
                + _group_note(r, info), ""]

@@ -122,6 +122,8 @@ class AnalysisReport(Displayed, Frozen):
     #: ``None`` when the gap is unresolved (the run stops after activation patching)
     path_patching: PathPatchResult | None = None
     path_effects: list[SiteEffect] = []
+    #: which heads were path-patched, in words (``"every head"`` up to ``--max-path-heads`` heads)
+    path_heads: str = "every head"
     edges: list[EdgeMeasurement] = []
     circuit_heads: list[str] = []
     #: how the circuit heads were chosen, in words

@@ -112,17 +112,38 @@ def test_circuit_test_in_worker_processes_resumes_the_serial_run(analysis, tmp_p
         assert a.stopped == b.stopped
 
 
-def test_large_models_path_patch_only_the_top_heads(tmp_path):
+def test_large_models_path_patch_only_the_significant_heads(tmp_path):
     model = load_model("zoo:llama-2l-gqa")  # 16 query heads; the gap must be resolved for paths to be measured
     cfg = AnalysisConfig(model="zoo:llama-2l-gqa", task="induction", n_prompts=8, seed=0, n_score_samples=3,
                          n_baseline=50, n_resamples=200, n_draws=50, max_path_heads=5)
     report = run_analysis(model, cfg, tmp_path, quiet=True)
-    shares = {e.site: abs(e.share) for e in report.head_effects}
-    top = set(sorted(shares, key=shares.get, reverse=True)[:5])
+    sig = [e for e in report.head_effects if e.significant]
+    assert 0 < len(sig) < len(report.head_effects)  # the rule is exercised, not vacuous
+    top = {e.site for e in sorted(sig, key=lambda e: -abs(e.share))[:5]}
     senders = {s for s, _, _ in report.path_patching.paths}
     receivers = {r for _, r, k in report.path_patching.paths if k != "out"}
     from circuitry.labels import group_of
 
-    # k/v receivers of a grouped-query model are the key/value groups of the top heads (each measured once)
+    # k/v receivers of a grouped-query model are the key/value groups of the chosen heads (each measured once)
     assert senders == top | {"embed"} and receivers <= top | {group_of(h, model.info.group_size) for h in top}
-    assert "restricted to `embed` and the 5 heads" in (tmp_path / "report.md").read_text()
+    assert f"restricted to `embed` and the {len(top)} heads whose activation-patching effect is significant" in \
+        (tmp_path / "report.md").read_text()
+
+
+def test_path_heads_are_the_significant_ones_else_the_largest_shares():
+    from circuitry.analysis.pipeline import path_patching_heads
+    from circuitry.analysis.results import SiteEffect
+
+    def eff(site, share, sig):
+        return SiteEffect(site=site, share=share, ci_low=None, ci_high=None, pvalue=0.5, pvalue_adjusted=0.5,
+                          correction="holm", significant=sig)
+
+    effects = [eff("L0H0", 0.5, False), eff("L0H1", -0.05, True), eff("L1H0", 0.2, True), eff("L1H1", 0.3, True)]
+    assert path_patching_heads(effects, 4) == (None, "every head")
+    heads, rule = path_patching_heads(effects, 3)  # three significant heads, the large insignificant one left out
+    assert heads == ["L0H1", "L1H0", "L1H1"] and "3 heads whose" in rule
+    heads, rule = path_patching_heads(effects, 2)  # more significant heads than allowed: the largest shares
+    assert heads == ["L1H0", "L1H1"] and "the 2 with the largest share of 3" in rule
+    none = [eff(e.site, e.share, False) for e in effects]
+    heads, rule = path_patching_heads(none, 2)
+    assert heads == ["L0H0", "L1H1"] and rule.startswith("no head")
