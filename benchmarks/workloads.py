@@ -315,7 +315,7 @@ def p7(quick: bool) -> Workload:
     keep = np.zeros((P7_CHECKED, len(names)), dtype=bool)
     for c in range(P7_CHECKED):
         keep[c, rng.choice(len(names), min(64, len(names) // 2), replace=False)] = True
-    circuits = max_size - 1 + sum(min(P7_CANDIDATES, k) for k in range(2, max_size + 1))
+    circuits = 1 + sum(min(P7_CANDIDATES, k) for k in range(2, max_size + 1))  # greedy.py: prune's count
 
     def circuitry_circuits():
         pr = prepare(model, data)
