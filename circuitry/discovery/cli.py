@@ -27,6 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="metric of the scores and curves (default: the task's; ACDC then uses kl)")
     p.add_argument("--steps", type=int, default=5, help="EAP-IG interpolation steps (default 5)")
     p.add_argument("--tau", type=float, default=0.02, help="ACDC threshold in metric units (default 0.02)")
+    p.add_argument("--greedy-edges", type=int, default=None, metavar="K",
+                   help="greedy: prune from EAP-IG's top K edges (default: every edge on a model of up to 4,096 edges; "
+                        "above, the largest search of at most 120 patched circuits, K = 15: pruning every edge of GPT-2 "
+                        "small would take 520,000)")
     p.add_argument("--threshold", type=float, default=0.05,
                    help="practical significance of the kept circuit of exact/EAP/EAP-IG: an edge's share of the gap, "
                         "|score| / |clean - corrupted|, is at least THRESHOLD (default 0.05; analyze's --min-share)")
@@ -88,6 +92,14 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model, data = load(args)
     check_data(args, methods, data)
+    if args.greedy_edges is not None:
+        from circuitry.discovery.edges import edge_set
+        from circuitry.errors import bad_value
+
+        n_edges = len(edge_set(model))
+        if args.greedy_edges > n_edges:
+            raise bad_value("--greedy-edges", args.greedy_edges, f"at most the model's {n_edges} edges",
+                            f"use --greedy-edges {min(15, n_edges)}, or leave it out")
     from circuitry.discovery.followups import parse_backup
 
     backup = parse_backup(args.backup, model)
@@ -105,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
                             stability_splits=args.stability_splits, acdc_splits=args.acdc_splits,
                             replicate=args.replicate, seed=args.seed, progress=not args.quiet,
                             ablation=args.ablation, evaluator=args.evaluator, top_k=args.top_k, reference=reference,
-                            sensitivity=args.sensitivity, backup=backup)
+                            sensitivity=args.sensitivity, backup=backup, greedy_edges=args.greedy_edges)
         # the report names its files where they will be, in --out, not in the staging folder
         rep = rep.model_copy(update={"files": {k: str(out / Path(v).relative_to(stage)) for k, v in rep.files.items()}})
         atomic_write_json(stage / "discovery.json", rep)
@@ -143,6 +155,12 @@ def check_options(args: argparse.Namespace, methods: list[str]) -> None:
 
     check_range("--steps", args.steps, 1, MAX_STEPS, "time: a forward and a backward pass over every prompt per step",
                 "use --steps 5 (to 100)")
+    if args.greedy_edges is not None and "greedy" not in methods:
+        from circuitry.errors import bad_value
+
+        raise bad_value("--greedy-edges", args.greedy_edges, "used with --method greedy", "add greedy to --method, or "
+                        "leave --greedy-edges out")
+    check_range("--greedy-edges", args.greedy_edges, 1, 1_000_000, "the largest edge set of any model")
     check_range("--n-random", args.n_random, 0, MAX_RANDOM, "time: a patched forward pass per random ranking and "
                 "curve size; 10,000 resolve p-values to 1e-4", "use --n-random 199")
     check_range("--n-resamples", args.n_resamples, 100, MAX_RESAMPLES, "time: a bootstrap mean per resample and size",

@@ -57,8 +57,10 @@ search runs on, so the greedy circuits are fitted to them: compare methods on he
 recomputations, :mod:`circuitry.discovery.runs`, batched ``max_rows // n`` circuits per pass), after one
 EAP-IG run (``steps`` forward and backward passes): prune ``1 + sum over sizes k = 2 .. max_size of
 min(M, k)``, about ``M x max_size`` (3,992 on attn-only-2l's 257 edges with ``M = 16``); forward
-``max_size x (M + P (P - 1) / 2)``. On GPT-2 small (32,491 edges) a full prune is about 520,000 circuits:
-use a smaller ``max_size`` there. Measured times: docs/per-edge-scores.md.
+``max_size x (M + P (P - 1) / 2)`` (:func:`search_circuits`). On GPT-2 small (32,491 edges) a full prune
+is about 520,000 circuits, so above :data:`ALL_EDGES_UP_TO` edges the default ``max_size`` is the largest
+search of at most :data:`LARGE_MODEL_CIRCUITS` circuits (prune: EAP-IG's top 15 edges, about 18 EAP-IG
+runs' time there). Measured times: docs/per-edge-scores.md, docs/performance.md (P7).
 """
 
 from __future__ import annotations
@@ -209,6 +211,36 @@ def default_max_size(n_edges: int) -> int:
     return max(ks) if ks else 1
 
 
+ALL_EDGES_UP_TO = 4096
+"""Models with at most this many edges (every zoo and tracr model) get the full search by default: pruning
+from every edge, forward selection up to :func:`default_max_size`."""
+LARGE_MODEL_CIRCUITS = 120
+"""On a larger model the default search is the largest that evaluates at most this many patched circuits:
+about 20 times one EAP-IG run on GPT-2 small (one circuit costs 0.144 of EAP-IG's time there,
+docs/performance.md, P7); pruning from EAP-IG's top 15 edges with 16 candidates."""
+
+
+def search_circuits(direction: Direction, size: int, candidates: int, pairs: int) -> int:
+    """Patched circuits a search of ``size`` evaluates (the module docstring's cost), without the warm start."""
+    if direction == "prune":
+        return 1 + sum(min(candidates, k) for k in range(2, size + 1))
+    return size * (candidates + pairs * (pairs - 1) // 2)
+
+
+def default_search_size(direction: Direction, n_edges: int, candidates: int = DEFAULT_CANDIDATES,
+                        pairs: int = DEFAULT_PAIRS) -> int:
+    """``max_size`` when none is given: the full search up to :data:`ALL_EDGES_UP_TO` edges (every edge for
+    ``"prune"``, :func:`default_max_size` for ``"forward"``); above, the largest size whose search evaluates
+    at most :data:`LARGE_MODEL_CIRCUITS` circuits (pruning from every one of GPT-2 small's 32,491 edges would
+    be 520,000)."""
+    if n_edges <= ALL_EDGES_UP_TO:
+        return n_edges if direction == "prune" else default_max_size(n_edges)
+    size = 1
+    while size < n_edges and search_circuits(direction, size + 1, candidates, pairs) <= LARGE_MODEL_CIRCUITS:
+        size += 1
+    return size
+
+
 def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = DEFAULT_CANDIDATES,
                   pairs: int = DEFAULT_PAIRS, max_size: int | None = None, steps: int = 5, threshold: float = 0.05,
                   direction: Direction = "prune", warm=None, max_rows: int | None = None, progress: bool = True,
@@ -225,8 +257,10 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
     prepared
         :func:`~circuitry.discovery.search.prepare`'s runs, shared with other methods.
     candidates, pairs, max_size
-        ``M``, ``P`` (forward only) and the greedy circuits' largest size (default: every edge for
-        ``"prune"``, :func:`default_max_size` for ``"forward"``).
+        ``M``, ``P`` (forward only) and the greedy circuits' largest size (default
+        :func:`default_search_size`: every edge for ``"prune"`` and :func:`default_max_size` for
+        ``"forward"`` up to :data:`ALL_EDGES_UP_TO` edges; above, the largest search of at most
+        :data:`LARGE_MODEL_CIRCUITS` patched circuits).
     direction
         :data:`Direction`.
     steps
@@ -252,6 +286,13 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
 
     if not isinstance(threshold, (int, float)) or not 0 <= threshold:
         raise bad_value("threshold", threshold, "a number >= 0", "use threshold=0.05")
+    if max_size is not None:  # checked before the warm start (the search checks it again)
+        from circuitry.discovery.edges import edge_set
+
+        E = len(prepared.edges if prepared is not None else edge_set(model))
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
+            raise bad_value("max_size", max_size, f"an integer in [1, {E}] (the model's edges)",
+                            "leave it unset for the default search (default_search_size)")
     pr = prepared or prepare(model, data, metric=metric)
     es = pr.edges
     t0 = time.perf_counter()
@@ -265,7 +306,7 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
 
     if direction not in ("prune", "forward"):
         raise bad_value("direction", direction, "'prune' or 'forward'", "use direction='prune'")
-    size = max_size if max_size is not None else len(es) if direction == "prune" else default_max_size(len(es))
+    size = max_size if max_size is not None else default_search_size(direction, len(es), candidates, pairs)
     if direction == "prune":
         path = prune_order(evaluate, np.asarray(warm.score), m_clean, m_corr, candidates=candidates, max_size=size,
                            progress="greedy pruning" if progress else False)

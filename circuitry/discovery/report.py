@@ -132,7 +132,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
                   progress: bool = True, stability_resamples: int | None = None,
                   acdc_resamples: int | None = None, ablation: str = "counterfactual", evaluator: str = "circuitry",
                   top_k: str | None = None, reference: ReferenceCircuit | None = None, sensitivity: bool = False,
-                  backup: Sequence[str] | str | None = None) -> DiscoveryReport:
+                  backup: Sequence[str] | str | None = None, greedy_edges: int | None = None) -> DiscoveryReport:
     """Score the edges with every method, measure faithfulness and stability, and write the files.
 
     ``metric``: the metric of every method and of the faithfulness curves; default the task's metric,
@@ -146,6 +146,7 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
     ``stability_splits`` and ``acdc_splits``. Each random procedure draws from its own stream of ``seed``.
     ``ablation`` (:mod:`circuitry.discovery.ablations`) is what a patched edge is fed, in every method and
     curve; ``evaluator`` and ``top_k`` are :func:`~circuitry.discovery.faithfulness_curves`'s;
+    ``greedy_edges`` is :func:`~circuitry.discovery.search.score_edges`'s (the greedy search's largest circuit);
     ``reference`` (:func:`circuitry.discovery.reference.load_reference`) adds every method's ROC AUC with a
     bootstrap interval over prompts (``n_resamples``), precision and recall against it.
     ``sensitivity`` reruns the first per-edge method (else EAP-IG) under every ablation x metric
@@ -183,6 +184,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
         opts = dict(steps=steps, tau=tau, threshold=threshold, progress=progress, seed=seed)
         if m != "acdc":
             opts["alpha"] = alpha
+        if m == "greedy":
+            opts["greedy_edges"] = greedy_edges
         pr = kl if m == "acdc" else shared
         if m == "acdc":
             opts["checkpoint"] = out / "acdc" / "checkpoint.json"
@@ -194,7 +197,8 @@ def run_discovery(model, data, out: str | Path, *, methods: Sequence[str], metri
         m_metric = metric or ("kl" if method == "acdc" else task_metric)
         return lambda d: score_edges(model, d, method=method, metric=m_metric, steps=steps, tau=tau,
                                      threshold=threshold, progress=False, seed=seed, ablation=ablation,
-                                     **({} if method == "acdc" else {"alpha": alpha}))
+                                     **({} if method == "acdc" else {"alpha": alpha}),
+                                     **({"greedy_edges": greedy_edges} if method == "greedy" else {}))
 
     stab = []
     for s in scores:

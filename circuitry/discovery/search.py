@@ -83,7 +83,7 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
                 steps: int = 5, tau: float = DEFAULT_TAU, threshold: float = 0.05, alpha: float = 0.01,
                 checkpoint: str | Path | None = None, max_rows: int | None = None, progress: bool = True,
                 seed: int | None = None, prepared: Prepared | None = None,
-                ablation: Ablation | None = None) -> EdgeScores:
+                ablation: Ablation | None = None, greedy_edges: int | None = None) -> EdgeScores:
     """Score every edge of ``model`` on the prompt pairs ``data`` with one method.
 
     Parameters
@@ -122,6 +122,10 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
     ablation : {"counterfactual", "zero", "mean", "mean-positional", "resample"}
         What a patched edge is fed (:mod:`circuitry.discovery.ablations`; default ``prepared``'s, else
         ``"counterfactual"``, the corrupted prompt's activation). Recorded in ``params`` and the provenance.
+    greedy_edges
+        ``method="greedy"``: the search's largest circuit, pruned from EAP-IG's top ``greedy_edges`` edges
+        (default :func:`circuitry.discovery.greedy.default_search_size`: every edge up to 4,096 edges, else
+        the largest search of at most 120 patched circuits). Recorded as ``params["greedy_edges"]``.
 
     Returns
     -------
@@ -161,7 +165,7 @@ def score_edges(model: ModelAdapter, data: PairDataset, *, method: Method, metri
         from circuitry.discovery.greedy import greedy_scores
 
         return greedy_scores(model, data, prepared=pr, steps=steps, threshold=threshold, max_rows=max_rows,
-                             progress=progress, seed=seed)
+                             progress=progress, seed=seed, max_size=greedy_edges)
     m_clean, m_corr = pr.metric_of(pr.clean), pr.metric_of(pr.corr)
     params: dict = {"ablation": pr.ablation}
     if pr.ablation == "resample":
