@@ -35,6 +35,7 @@ from circuitry.models.edits import (
 )
 from circuitry.models.families import HEAD_SITES, SITES, get_path
 from circuitry.models.info import ArchInfo, arch_info, detect_family
+from circuitry.models.logit_slicing import read_logits, scatter, trim_positions, unembed_columns
 from circuitry.models.weights import HeadWeights, extract_weights
 
 
@@ -251,13 +252,13 @@ class ModelAdapter:
         for l in stash:
             plan.setdefault((l, STAGES.index("o_proj")), ([], []))
         out: dict = {}
-        trim = self._trim_last_layer(logits, logits_at, reads, edits, input_ids.shape[1])
+        trim = trim_positions(self, logits, logits_at, reads, edits, input_ids.shape[1])
         if trim is not None:  # the last layer's output projection and MLP run at the metric's positions only
             plan.setdefault((self.info.n_layers - 1, STAGES.index("o_proj")), ([], []))
             if self.spec.mlp and self.info.has_mlp:
                 plan.setdefault((self.info.n_layers - 1, STAGES.index("mlp")), ([], []))
             trim = trim.to(self.device)
-        unembed_cols = self._unembed_columns(logits_at)
+        unembed_cols = unembed_columns(self, logits_at)
         # plain tensors only inside the trace: a remote trace ships what it references
         cut_pos = None if logits_at is None else logits_at.positions.to(self.device)
         cut_cols = None if logits_at is None or logits_at.columns is None else logits_at.columns.to(self.device)
@@ -274,7 +275,7 @@ class ModelAdapter:
                 self._stage(root, key[0], STAGES[key[1]], plan[key][0], plan[key][1], out,
                             trim=trim if key[0] == last else None, bp=tuple(input_ids.shape), stash=key[0] in stash)
             if logits:
-                self._logits(root, cut_pos, cut_cols, unembed_cols, out)
+                read_logits(self, root, cut_pos, cut_cols, unembed_cols, out)
             elif plan:
                 tracer.stop()  # nothing after the last read or edit is needed: the later layers do not run
         result = RunResult(logits=out.pop("logits", None))
@@ -284,54 +285,6 @@ class ModelAdapter:
     def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Plain forward pass through the adapter: ``[batch, pos, vocab]``."""
         return self.run(input_ids).logits
-
-    def _trim_last_layer(self, logits: bool, logits_at: LogitSlice | None, reads, edits, seq: int):
-        """The positions the last layer's output projection and MLP must compute, or ``None`` (compute all).
-
-        When only the logits at ``logits_at.positions`` are read, the last layer's attention output and MLP
-        matter only there (its keys and values, computed before, still cover every position). Nothing at the
-        last layer may be read or edited after the heads' ``z``, and a sharded model computes everything."""
-        if not logits or logits_at is None or self.tensor_parallel or len(logits_at.positions) >= seq:
-            return None
-        last = self.info.n_layers - 1
-        late = {"head_out", "attn_out", "mlp_in", "mlp_out", "resid_post"}
-        if any(l == last and s in late for s, l in reads) or any(e.layer == last and e.site in late for e in edits):
-            return None
-        return logits_at.positions
-
-    @staticmethod
-    def _scatter(y: torch.Tensor, positions: torch.Tensor, seq: int) -> torch.Tensor:
-        """``y`` (``[b, len(positions), d]``) at ``positions`` of a ``[b, seq, d]`` zero tensor."""
-        full = y.new_zeros(y.shape[0], seq, *y.shape[2:])
-        full[:, positions] = y
-        return full
-
-    def _unembed_columns(self, logits_at: LogitSlice | None):
-        """``(W_U rows, bias)`` of the requested columns, when they can be computed alone (a plain,
-        unsharded ``nn.Linear`` unembedding); else ``None`` (the module runs on the sliced positions)."""
-        if logits_at is None or logits_at.columns is None or self.tensor_parallel:
-            return None
-        un = get_path(self.module, self.spec.unembed)
-        if type(un) is not torch.nn.Linear:
-            return None
-        cols = logits_at.columns.to(un.weight.device)
-        return un.weight[cols], None if un.bias is None else un.bias[cols]
-
-    def _logits(self, root, positions, columns, unembed_cols, out: dict) -> None:
-        un = get_path(root, self.spec.unembed)
-        cap = self.info.logit_softcap  # applied by the model's forward after the unembedding (Gemma-2)
-        if positions is None:
-            lg = un.output
-        else:
-            h = un.input[:, positions]
-            if unembed_cols is None:
-                un.input = h
-                lg = un.output
-                lg = lg if columns is None else lg[..., columns]
-            else:
-                lg = torch.nn.functional.linear(h, *unembed_cols)
-                un.skip(lg)
-        out["logits"] = lg if cap is None else torch.tanh(lg / cap) * cap
 
     # ----------------------------------------------------------------- stages
     def _overwritten(self, edits: list[Edit], sites: list[str], bp: tuple[int, int]) -> list[torch.Tensor] | None:
@@ -349,7 +302,7 @@ class ModelAdapter:
     def _stage(self, root, layer: int, stage: str, reads: list[str], edits: list[Edit], out: dict,
                trim: torch.Tensor | None = None, bp: tuple[int, int] = (0, 0), stash: bool = False) -> None:
         """Apply ``edits`` and record ``reads`` at one stage of ``layer`` (``bp``: the batch's rows and
-        positions); with ``trim`` (positions; last layer only, see :meth:`_trim_last_layer`) the output
+        positions); with ``trim`` (positions; last layer only, see :func:`~circuitry.models.logit_slicing.trim_positions`) the output
         projection and the MLP run at those positions only. A projection whose output the edits set whole
         is skipped (:meth:`_overwritten`). ``stash``: keep ``z`` and the output projection's result for the
         ``attn_post`` stage (head outputs behind a norm)."""
@@ -370,12 +323,12 @@ class ModelAdapter:
                     lay.output = new
             if reads:
                 out[(site, layer)] = act
-        elif stage == "mlp" and trim is not None:  # no reads or edits here (see _trim_last_layer)
+        elif stage == "mlp" and trim is not None:  # no reads or edits here (see trim_positions)
             env = get_path(lay, spec.mlp)
             x = env.input
             seq = x.shape[1]
             env.input = x[:, trim]
-            env.output = self._scatter(env.output, trim, seq)
+            env.output = scatter(env.output, trim, seq)
         elif stage == "mlp_in":
             env = get_path(lay, spec.ln2)
             raw = env.input
@@ -444,9 +397,9 @@ class ModelAdapter:
                 z = apply_edits(z, by("z"))
             if "z" in reads:
                 out[("z", layer)] = z
-            if trim is not None:  # no later reads or edits here (see _trim_last_layer)
+            if trim is not None:  # no later reads or edits here (see trim_positions)
                 env.input = z.reshape(zin.shape)[:, trim]
-                env.output = self._scatter(env.output, trim, zin.shape[1])
+                env.output = scatter(env.output, trim, zin.shape[1])
                 return
             if by("z"):
                 env.input = z.reshape(zin.shape)
