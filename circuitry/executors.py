@@ -144,18 +144,27 @@ def run_tasks(fn: Callable[[T, np.random.Generator], R], tasks: Sequence[T], *, 
 
 
 def _submit(pool, fn, tasks: list, seeds: list) -> list:
-    """Submit every task. Workers start during submission; SIGINT is ignored meanwhile so that they inherit
-    that (an ignored signal stays ignored across exec), and a Ctrl-C reaches only this process, which stops the
-    pool, instead of printing a traceback from every worker that was still starting up."""
+    """Submit every task. Workers start during submission; SIGINT is *blocked* in this thread meanwhile, so
+    that they start with it blocked (a signal mask survives exec) until their initializer ignores it, and a
+    Ctrl-C reaches only this process, which stops the pool, instead of printing a traceback from every worker
+    that was still starting up. Blocked, not ignored: a Ctrl-C that arrives during submission stays pending
+    and interrupts the run when the mask is restored (an ignored one was lost, and the run went on). Where
+    the OS has no signal masks, SIGINT is ignored meanwhile instead."""
     import signal
     import threading
 
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    masks = main and hasattr(signal, "pthread_sigmask")
+    if masks:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    else:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         return [pool.submit(_call, fn, t, s) for t, s in zip(tasks, seeds)]
     finally:
-        if previous is not None:
+        if masks:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        elif previous is not None:
             signal.signal(signal.SIGINT, previous)
 
 

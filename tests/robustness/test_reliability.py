@@ -464,6 +464,35 @@ def test_ctrl_c_under_processes_prints_one_message_exits_130_and_stops_every_wor
     assert not (tmp_path / "o").exists() and not (tmp_path / ".o.lock").exists()
 
 
+_SUBMIT_INTERRUPT = """
+import os, signal, sys
+from concurrent.futures import Future
+import circuitry.executors as ex
+
+class Pool:  # a Ctrl-C arrives while the workers start, as pool.submit spawns them
+    def submit(self, fn, *args):
+        os.kill(os.getpid(), signal.SIGINT)
+        f = Future()
+        f.set_result(None)
+        return f
+
+try:
+    ex._submit(Pool(), None, [1, 2], [0, 0])
+except KeyboardInterrupt:
+    print("interrupted")
+else:
+    print("lost")
+"""
+
+
+def test_ctrl_c_while_workers_start_is_not_lost():
+    """SIGINT is blocked, not ignored, while tasks are submitted (workers start then and inherit the mask): a
+    Ctrl-C in that window interrupts the run once submission ends (an ignored one was lost, and a 23-second run
+    went on to its end)."""
+    res = subprocess.run([sys.executable, "-c", _SUBMIT_INTERRUPT], capture_output=True, text=True, env=_env())
+    assert res.stdout.strip() == "interrupted", res.stdout + res.stderr
+
+
 _POOL = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
