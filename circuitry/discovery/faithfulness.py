@@ -27,7 +27,8 @@ uniform ``k``-subsets and each random ranking also has a whole curve.
   ``(1 + #{random CPR >= CPR}) / (1 + n_random)`` (:func:`circuitry.stats.monte_carlo_pvalue`; floor
   ``1 / (1 + n_random)``). One test per method.
 - *Per size*: ``f`` against the random circuits' ``f`` at that size, the same Monte Carlo p-value and
-  floor, Holm-corrected over the sizes tested (:func:`circuitry.stats.correct_pvalues`; family-wise error
+  floor (a random ``f`` within ``F_TOLERANCE`` = 1e-4 below the method's counts as a tie: rounding is not
+  ranked), Holm-corrected over the sizes tested (:func:`circuitry.stats.correct_pvalues`; family-wise error
   rate; adjusted floor ``m / (1 + n_random)`` for ``m`` sizes). A size is *not tested* (p-value ``None``
   with a reason) when it is all the edges (every ranking gives ``f = 1``), when the clean-corrupted gap is
   unresolved (``f`` divides by noise), or when neither the method's ``f`` nor any random circuit's ``f``

@@ -106,3 +106,18 @@ def test_replication_ranks_on_one_half_and_evaluates_on_the_other(zoo, induction
     c = rep.faithfulness.curves[0]
     assert c.test_at(10).faithfulness > 0.5  # the half-sample ranking still finds a working circuit on new prompts
     assert c.curve_test.pvalue == pytest.approx(0.1)
+
+
+def test_size_pvalue_does_not_rank_rounding_noise():
+    """A random circuit's f within F_TOLERANCE below the method's is a tie: f values at float-noise level give
+    p = 1, whatever their order; a real difference still reaches the floor."""
+    import numpy as np
+
+    from circuitry.discovery.faithfulness_tests import F_TOLERANCE, size_pvalues
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1e-8, (2, 199))
+    p = size_pvalues(np.array([3e-8, 0.2]), np.stack([noise[0], 0.01 * noise[1]]), np.array([True, True]))
+    assert p[0] == 1.0 and p[1] == 1 / 200
+    edge = size_pvalues(np.array([0.2]), np.full((1, 199), 0.2 - F_TOLERANCE / 2), np.array([True]))
+    assert edge[0] == 1.0  # within the tolerance below: ties
