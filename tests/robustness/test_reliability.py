@@ -440,13 +440,20 @@ RANDOM_CLAIM = ("version: 1\nmodel: zoo:attn-only-2l\ntask: induction\nn_prompts
                 "    draws: 1000000\n    match: all\n")
 
 
+def _default_sigint() -> None:
+    """A child's SIGINT as in a terminal. A job started in the background of a non-interactive shell (``cmd &``,
+    as some CI runners do) inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler: a
+    Ctrl-C test would test nothing there."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_under_processes_prints_one_message_exits_130_and_stops_every_worker(tmp_path):
     (tmp_path / "c.yaml").write_text(RANDOM_CLAIM)
     proc = subprocess.Popen([sys.executable, "-m", "circuitry.cli", "validate", str(tmp_path / "c.yaml"), "--out",
                              str(tmp_path / "o"), "--executor", "processes", "--workers", "2", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     workers = []
     try:
         workers = _wait_for_workers(proc, 2)
@@ -489,7 +496,8 @@ def test_ctrl_c_while_workers_start_is_not_lost():
     """SIGINT is blocked, not ignored, while tasks are submitted (workers start then and inherit the mask): a
     Ctrl-C in that window interrupts the run once submission ends (an ignored one was lost, and a 23-second run
     went on to its end)."""
-    res = subprocess.run([sys.executable, "-c", _SUBMIT_INTERRUPT], capture_output=True, text=True, env=_env())
+    res = subprocess.run([sys.executable, "-c", _SUBMIT_INTERRUPT], capture_output=True, text=True, env=_env(),
+                         preexec_fn=_default_sigint)
     assert res.stdout.strip() == "interrupted", res.stdout + res.stderr
 
 
