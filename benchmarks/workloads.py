@@ -304,7 +304,7 @@ def p7(quick: bool) -> Workload:
     (random 64-edge circuits, every other edge fed from the corrupted run) beside the plain-torch
     :func:`benchmarks.reference.patched_circuit`, whose answers they must match."""
     from circuitry.discovery import prepare, score_edges
-    from circuitry.discovery.greedy import greedy_scores
+    from circuitry.discovery.greedy import greedy_scores, search_circuits
     from circuitry.discovery.runs import evaluate_circuits
 
     module, model, data, names, name, (n, seq, steps) = _gpt2_small_edges(quick)
@@ -315,7 +315,7 @@ def p7(quick: bool) -> Workload:
     keep = np.zeros((P7_CHECKED, len(names)), dtype=bool)
     for c in range(P7_CHECKED):
         keep[c, rng.choice(len(names), min(64, len(names) // 2), replace=False)] = True
-    circuits = 1 + sum(min(P7_CANDIDATES, k) for k in range(2, max_size + 1))  # greedy.py: prune's count
+    circuits = search_circuits("prune", max_size, P7_CANDIDATES, 0)
 
     def circuitry_circuits():
         pr = prepare(model, data)

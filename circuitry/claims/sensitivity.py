@@ -43,9 +43,8 @@ def settings(claim) -> list[tuple[str, dict[str, Any]]]:
         grid = [{"ablation": a} for a in _own_first(claim.ablation, ABLATIONS)]
     else:
         metrics = _own_first(claim.metric, ABLATION_METRICS)
+        # own ablation and own metric first in both lists: the claim's own setting comes first
         grid = [{"ablation": a, "metric": m} for a in _own_first(claim.ablation, ABLATIONS) for m in metrics]
-        own = {"ablation": claim.ablation, "metric": claim.metric}
-        grid = [own] + [g for g in grid if g != own]
     return [("/".join(str(v) for v in g.values()), g) for g in grid]
 
 

@@ -109,4 +109,4 @@ def ablated_run(model, ids: torch.Tensor, clean, corr, ablation: str, *, seed: i
     last = model.info.n_layers - 1
     shift = (acts - clean.acts).sum(0)
     out = run_from(model, ids, last, clean.resid[last], edits=[Edit("resid_post", last, shift, op="add")])
-    return RunCache(acts, [], out.logits.detach())
+    return RunCache(acts, [], out.logits.detach(), n_layers=model.info.n_layers)

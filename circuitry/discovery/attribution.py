@@ -162,7 +162,6 @@ def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tenso
         from tqdm.auto import tqdm
 
         work = tqdm(work, desc="EAP-IG" if steps else "EAP", unit="chunk", leave=False)
-    L = model.info.n_layers
     for i, grp in work:
         rows = slice(i, min(n, i + chunk))
         sub = Targets(*(None if t is None else t[rows] for t in (targets.positions, targets.answers, targets.foils,
@@ -173,10 +172,9 @@ def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tenso
             a = slice(i + j, i + j + 1)
             full = {r0: None for r0 in grp}  # [S_block, R] scores of the prompt
             lo = 0
-            for sl in range(-1, model.info.n_layers):
-                diff = _layer_outputs(corr, a, sl, L)
-                diff = diff.sub_(_layer_outputs(clean, a, sl, L)) if corr.computes_outputs else \
-                    diff - _layer_outputs(clean, a, sl, L)
+            for sl in range(-1, model.info.n_layers):  # -1: the embedding
+                diff = corr.outputs(a, sl)
+                diff = diff.sub_(clean.outputs(a, sl)) if corr.computes_outputs else diff - clean.outputs(a, sl)
                 hi = lo + diff.shape[0]
                 delta = diff.float().reshape(hi - lo, p * d)  # [S_layer, p * d]
                 for r0 in grp:
@@ -193,16 +191,6 @@ def attribution_per_prompt(model: ModelAdapter, edges: EdgeSet, ids: torch.Tenso
                 out[idx, a] = full[r0][s_idx, r_idx][:, None].cpu()
         del grads
     return out
-
-
-def _layer_outputs(run: RunCache, rows: slice, layer: int, n_layers: int) -> torch.Tensor:
-    """One layer's sender outputs (``-1``: the embedding) on ``rows``, also of a cache built from ``acts``
-    (an ablated run, :mod:`circuitry.discovery.ablations`)."""
-    if run.computes_outputs or run.n_layers is not None:
-        return run.outputs(rows, layer)
-    per = (run.acts.shape[0] - 1) // n_layers
-    lo = 0 if layer < 0 else 1 + layer * per
-    return run.acts[lo:lo + (1 if layer < 0 else per), rows]
 
 
 def _mean_gradients(model, edges, ids, e_clean, e_corr, metric, targets, steps, blocks) -> dict[int, torch.Tensor]:

@@ -112,7 +112,7 @@ def size_pvalues(f_method: np.ndarray, f_random: np.ndarray, tested: np.ndarray)
     """Monte Carlo p-value of ``f_method [size]`` against ``f_random [size, draw]`` where ``tested``. A random
     circuit whose ``f`` is within :data:`F_TOLERANCE` below the method's counts as at least as good (a tie at
     the patched forward's rounding), so a p-value never ranks rounding noise (conservative: it can only rise)."""
-    return [monte_carlo_pvalue(float(f) - F_TOLERANCE, r) if t else None
+    return [monte_carlo_pvalue(float(f), r, atol=F_TOLERANCE) if t else None
             for f, r, t in zip(f_method, f_random, tested)]
 
 

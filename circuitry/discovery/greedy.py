@@ -104,15 +104,21 @@ class GreedyPath:
     seconds: float = 0.0
 
 
+def check_max_size(max_size, n_edges: int) -> int:
+    """``max_size`` if it is an integer in ``[1, n_edges]``, else an :class:`~circuitry.errors.InputError`."""
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= n_edges:
+        raise bad_value("max_size", max_size, f"an integer in [1, {n_edges}] (the model's edges)",
+                        "leave it unset for the default search (default_search_size)")
+    return max_size
+
+
 def _checked(warm, m_model, m_empty, candidates, max_size) -> tuple[np.ndarray, int, int, float, float]:
     """The options both directions share, checked: ``(warm, E, max_size, mean m_model, mean m_empty)``."""
     warm = np.asarray(warm, dtype=float)
     E = warm.size
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
         raise bad_value("candidates", candidates, "an integer >= 1", f"use candidates={DEFAULT_CANDIDATES}")
-    max_size = E if max_size is None else max_size
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
-        raise bad_value("max_size", max_size, f"an integer in [1, {E}]", "leave it unset for every size")
+    max_size = E if max_size is None else check_max_size(max_size, E)
     full, empty = float(np.mean(m_model)), float(np.mean(m_empty))
     if not math.isfinite(full - empty) or full == empty:
         raise bad_value("m_model", f"mean {full:g} vs empty {empty:g}", "a model that differs from the empty circuit",
@@ -286,13 +292,10 @@ def greedy_scores(model, data, *, prepared=None, metric=None, candidates: int = 
 
     if not isinstance(threshold, (int, float)) or not 0 <= threshold:
         raise bad_value("threshold", threshold, "a number >= 0", "use threshold=0.05")
-    if max_size is not None:  # checked before the warm start (the search checks it again)
+    if max_size is not None:  # checked before the warm start
         from circuitry.discovery.edges import edge_set
 
-        E = len(prepared.edges if prepared is not None else edge_set(model))
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or not 1 <= max_size <= E:
-            raise bad_value("max_size", max_size, f"an integer in [1, {E}] (the model's edges)",
-                            "leave it unset for the default search (default_search_size)")
+        check_max_size(max_size, len(prepared.edges if prepared is not None else edge_set(model)))
     pr = prepared or prepare(model, data, metric=metric)
     es = pr.edges
     t0 = time.perf_counter()

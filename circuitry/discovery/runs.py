@@ -113,7 +113,7 @@ def cache_run(model: ModelAdapter, edges: EdgeSet, ids: torch.Tensor) -> RunCach
         acts += list(out[("head_out", l)].unbind(2))
         if edges.has_mlp:
             acts.append(out[("mlp_out", l)])
-    return RunCache(torch.stack(acts).detach(), resid, out.logits.detach())
+    return RunCache(torch.stack(acts).detach(), resid, out.logits.detach(), n_layers=L)
 
 
 def run_from(model: ModelAdapter, ids: torch.Tensor, layer: int, resid: torch.Tensor, *, reads=(), edits=(),
@@ -175,10 +175,8 @@ class _Shifts:
 
     def __init__(self, corr_acts: torch.Tensor, cur: torch.Tensor, first: int):
         self.corr, self.cur, self.upto = corr_acts, cur, first
-        base = torch.zeros_like(corr_acts[0])
-        for i in range(0, first, self.CHUNK):
-            base += (corr_acts[i:min(first, i + self.CHUNK)] - cur[0, i:min(first, i + self.CHUNK)]).sum(0)
-        self.total = base.unsqueeze(0).repeat(cur.shape[0], 1, 1, 1)
+        # every circuit's senders before the first patched layer are the clean run's: one sum serves all
+        self.total = self._sum(0, np.arange(first)).unsqueeze(0).repeat(cur.shape[0], 1, 1, 1)
 
     def advance(self, senders: np.ndarray) -> None:
         """Add the differences of ``senders`` (the next ones, just computed) to the total."""
@@ -187,7 +185,8 @@ class _Shifts:
         self.upto = int(senders.max()) + 1
 
     def _sum(self, c: int, idx: np.ndarray) -> torch.Tensor:
-        out = torch.zeros_like(self.total[c])
+        """``sum over s in idx of (corr[s] - cur[c, s])``, :data:`CHUNK` senders at a time."""
+        out = torch.zeros_like(self.corr[0])
         for i in range(0, len(idx), self.CHUNK):
             j = torch.from_numpy(idx[i:i + self.CHUNK])
             out += (self.corr[j] - self.cur[c, j]).sum(0)

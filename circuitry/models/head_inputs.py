@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 
 from circuitry.models.families import get_path
-from circuitry.models.weights import _qkv
+from circuitry.models.weights import qkv_weights
 
 
 @torch.no_grad()
@@ -32,7 +32,7 @@ def head_inputs(model, layer: int, x: torch.Tensor, receivers: Sequence[tuple[st
     lay = get_path(model.module, spec.layers)[layer]
     normed = get_path(lay, spec.ln1)(x.to(device=model.device, dtype=model.dtype))
     rows, p, d = normed.shape
-    ws, bs = _qkv(lay, spec, info)
+    ws, bs = qkv_weights(lay, spec, info)
     out = normed.new_empty(len(receivers), rows, p, info.d_head)
     for i, kind in enumerate("qkv"):
         which = [j for j, (k, _) in enumerate(receivers) if k == kind]

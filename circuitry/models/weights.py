@@ -64,7 +64,9 @@ def _bias(bias: torch.Tensor | None, n: int, dh: int, like: torch.Tensor) -> tor
     return torch.zeros(n, dh, dtype=like.dtype, device=like.device) if bias is None else bias.reshape(n, dh)
 
 
-def _qkv(layer, spec: FamilySpec, info: ArchInfo):
+def qkv_weights(layer, spec: FamilySpec, info: ArchInfo):
+    """``([W_Q, W_K, W_V], [b_Q, b_K, b_V])`` of one layer module, unfolded views in the row convention
+    (``[heads or kv_heads, d, dh]`` and ``[heads or kv_heads, dh]``)."""
     h, hk, dh, d = info.n_heads, info.n_kv_heads, info.d_head, info.d_model
     if spec.qkv_layout == "separate":
         mods = [get_path(layer, p) for p in (spec.q, spec.k, spec.v)]
@@ -106,7 +108,7 @@ def layer_weights(module, spec: FamilySpec, info: ArchInfo, layer: int) -> tuple
     """``(W_Q [heads, d, dh], W_K [kv_heads, d, dh], W_V [kv_heads, d, dh], W_O [heads, dh, d])`` of one layer,
     unfolded, as detached views of the module's weights (no copy: :func:`extract_weights` copies every layer, the
     embedding and the unembedding, which on a billion-parameter model is gigabytes)."""
-    (wq, wk, wv), _ = _qkv(get_path(module, spec.layers)[layer], spec, info)
+    (wq, wk, wv), _ = qkv_weights(get_path(module, spec.layers)[layer], spec, info)
     wo = _out(get_path(module, spec.layers)[layer], spec, info)[0]
     return tuple(w.detach() for w in (wq, wk, wv, wo))
 
@@ -117,7 +119,7 @@ def extract_weights(module, spec: FamilySpec, info: ArchInfo, *, fold_ln: bool =
     layers = get_path(module, spec.layers)
     Q, K, V, O, bQ, bK, bV, bO = ([] for _ in range(8))
     for layer in layers:
-        (wq, wk, wv), (bq, bk, bv) = _qkv(layer, spec, info)
+        (wq, wk, wv), (bq, bk, bv) = qkv_weights(layer, spec, info)
         if info.n_kv_heads != info.n_heads:
             g = info.group_size
             wk, wv, bk, bv = (t.repeat_interleave(g, dim=0) for t in (wk, wv, bk, bv))

@@ -16,34 +16,36 @@ from circuitry.errors import bad_value
 from circuitry.stats._common import SetFn, evaluate_sets, tie_tolerance
 
 
-def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = "greater") -> float:
+def monte_carlo_pvalue(observed: float, null: np.ndarray, *, alternative: str = "greater",
+                       atol: float = 0.0) -> float:
     """``(1 + #{null at least as extreme as observed}) / (1 + len(null))``.
 
     ``"greater"`` counts ``null >= observed``, ``"less"`` counts ``null <= observed``, ``"two-sided"``
     counts ``|null - c| >= |observed - c|`` with ``c`` the mean of ``observed`` and ``null`` together.
-    Ties (within :func:`tie_tolerance`) count as extreme.
+    Ties (within :func:`tie_tolerance`, or ``atol`` when larger: the values' own resolution) count as extreme.
 
     >>> monte_carlo_pvalue(3.0, np.array([1.0, 2.0, 3.0, 4.0]))
     0.6
     """
     null = np.asarray(null, dtype=float)
     if alternative in ("greater", "less"):
-        count = np.sum(at_least_as_extreme(observed, null, alternative))
+        count = np.sum(at_least_as_extreme(observed, null, alternative, atol=atol))
     elif alternative == "two-sided":
         centre = (observed + null.sum()) / (1 + null.size)
         d_obs = abs(observed - centre)
-        count = np.sum(np.abs(null - centre) >= d_obs - tie_tolerance(d_obs))
+        count = np.sum(np.abs(null - centre) >= d_obs - max(tie_tolerance(d_obs), atol))
     else:
         raise bad_value("alternative", alternative, "'greater', 'less' or 'two-sided'")
     return float((1 + int(count)) / (1 + null.size))
 
 
-def at_least_as_extreme(observed: float, null: np.ndarray, alternative: str) -> np.ndarray:
+def at_least_as_extreme(observed: float, null: np.ndarray, alternative: str, *, atol: float = 0.0) -> np.ndarray:
     """Which one-sided null values count against the candidate: ``null >= observed`` (``"greater"``) or
-    ``null <= observed`` (``"less"``), ties within :func:`tie_tolerance` included."""
+    ``null <= observed`` (``"less"``), ties within :func:`tie_tolerance` (or ``atol`` when larger) included."""
+    tol = max(tie_tolerance(observed), atol)
     if alternative == "greater":
-        return null >= observed - tie_tolerance(observed)
-    return null <= observed + tie_tolerance(observed)
+        return null >= observed - tol
+    return null <= observed + tol
 
 
 FIRST_CALL = 100  # sets in the first call of a sequential null
